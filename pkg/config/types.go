@@ -1,0 +1,244 @@
+// Package config holds the gateway's configuration file types, loads them with
+// koanf (YAML file, then KT_ environment overrides, then flags), applies the
+// documented defaults and validates them, reporting every problem with its
+// field path.
+//
+// The types here describe the file only. Runtime objects (HTTP clients,
+// breakers, health checkers) are built from them by the packages that own them.
+package config
+
+// Defaults shared by the loader, the validator and the docs.
+const (
+	DefaultPort                     = 41002
+	DefaultHost                     = "127.0.0.1"
+	DefaultConfigFile               = "policy-config.yaml"
+	DefaultReadHeaderTimeoutSeconds = 10
+	DefaultIdleTimeoutSeconds       = 120
+	DefaultShutdownTimeoutSeconds   = 30
+	DefaultMaxRequestBodyBytes      = 10 << 20 // 10 MiB: room for a few base64 images
+	DefaultMaxResponseBodyBytes     = 32 << 20
+	DefaultHealthIntervalSeconds    = 30
+	DefaultHealthTimeoutSeconds     = 5
+	DefaultUnhealthyThreshold       = 3
+	DefaultHealthyThreshold         = 2
+	DefaultBreakerConsecutiveFails  = 5
+	DefaultBreakerOpenSeconds       = 30
+	DefaultBreakerHalfOpenRequests  = 1
+	DefaultBreakerIntervalSeconds   = 60
+	DefaultRetryMaxAttempts         = 1
+	DefaultRetryTimeoutSeconds      = 30
+	DefaultFirstTokenTimeoutSeconds = 0 // 0: the per-attempt timeout bounds the first token too
+	DefaultAnthropicMaxTokens       = 4096
+	DefaultAnthropicVersion         = "2023-06-01"
+	DefaultStrategy                 = "priority"
+	DefaultLogFormat                = "text"
+	DefaultLogLevel                 = "info"
+)
+
+// Provider kinds understood by the gateway.
+const (
+	ProviderOpenAI           = "openai"
+	ProviderAnthropic        = "anthropic"
+	ProviderOpenAICompatible = "openai_compatible"
+)
+
+// DefaultBaseURL returns the public API base URL for a provider kind, or ""
+// when the kind has none (openai_compatible must set base_url).
+func DefaultBaseURL(provider string) string {
+	switch provider {
+	case ProviderOpenAI:
+		return "https://api.openai.com/v1"
+	case ProviderAnthropic:
+		return "https://api.anthropic.com"
+	}
+	return ""
+}
+
+// File is the whole configuration file (policy-config.yaml).
+type File struct {
+	// Version of the file format. Only "1" exists; default "1".
+	Version string `koanf:"version"`
+	// Server holds listener settings and request limits.
+	Server Server `koanf:"server"`
+	// Providers lists the upstream targets and, canonically, the failover settings.
+	Providers Providers `koanf:"providers"`
+	// Failover may stand here instead of under providers (the tutorial's layout
+	// is ambiguous); setting both is an error. After Load it is nil and the
+	// effective settings are in Providers.Failover.
+	Failover *Failover `koanf:"failover"`
+	// Policies are evaluated on every request, in order.
+	Policies []Policy `koanf:"policies"`
+	// Logging configures the gateway's structured logs.
+	Logging Logging `koanf:"logging"`
+}
+
+// Server configures the HTTP listener.
+type Server struct {
+	// Host is the address to bind; default 127.0.0.1 (use 0.0.0.0 in containers).
+	Host string `koanf:"host"`
+	// Port to listen on; default 41002.
+	Port int `koanf:"port"`
+	// ReadHeaderTimeoutSeconds bounds how long a client may take to send headers; default 10.
+	ReadHeaderTimeoutSeconds float64 `koanf:"read_header_timeout_seconds"`
+	// IdleTimeoutSeconds closes idle keep-alive connections; default 120.
+	IdleTimeoutSeconds float64 `koanf:"idle_timeout_seconds"`
+	// ShutdownTimeoutSeconds is how long SIGTERM waits for in-flight requests
+	// and streams to finish; default 30.
+	ShutdownTimeoutSeconds float64 `koanf:"shutdown_timeout_seconds"`
+	// MaxRequestBodyBytes is the largest accepted request body; larger gets 413. Default 10 MiB.
+	MaxRequestBodyBytes int64 `koanf:"max_request_body_bytes"`
+	// MaxResponseBodyBytes is the largest non-streaming upstream body read; default 32 MiB.
+	MaxResponseBodyBytes int64 `koanf:"max_response_body_bytes"`
+}
+
+// Providers is the list of upstream targets plus failover settings.
+type Providers struct {
+	// Targets are the upstreams, in priority order unless priority is set.
+	Targets []Target `koanf:"targets"`
+	// Failover configures how requests move between targets.
+	Failover *Failover `koanf:"failover"`
+}
+
+// Target is one upstream provider endpoint.
+type Target struct {
+	// ID names the target in metadata, events, logs and metrics; required, unique.
+	ID string `koanf:"id"`
+	// Provider is the wire format: openai, anthropic or openai_compatible. Required.
+	Provider string `koanf:"provider"`
+	// BaseURL overrides the provider's public API URL (required for openai_compatible).
+	// For openai kinds it includes the version path (https://api.openai.com/v1);
+	// for anthropic it is the host root (https://api.anthropic.com).
+	BaseURL string `koanf:"base_url"`
+	// SecretKeyRef says where the API key comes from. Optional for openai_compatible.
+	SecretKeyRef *SecretKeyRef `koanf:"secret_key_ref"`
+	// Priority orders targets for the priority strategy, lower first; default =
+	// position in the list starting at 1.
+	Priority int `koanf:"priority"`
+	// Models this target serves, listed by GET /v1/models. Optional: without it
+	// any requested model is sent as is.
+	Models []string `koanf:"models"`
+	// Headers are extra static headers sent upstream (e.g. an Azure api-key
+	// header name or an OpenAI-Organization). Values are never logged.
+	Headers map[string]string `koanf:"headers"`
+	// ForwardClientAuth forwards the client's Authorization header upstream
+	// instead of the target's own key; default false.
+	ForwardClientAuth bool `koanf:"forward_client_auth"`
+	// DefaultMaxTokens is sent to providers that require max_tokens
+	// (anthropic) when the client sets none; default 4096.
+	DefaultMaxTokens int `koanf:"default_max_tokens"`
+	// AnthropicVersion is the anthropic-version header; default 2023-06-01.
+	AnthropicVersion string `koanf:"anthropic_version"`
+	// HealthCheck configures active probing.
+	HealthCheck HealthCheck `koanf:"health_check"`
+	// CircuitBreaker configures the passive breaker (sony/gobreaker).
+	CircuitBreaker CircuitBreaker `koanf:"circuit_breaker"`
+}
+
+// SecretKeyRef points at a secret without holding it.
+type SecretKeyRef struct {
+	// Env is the environment variable holding the key.
+	Env string `koanf:"env"`
+	// File is a path whose content (trimmed) is the key, e.g. a mounted Secret.
+	File string `koanf:"file"`
+}
+
+// HealthCheck configures a target's active health probe.
+type HealthCheck struct {
+	// Enabled turns active probing on; default true. When false the target is
+	// judged passively, by its circuit breaker only.
+	Enabled *bool `koanf:"enabled"`
+	// IntervalSeconds between probes; default 30.
+	IntervalSeconds float64 `koanf:"interval_seconds"`
+	// TimeoutSeconds per probe; default 5.
+	TimeoutSeconds float64 `koanf:"timeout_seconds"`
+	// UnhealthyThreshold is the number of consecutive failed probes that marks
+	// the target unhealthy; default 3.
+	UnhealthyThreshold int `koanf:"unhealthy_threshold"`
+	// HealthyThreshold is the number of consecutive passing probes that
+	// restores it; default 2.
+	HealthyThreshold int `koanf:"healthy_threshold"`
+}
+
+// IsEnabled reports whether active health checking is on (default true).
+func (h HealthCheck) IsEnabled() bool { return h.Enabled == nil || *h.Enabled }
+
+// CircuitBreaker maps onto sony/gobreaker settings.
+type CircuitBreaker struct {
+	// Enabled turns the breaker on; default true.
+	Enabled *bool `koanf:"enabled"`
+	// ConsecutiveFailures opens the circuit after this many failures in a row; default 5.
+	ConsecutiveFailures int `koanf:"consecutive_failures"`
+	// FailureRatio, when > 0, also opens the circuit when this share of
+	// requests failed in the current interval (with at least MinRequests).
+	FailureRatio float64 `koanf:"failure_ratio"`
+	// MinRequests is the minimum number of requests in the interval before
+	// FailureRatio applies; default 10.
+	MinRequests int `koanf:"min_requests"`
+	// IntervalSeconds is the closed-state window after which counts reset; default 60.
+	IntervalSeconds float64 `koanf:"interval_seconds"`
+	// OpenSeconds is how long the circuit stays open before a trial; default 30.
+	OpenSeconds float64 `koanf:"open_seconds"`
+	// HalfOpenRequests is how many trial requests pass while half-open; default 1.
+	HalfOpenRequests int `koanf:"half_open_requests"`
+}
+
+// IsEnabled reports whether the breaker is on (default true).
+func (c CircuitBreaker) IsEnabled() bool { return c.Enabled == nil || *c.Enabled }
+
+// Failover configures movement between targets.
+type Failover struct {
+	// Enabled turns failover on; default true. When false only the first
+	// available target is tried.
+	Enabled *bool `koanf:"enabled"`
+	// Strategy picks targets: priority (default).
+	Strategy string `koanf:"strategy"`
+	// ModelMapping maps a requested model to the model used on a fallback target.
+	ModelMapping map[string]string `koanf:"model_mapping"`
+	// Retry bounds the attempts.
+	Retry Retry `koanf:"retry"`
+	// FirstTokenTimeoutSeconds bounds the wait for a stream's first event
+	// before failing over (counts as upstream_timeout); default 0 = the
+	// per-attempt timeout.
+	FirstTokenTimeoutSeconds float64 `koanf:"first_token_timeout_seconds"`
+	// RequestTimeoutSeconds bounds the whole request across attempts; default
+	// retry.timeout_seconds × (1 + retry.max_attempts).
+	RequestTimeoutSeconds float64 `koanf:"request_timeout_seconds"`
+}
+
+// IsEnabled reports whether failover is on (default true).
+func (f Failover) IsEnabled() bool { return f.Enabled == nil || *f.Enabled }
+
+// Retry bounds the attempts of one request.
+type Retry struct {
+	// MaxAttempts is how many fallback targets to try after the first; default 1.
+	MaxAttempts *int `koanf:"max_attempts"`
+	// TimeoutSeconds bounds each attempt (for a stream: until the response
+	// headers and first event); default 30.
+	TimeoutSeconds float64 `koanf:"timeout_seconds"`
+}
+
+// Policy is one request policy.
+type Policy struct {
+	// Name identifies the policy in events and headers; required, unique.
+	Name string `koanf:"name"`
+	// Type of policy: content_filter.
+	Type string `koanf:"type"`
+	// Action on a hit: flag (default), block or redact.
+	Action string `koanf:"action"`
+	// Config is type-specific; for content_filter: categories.
+	Config PolicyConfig `koanf:"config"`
+}
+
+// PolicyConfig holds the type-specific policy settings.
+type PolicyConfig struct {
+	// Categories for content_filter: hate, violence, self_harm, sexual, harassment.
+	Categories []string `koanf:"categories"`
+}
+
+// Logging configures logs.
+type Logging struct {
+	// Format is text (default, reads like the tutorial) or json.
+	Format string `koanf:"format"`
+	// Level is debug, info (default), warn or error.
+	Level string `koanf:"level"`
+}

@@ -1,0 +1,67 @@
+package provider
+
+import "encoding/json"
+
+// OpenAI error types used in error bodies.
+const (
+	ErrTypeInvalidRequest = "invalid_request_error"
+	ErrTypeAuthentication = "authentication_error"
+	ErrTypePermission     = "permission_error"
+	ErrTypeNotFound       = "not_found_error"
+	ErrTypeRateLimit      = "rate_limit_error"
+	ErrTypeServer         = "server_error"
+	ErrTypeUnavailable    = "service_unavailable"
+	ErrTypeTimeout        = "timeout_error"
+)
+
+type errorBody struct {
+	Error errorDetail `json:"error"`
+}
+
+type errorDetail struct {
+	Message string  `json:"message"`
+	Type    string  `json:"type"`
+	Param   *string `json:"param"`
+	Code    *string `json:"code"`
+}
+
+// ErrorJSON renders an OpenAI-style error body:
+// {"error":{"message":..,"type":..,"param":..,"code":..}}. Empty param and
+// code render as null, as OpenAI does.
+func ErrorJSON(message, typ, param, code string) []byte {
+	d := errorDetail{Message: message, Type: typ}
+	if param != "" {
+		d.Param = &param
+	}
+	if code != "" {
+		d.Code = &code
+	}
+	b, err := json.Marshal(errorBody{Error: d})
+	if err != nil {
+		// Strings always marshal; keep a valid body regardless.
+		return []byte(`{"error":{"message":"internal error","type":"server_error","param":null,"code":null}}`)
+	}
+	return b
+}
+
+// ErrorTypeForStatus is the OpenAI error type that goes with an HTTP status.
+func ErrorTypeForStatus(status int) string {
+	switch {
+	case status == 401:
+		return ErrTypeAuthentication
+	case status == 403:
+		return ErrTypePermission
+	case status == 404:
+		return ErrTypeNotFound
+	case status == 429:
+		return ErrTypeRateLimit
+	case status == 503:
+		return ErrTypeUnavailable
+	case status == 504 || status == 408:
+		return ErrTypeTimeout
+	case status >= 500:
+		return ErrTypeServer
+	default:
+		return ErrTypeInvalidRequest
+	}
+}

@@ -1,0 +1,177 @@
+// Package openai is the adapter for OpenAI and OpenAI-compatible upstreams
+// (vLLM, Ollama, LM Studio, Azure-style deployments). The client already
+// speaks this format, so requests and answers pass through untouched except
+// for the model name, and streams are relayed event by event.
+package openai
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/tidwall/gjson"
+	"github.com/tidwall/sjson"
+
+	"github.com/keeptrusts/gateway/pkg/provider"
+	"github.com/keeptrusts/gateway/pkg/sse"
+)
+
+// Adapter implements provider.Adapter for the OpenAI wire format.
+type Adapter struct {
+	kind string
+}
+
+// New returns an adapter reporting kind ("openai" or "openai_compatible").
+func New(kind string) *Adapter { return &Adapter{kind: kind} }
+
+var _ provider.Adapter = (*Adapter)(nil)
+
+// Kind implements provider.Adapter.
+func (a *Adapter) Kind() string { return a.kind }
+
+// ChatRequest implements provider.Adapter. The body is forwarded as is; only a
+// mapped model is spliced in, without re-encoding the rest.
+func (a *Adapter) ChatRequest(ctx context.Context, ep *provider.Endpoint, r *provider.Request) (*http.Request, error) {
+	body := r.Body
+	if gjson.GetBytes(body, "model").String() != r.Model {
+		var err error
+		body, err = sjson.SetBytes(body, "model", r.Model)
+		if err != nil {
+			return nil, &provider.RequestError{Param: "model", Message: err.Error()}
+		}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.BaseURL+"/chat/completions", bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("build request: %w", err)
+	}
+	setHeaders(req.Header, ep, r.Header, r.APIKey)
+	req.Header["Content-Type"] = contentTypeJSON
+	if r.Stream {
+		req.Header["Accept"] = acceptSSE
+	}
+	return req, nil
+}
+
+var (
+	contentTypeJSON = []string{"application/json"}
+	acceptSSE       = []string{"text/event-stream"}
+)
+
+func setHeaders(h http.Header, ep *provider.Endpoint, client http.Header, override string) {
+	for k, v := range ep.Header {
+		h[k] = v
+	}
+	for k, v := range client {
+		h[k] = v
+	}
+	key := ep.APIKey
+	if override != "" {
+		key = override
+	}
+	if key != "" {
+		h["Authorization"] = []string{"Bearer " + key}
+	}
+}
+
+// ChatResponse implements provider.Adapter: the body is the answer; the
+// model, usage and finish reasons are read without decoding the rest.
+func (a *Adapter) ChatResponse(body []byte, _ *provider.Request) (*provider.Response, error) {
+	if !gjson.ValidBytes(body) {
+		return nil, fmt.Errorf("upstream answered invalid JSON")
+	}
+	res := gjson.GetManyBytes(body, "model", "usage", "choices.#.finish_reason", "object")
+	if !res[3].Exists() {
+		return nil, fmt.Errorf("upstream answer is not a chat completion")
+	}
+	out := &provider.Response{Body: body, Model: res[0].String(), Usage: usage(res[1])}
+	for _, fr := range res[2].Array() {
+		out.FinishReasons = append(out.FinishReasons, fr.String())
+	}
+	return out, nil
+}
+
+func usage(u gjson.Result) provider.Usage {
+	if !u.IsObject() {
+		return provider.Usage{}
+	}
+	return provider.Usage{
+		InputTokens:     u.Get("prompt_tokens").Int(),
+		OutputTokens:    u.Get("completion_tokens").Int(),
+		CacheReadTokens: u.Get("prompt_tokens_details.cached_tokens").Int(),
+	}
+}
+
+// NewStream implements provider.Adapter.
+func (a *Adapter) NewStream(*provider.Request) provider.Stream { return &stream{} }
+
+// stream relays OpenAI chunks untouched while noting the model, usage and
+// finish reasons, and whether [DONE] arrived.
+type stream struct {
+	model   string
+	usage   provider.Usage
+	reasons []string
+	done    bool
+}
+
+func (s *stream) Event(dst []byte, ev sse.Event) ([]byte, error) {
+	if len(ev.Data) == 0 {
+		// Comments and keep-alives: pass on, they keep idle connections open.
+		return append(dst, ev.Raw...), nil
+	}
+	if sse.IsDone(ev.Data) {
+		s.done = true
+		return append(dst, ev.Raw...), nil
+	}
+	dst = append(dst, ev.Raw...)
+	if s.model == "" || bytes.Contains(ev.Data, []byte(`"usage":{`)) || bytes.Contains(ev.Data, []byte(`"finish_reason":"`)) || bytes.Contains(ev.Data, []byte(`"error"`)) {
+		res := gjson.GetManyBytes(ev.Data, "model", "usage", "choices.#.finish_reason", "error")
+		if res[3].Exists() {
+			return dst, fmt.Errorf("upstream stream error: %s", res[3].Get("message").String())
+		}
+		if s.model == "" {
+			s.model = res[0].String()
+		}
+		if res[1].IsObject() {
+			s.usage = usage(res[1])
+		}
+		for _, fr := range res[2].Array() {
+			if fr.Type == gjson.String {
+				s.reasons = append(s.reasons, fr.String())
+			}
+		}
+	}
+	return dst, nil
+}
+
+func (s *stream) Finish(dst []byte) ([]byte, error) {
+	if !s.done {
+		return dst, fmt.Errorf("stream ended before [DONE]: %w", io.ErrUnexpectedEOF)
+	}
+	return dst, nil
+}
+
+func (s *stream) Model() string           { return s.model }
+func (s *stream) Usage() provider.Usage   { return s.usage }
+func (s *stream) FinishReasons() []string { return s.reasons }
+
+// ErrorBody implements provider.Adapter: an OpenAI-shaped error passes as is;
+// anything else is wrapped into one.
+func (a *Adapter) ErrorBody(status int, body []byte) []byte {
+	if gjson.ValidBytes(body) && gjson.GetBytes(body, "error.message").Exists() {
+		return body
+	}
+	return provider.ErrorJSON(fmt.Sprintf("upstream answered HTTP %d", status), provider.ErrorTypeForStatus(status), "", "")
+}
+
+// ProbeRequest implements provider.Adapter: listing models costs no tokens
+// and fails with a bad key.
+func (a *Adapter) ProbeRequest(ctx context.Context, ep *provider.Endpoint) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, ep.BaseURL+"/models", nil)
+	if err != nil {
+		return nil, fmt.Errorf("build probe: %w", err)
+	}
+	setHeaders(req.Header, ep, nil, "")
+	return req, nil
+}

@@ -1,0 +1,297 @@
+// Package router picks targets and runs the failover loop: for each request
+// it walks the targets in priority order, skips those that are unhealthy or
+// whose circuit is open, makes one attempt per remaining target until one
+// answers or the attempt budget is spent, applies model mapping on fallback
+// targets, and bounds every attempt and the whole request in time. Each
+// attempt's outcome is classified once (pkg/classify) and reported to the
+// target's health (breaker) and to the Observer.
+package router
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/keeptrusts/gateway/pkg/classify"
+	"github.com/keeptrusts/gateway/pkg/health"
+	"github.com/keeptrusts/gateway/pkg/provider"
+)
+
+// Target is a routable upstream: its adapter, endpoint, HTTP client and health.
+type Target struct {
+	// ID of the target.
+	ID string
+	// Priority orders targets, lower first.
+	Priority int
+	// Adapter speaks the target's wire format.
+	Adapter provider.Adapter
+	// Endpoint is where and how to reach it.
+	Endpoint *provider.Endpoint
+	// Client is the target's own HTTP client (one tuned transport per target).
+	Client *http.Client
+	// Health admits attempts and receives their outcomes.
+	Health *health.Target
+	// ForwardClientAuth sends the client's bearer token instead of the target's key.
+	ForwardClientAuth bool
+}
+
+// Settings are the failover settings.
+type Settings struct {
+	// Failover enables moving to other targets; when false only the top
+	// priority target is used.
+	Failover bool
+	// MaxAttempts is how many fallback targets to try after the first.
+	MaxAttempts int
+	// ModelMapping maps a requested model to the model used on fallback targets.
+	ModelMapping map[string]string
+	// AttemptTimeout bounds one attempt (a stream: until its first event).
+	AttemptTimeout time.Duration
+	// FirstTokenTimeout, when > 0 and shorter, bounds a stream's wait for its
+	// first event instead of AttemptTimeout.
+	FirstTokenTimeout time.Duration
+	// RequestTimeout bounds all attempts of one request together.
+	RequestTimeout time.Duration
+	// MaxResponseBytes bounds a non-streaming upstream answer.
+	MaxResponseBytes int64
+}
+
+// Router routes requests over targets.
+type Router struct {
+	targets  []*Target
+	settings Settings
+	observer Observer
+}
+
+// Observer receives every attempt and failover as they happen. Telemetry and
+// logs hang off it; it must not block.
+type Observer interface {
+	// Attempt is called once per attempt (or skip) with its classified outcome.
+	Attempt(ctx context.Context, a *Attempt)
+	// Failover is called when the request moves from one target to the next.
+	Failover(ctx context.Context, from, to string, reason classify.Reason, fromModel, toModel string)
+}
+
+// New returns a router over targets, ordered by priority (stable, so equal
+// priorities keep their list order).
+func New(targets []*Target, s Settings, obs Observer) *Router {
+	ts := slices.Clone(targets)
+	slices.SortStableFunc(ts, func(a, b *Target) int { return a.Priority - b.Priority })
+	if !s.Failover && len(ts) > 1 {
+		ts = ts[:1]
+	}
+	if s.AttemptTimeout <= 0 {
+		s.AttemptTimeout = 30 * time.Second
+	}
+	if s.RequestTimeout <= 0 {
+		s.RequestTimeout = s.AttemptTimeout * time.Duration(1+max(s.MaxAttempts, 0))
+	}
+	if s.MaxResponseBytes <= 0 {
+		s.MaxResponseBytes = 32 << 20
+	}
+	if obs == nil {
+		obs = nopObserver{}
+	}
+	return &Router{targets: ts, settings: s, observer: obs}
+}
+
+// Targets returns the targets in routing order.
+func (r *Router) Targets() []*Target { return r.targets }
+
+// Request is a client chat completion request.
+type Request struct {
+	// Body is the client's OpenAI Chat Completions JSON.
+	Body []byte
+	// Model is the requested model.
+	Model string
+	// Stream is the client's stream flag.
+	Stream bool
+	// Header holds the allow-listed client headers to forward.
+	Header http.Header
+	// ClientAuth is the client's bearer token, forwarded only to targets that opt in.
+	ClientAuth string
+}
+
+// Attempt records one try (or skip) of one target.
+type Attempt struct {
+	// N is the attempt's 1-based position among the request's attempts and skips.
+	N int
+	// Target id.
+	Target string
+	// Kind is the target's provider kind.
+	Kind string
+	// Model sent to the target.
+	Model string
+	// Outcome is the classification; Outcome.OK() for the answering attempt.
+	Outcome classify.Outcome
+	// Skipped means no request was sent (unhealthy, circuit open, cooldown).
+	Skipped bool
+	// Start of the attempt.
+	Start time.Time
+	// Duration until the answer (a stream: until its first event).
+	Duration time.Duration
+	// Usage of a successful non-streaming attempt.
+	Usage provider.Usage
+	// ResponseModel is the model that answered, if any.
+	ResponseModel string
+	// FinishReasons of a successful non-streaming attempt.
+	FinishReasons []string
+}
+
+// Failover summarises how the request moved between targets.
+type Failover struct {
+	// Triggered is true when the answer did not come from the first target considered.
+	Triggered bool
+	// OriginalProvider is the first target that was skipped or failed.
+	OriginalProvider string
+	// Reason it was left.
+	Reason classify.Reason
+}
+
+// Result is the answer to a request: a success, or a client error that is
+// returned as is.
+type Result struct {
+	// Target that answered.
+	Target *Target
+	// Model that answered.
+	Model string
+	// Status for the client: 200, or the 4xx of a client error.
+	Status int
+	// Body of a non-streaming answer (OpenAI JSON) or of a client error.
+	Body []byte
+	// Stream is set for a streaming success; its first bytes were already read.
+	Stream *Stream
+	// Usage of a non-streaming answer.
+	Usage provider.Usage
+	// Failover summary.
+	Failover Failover
+	// Attempts and skips, in order.
+	Attempts []Attempt
+}
+
+// Error is returned when no target could answer.
+type Error struct {
+	// Status for the client (503).
+	Status int
+	// Failover summary.
+	Failover Failover
+	// Attempts and skips, in order.
+	Attempts []Attempt
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString("no provider could serve the request")
+	if len(e.Attempts) == 0 {
+		b.WriteString(": no target available")
+		return b.String()
+	}
+	b.WriteString(": ")
+	for i, a := range e.Attempts {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(a.Target)
+		b.WriteString(" ")
+		b.WriteString(string(a.Outcome.Reason))
+		if a.Outcome.Status != 0 {
+			fmt.Fprintf(&b, " (HTTP %d)", a.Outcome.Status)
+		}
+		if a.Skipped {
+			b.WriteString(" (skipped)")
+		}
+	}
+	return b.String()
+}
+
+// ErrCanceled is returned when the client went away before an answer.
+var ErrCanceled = errors.New("client canceled the request")
+
+// errAttemptTimeout is the cause set on an attempt's context when its own
+// timer fires, telling it apart from the client going away.
+var errAttemptTimeout = errors.New("attempt timed out")
+
+// Do routes one request. It returns a Result (success or client error), an
+// *Error when every target failed or was unavailable, or ErrCanceled.
+func (r *Router) Do(ctx context.Context, req *Request) (*Result, error) {
+	deadline := time.Now().Add(r.settings.RequestTimeout)
+	limit := 1 + r.settings.MaxAttempts
+	attempts := make([]Attempt, 0, len(r.targets))
+	var fo Failover
+	tried := 0
+	for i, t := range r.targets {
+		if tried >= limit {
+			break
+		}
+		if ctx.Err() != nil {
+			return nil, ErrCanceled
+		}
+		model := r.modelFor(i, req.Model)
+		now := time.Now()
+		if len(attempts) > 0 {
+			prev := &attempts[len(attempts)-1]
+			r.observer.Failover(ctx, prev.Target, t.ID, prev.Outcome.Reason, prev.Model, model)
+		}
+		done, skip := t.Health.Admit(now)
+		if skip != classify.None {
+			attempts = append(attempts, Attempt{N: len(attempts) + 1, Target: t.ID, Kind: t.Adapter.Kind(), Model: model, Outcome: classify.Skipped(skip), Skipped: true, Start: now})
+			r.observer.Attempt(ctx, &attempts[len(attempts)-1])
+			fo.leave(t.ID, skip)
+			continue
+		}
+		remaining := time.Until(deadline)
+		if remaining <= 0 {
+			done(classify.Outcome{Reason: classify.Canceled}) // not the target's fault
+			break
+		}
+		res, a := r.attempt(ctx, t, model, req, remaining, done)
+		a.N = len(attempts) + 1
+		attempts = append(attempts, a)
+		r.observer.Attempt(ctx, &attempts[len(attempts)-1])
+		switch {
+		case a.Outcome.OK() || a.Outcome.Reason == classify.ClientError:
+			res.Attempts = attempts
+			res.Failover = fo
+			return res, nil
+		case a.Outcome.Reason == classify.Canceled:
+			return nil, ErrCanceled
+		}
+		fo.leave(t.ID, a.Outcome.Reason)
+		tried++
+		if !a.Outcome.Retryable {
+			break
+		}
+	}
+	return nil, &Error{Status: http.StatusServiceUnavailable, Failover: fo, Attempts: attempts}
+}
+
+// leave records that the request moved away from target for reason; only
+// the first move defines the failover's origin.
+func (f *Failover) leave(target string, reason classify.Reason) {
+	if f.Triggered {
+		return
+	}
+	f.Triggered = true
+	f.OriginalProvider = target
+	f.Reason = reason
+}
+
+// modelFor applies model mapping on every target after the primary.
+func (r *Router) modelFor(i int, model string) string {
+	if i == 0 {
+		return model
+	}
+	if m, ok := r.settings.ModelMapping[model]; ok {
+		return m
+	}
+	return model
+}
+
+type nopObserver struct{}
+
+func (nopObserver) Attempt(context.Context, *Attempt) {}
+func (nopObserver) Failover(context.Context, string, string, classify.Reason, string, string) {
+}
