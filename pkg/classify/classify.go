@@ -7,11 +7,10 @@ package classify
 import (
 	"context"
 	"errors"
-	"io"
+	"math"
 	"net"
 	"net/http"
 	"strconv"
-	"syscall"
 	"time"
 )
 
@@ -96,22 +95,22 @@ func Error(clientCtx context.Context, err error) Outcome {
 		}
 		return Outcome{Reason: Canceled}
 	}
-	var ne net.Error
-	switch {
-	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+	// A cancelled attempt context whose client context is not done means the
+	// gateway gave up on the attempt (e.g. first-token timeout): a timeout too.
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || isTimeout(err) {
 		return Outcome{Reason: UpstreamTimeout, Retryable: true, CountsAgainst: true}
-	case errors.Is(err, context.Canceled):
-		// The attempt's own context was cancelled without the client's being
-		// done: the gateway gave up on it (e.g. first-token timeout).
-		return Outcome{Reason: UpstreamTimeout, Retryable: true, CountsAgainst: true}
-	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET),
-		errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF), errors.Is(err, syscall.EPIPE):
-		return Outcome{Reason: ConnectionError, Retryable: true, CountsAgainst: true}
-	default:
-		// DNS failures, TLS errors, malformed responses: the provider could not
-		// be reached or spoke nonsense.
-		return Outcome{Reason: ConnectionError, Retryable: true, CountsAgainst: true}
 	}
+	// Everything else is the provider being unreachable or speaking nonsense:
+	// refused or reset connections, broken pipes, early EOFs, DNS and TLS
+	// failures, malformed responses.
+	return Outcome{Reason: ConnectionError, Retryable: true, CountsAgainst: true}
+}
+
+// isTimeout reports a net.Error timeout anywhere in err's chain. AsType
+// avoids the allocation errors.As makes for its target.
+func isTimeout(err error) bool {
+	ne, ok := errors.AsType[net.Error](err)
+	return ok && ne.Timeout()
 }
 
 // retryAfter parses Retry-After as delta-seconds or an HTTP date.
@@ -123,8 +122,17 @@ func retryAfter(h http.Header) time.Duration {
 	if v == "" {
 		return 0
 	}
-	if s, err := strconv.ParseFloat(v, 64); err == nil && s > 0 {
-		return time.Duration(s * float64(time.Second))
+	if s, err := strconv.ParseFloat(v, 64); err == nil {
+		// ParseFloat also accepts "Inf" and "NaN", and a huge value would wrap
+		// around when converted: only finite positive values count, capped at
+		// the longest Duration.
+		if math.IsNaN(s) || math.IsInf(s, 0) || s <= 0 {
+			return 0
+		}
+		if ns := s * float64(time.Second); ns < math.MaxInt64 {
+			return time.Duration(ns)
+		}
+		return math.MaxInt64
 	}
 	if t, err := http.ParseTime(v); err == nil {
 		if d := time.Until(t); d > 0 {

@@ -16,7 +16,9 @@ type Event struct {
 	Name []byte
 	// Data is the data: lines joined by "\n".
 	Data []byte
-	// Raw is the event exactly as received, including the terminating blank line.
+	// Raw is the event exactly as received, including the terminating blank
+	// line and any stray blank lines before it, so that relaying the Raw of
+	// every event reproduces the stream byte for byte.
 	Raw []byte
 }
 
@@ -46,28 +48,30 @@ func (r *Reader) Reset(src io.Reader) {
 // Comment-only events (": ping") are returned with no Name and no Data.
 func (r *Reader) Next() (Event, error) {
 	r.raw, r.data, r.name = r.raw[:0], r.data[:0], r.name[:0]
-	hasData := false
+	// started is set by the first non-blank line: blank lines before it
+	// dispatch nothing, and a stream that ends among them ended between events.
+	started, hasData := false, false
 	for {
 		line, err := r.readLine()
 		if err != nil {
-			if errors.Is(err, io.EOF) {
-				if len(r.raw) == 0 {
-					return Event{}, io.EOF
-				}
+			switch {
+			case !errors.Is(err, io.EOF):
+				return Event{}, err
+			case started:
 				return Event{}, io.ErrUnexpectedEOF
+			default:
+				return Event{}, io.EOF
 			}
-			return Event{}, err
 		}
 		r.raw = append(r.raw, line...)
 		content := bytes.TrimRight(line, "\r\n")
 		if len(content) == 0 {
-			if len(r.raw) == len(line) {
-				// Blank line with no event before it: skip.
-				r.raw = r.raw[:0]
+			if !started {
 				continue
 			}
 			return Event{Name: r.name, Data: r.data, Raw: r.raw}, nil
 		}
+		started = true
 		field, value := content, []byte(nil)
 		if i := bytes.IndexByte(content, ':'); i >= 0 {
 			field, value = content[:i], content[i+1:]

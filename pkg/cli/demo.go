@@ -1,0 +1,102 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/keeptrusts/gateway/pkg/sim"
+)
+
+// Demo ports: fixed so that the README's fault-injection commands work as
+// written.
+const (
+	demoOpenAIAddr      = "127.0.0.1:41010"
+	demoOpenAIAdmin     = "127.0.0.1:41011"
+	demoAnthropicAddr   = "127.0.0.1:41020"
+	demoAnthropicAdmin  = "127.0.0.1:41021"
+	demoOpenAIKey       = "sk-demo-openai"
+	demoAnthropicKey    = "sk-ant-demo-anthropic"
+	demoOpenAIKeyEnv    = "DEMO_OPENAI_API_KEY"
+	demoAnthropicKeyEnv = "DEMO_ANTHROPIC_API_KEY"
+)
+
+// demoConfig is the tutorial's configuration pointed at the simulators, with
+// a 5 s probe interval so that failover and recovery show within seconds.
+const demoConfig = `version: '1'
+providers:
+  targets:
+    - id: openai-primary
+      provider: openai
+      base_url: %s/v1
+      secret_key_ref:
+        env: ` + demoOpenAIKeyEnv + `
+      health_check:
+        interval_seconds: 5
+        timeout_seconds: 2
+    - id: anthropic-fallback
+      provider: anthropic
+      base_url: %s
+      secret_key_ref:
+        env: ` + demoAnthropicKeyEnv + `
+      health_check:
+        interval_seconds: 5
+        timeout_seconds: 2
+  failover:
+    enabled: true
+    strategy: priority
+    model_mapping:
+      gpt-4o-mini: claude-sonnet-4-20250514
+      gpt-4o: claude-sonnet-4-20250514
+    retry:
+      max_attempts: 1
+      timeout_seconds: 30
+`
+
+type demo struct {
+	servers []*sim.Server
+	config  []byte
+	environ []string
+}
+
+func startDemo(ctx context.Context) (*demo, error) {
+	d := &demo{environ: []string{demoOpenAIKeyEnv + "=" + demoOpenAIKey, demoAnthropicKeyEnv + "=" + demoAnthropicKey}}
+	oa, err := sim.Start(ctx, demoOpenAIAddr, demoOpenAIAdmin, sim.New(sim.Options{Kind: sim.KindOpenAI, ExpectKey: demoOpenAIKey}))
+	if err != nil {
+		return nil, fmt.Errorf("start simulated openai provider: %w", err)
+	}
+	d.servers = append(d.servers, oa)
+	an, err := sim.Start(ctx, demoAnthropicAddr, demoAnthropicAdmin, sim.New(sim.Options{Kind: sim.KindAnthropic, ExpectKey: demoAnthropicKey}))
+	if err != nil {
+		d.close()
+		return nil, fmt.Errorf("start simulated anthropic provider: %w", err)
+	}
+	d.servers = append(d.servers, an)
+	d.config = fmt.Appendf(nil, demoConfig, oa.URL(), an.URL())
+	return d, nil
+}
+
+func (d *demo) close() {
+	var errs []error
+	for _, s := range d.servers {
+		errs = append(errs, s.Close())
+	}
+	_ = errors.Join(errs...)
+}
+
+func (d *demo) printBanner(w io.Writer) {
+	fmt.Fprintf(w, `Demo mode: two simulated providers, no keys needed.
+  openai-primary      %s/v1   (fault injection: %s/fault)
+  anthropic-fallback  %s      (fault injection: %s/fault)
+
+Try:
+  curl -s http://localhost:41002/v1/chat/completions -H "Content-Type: application/json" \
+    -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"What is the capital of France?"}]}' \
+    | jq '{model: .model, provider: .keeptrusts_metadata.provider}'
+Take the primary down and try again (or use "wrong_key", "error", "hang"; DELETE to recover):
+  curl -s -X PUT %s/fault -d '{"kind":"down"}'
+  curl -s http://localhost:41002/health | jq '.providers'
+
+`, d.servers[0].URL(), d.servers[0].AdminURL(), d.servers[1].URL(), d.servers[1].AdminURL(), d.servers[0].AdminURL())
+}

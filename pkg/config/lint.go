@@ -1,0 +1,136 @@
+package config
+
+import (
+	"fmt"
+	"io"
+	"strings"
+)
+
+// Lint writes the report of `kt policy lint`: every problem, errors first,
+// one per line; then, when there is no error, a summary of the effective
+// configuration (targets by priority, failover, policies), otherwise the
+// error and warning counts. It reports ok when there is no error. The
+// summary names secret variables and files, never their contents.
+func Lint(w io.Writer, path string, f *File, ps Problems) (ok bool) {
+	var b strings.Builder
+	errs, warns := ps.Errors(), ps.Warnings()
+	for _, p := range errs {
+		b.WriteString(p.String() + "\n")
+	}
+	for _, p := range warns {
+		b.WriteString(p.String() + "\n")
+	}
+	ok = len(errs) == 0 && f != nil
+	switch {
+	case len(errs) > 0:
+		fmt.Fprintf(&b, "%s: %s, %s\n", path, plural(len(errs), "error", "errors"), plural(len(warns), "warning", "warnings"))
+	case f == nil:
+		fmt.Fprintf(&b, "%s: no configuration loaded\n", path)
+	default:
+		summarize(&b, path, f, len(warns))
+	}
+	_, _ = io.WriteString(w, b.String())
+	return ok
+}
+
+// summarize writes the "valid" block of the lint report.
+func summarize(b *strings.Builder, path string, f *File, warnings int) {
+	ts := f.Providers.Targets
+	counts := plural(len(ts), "target", "targets") + ", " + plural(len(f.Policies), "policy", "policies")
+	if warnings > 0 {
+		counts += ", " + plural(warnings, "warning", "warnings")
+	}
+	fmt.Fprintf(b, "%s: valid (%s)\n", path, counts)
+	fmt.Fprintf(b, "  server %s:%d\n", clean(f.Server.Host), f.Server.Port)
+
+	var rows [][]string
+	for _, i := range priorityOrder(ts) {
+		t := ts[i]
+		rows = append(rows, []string{
+			"target " + clean(t.ID),
+			"provider=" + t.Provider,
+			fmt.Sprintf("priority=%d", t.Priority),
+			healthSummary(t.HealthCheck),
+			breakerSummary(t.CircuitBreaker),
+			"key=" + keySummary(t),
+			"base_url=" + clean(t.BaseURL),
+		})
+	}
+	writeAligned(b, rows)
+
+	if fo := f.Providers.Failover; fo != nil {
+		if fo.IsEnabled() {
+			attempts := 0
+			if fo.Retry.MaxAttempts != nil {
+				attempts = *fo.Retry.MaxAttempts
+			}
+			fmt.Fprintf(b, "  failover: enabled strategy=%s max_attempts=%d timeout=%ss request_timeout=%ss model_mappings=%d\n",
+				fo.Strategy, attempts, num(fo.Retry.TimeoutSeconds), num(fo.RequestTimeoutSeconds), len(fo.ModelMapping))
+		} else {
+			b.WriteString("  failover: disabled\n")
+		}
+	}
+	for _, p := range f.Policies {
+		fmt.Fprintf(b, "  policy %s: %s action=%s categories=%s\n", clean(p.Name), p.Type, p.Action, strings.Join(p.Config.Categories, ","))
+	}
+	fmt.Fprintf(b, "  logging: format=%s level=%s\n", f.Logging.Format, f.Logging.Level)
+}
+
+func healthSummary(h HealthCheck) string {
+	if !h.IsEnabled() {
+		return "health_check=disabled"
+	}
+	return fmt.Sprintf("health_check=enabled interval=%ss timeout=%ss unhealthy_threshold=%d healthy_threshold=%d",
+		num(h.IntervalSeconds), num(h.TimeoutSeconds), h.UnhealthyThreshold, h.HealthyThreshold)
+}
+
+func breakerSummary(c CircuitBreaker) string {
+	if !c.IsEnabled() {
+		return "circuit_breaker=disabled"
+	}
+	s := fmt.Sprintf("circuit_breaker=%d failures/%ss", c.ConsecutiveFailures, num(c.OpenSeconds))
+	if c.FailureRatio > 0 {
+		s += fmt.Sprintf(" ratio=%s of >=%d", num(c.FailureRatio), c.MinRequests)
+	}
+	return s
+}
+
+// keySummary says where a target's key comes from, by name only.
+func keySummary(t Target) string {
+	switch {
+	case t.ForwardClientAuth:
+		return "client"
+	case t.SecretKeyRef == nil:
+		return "none"
+	case t.SecretKeyRef.Env != "":
+		return "env:" + t.SecretKeyRef.Env
+	case t.SecretKeyRef.File != "":
+		return "file:" + clean(t.SecretKeyRef.File)
+	}
+	return "none"
+}
+
+// writeAligned writes rows indented by two spaces with every column but
+// the last padded to its widest cell.
+func writeAligned(b *strings.Builder, rows [][]string) {
+	var widths []int
+	for _, r := range rows {
+		for i, c := range r {
+			if i >= len(widths) {
+				widths = append(widths, 0)
+			}
+			widths[i] = max(widths[i], len(c))
+		}
+	}
+	for _, r := range rows {
+		var line strings.Builder
+		line.WriteString("  ")
+		for i, c := range r {
+			line.WriteString(c)
+			if i < len(r)-1 {
+				line.WriteString(strings.Repeat(" ", widths[i]-len(c)+2))
+			}
+		}
+		b.WriteString(strings.TrimRight(line.String(), " ") + "\n")
+	}
+}

@@ -1,0 +1,118 @@
+// Package gateway is the HTTP face of the product: it builds the runtime
+// (targets, breakers, probes, router) from a loaded configuration, serves the
+// OpenAI-compatible API, /health and the orchestrator endpoints, relays
+// streams, adds keeptrusts_metadata, and shuts down gracefully.
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/keeptrusts/gateway/pkg/config"
+	"github.com/keeptrusts/gateway/pkg/health"
+	"github.com/keeptrusts/gateway/pkg/provider"
+	"github.com/keeptrusts/gateway/pkg/provider/anthropic"
+	"github.com/keeptrusts/gateway/pkg/provider/openai"
+	"github.com/keeptrusts/gateway/pkg/router"
+)
+
+// adapterFor returns the wire-format adapter of a provider kind.
+func adapterFor(kind string) (provider.Adapter, error) {
+	switch kind {
+	case config.ProviderOpenAI, config.ProviderOpenAICompatible:
+		return openai.New(kind), nil
+	case config.ProviderAnthropic:
+		return anthropic.New(), nil
+	}
+	return nil, fmt.Errorf("unknown provider %q", kind)
+}
+
+// newTransport returns the one transport a target uses for all its requests
+// and probes: keep-alive pool sized for a proxy, bounded dial and TLS time.
+// Response time is bounded per attempt by the router, not here.
+func newTransport() *http.Transport {
+	return &http.Transport{
+		Proxy: http.ProxyFromEnvironment,
+		DialContext: (&net.Dialer{
+			Timeout:   10 * time.Second,
+			KeepAlive: 30 * time.Second,
+		}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          1024,
+		MaxIdleConnsPerHost:   512,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
+}
+
+func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+
+// buildTargets turns the configured targets into routable ones. A secret that
+// cannot be resolved is an error naming where it was looked for.
+func buildTargets(f *config.File, environ []string, logger *slog.Logger) ([]*router.Target, []health.Probe, error) {
+	var targets []*router.Target
+	var probes []health.Probe
+	for i, tc := range f.Providers.Targets {
+		ad, err := adapterFor(tc.Provider)
+		if err != nil {
+			return nil, nil, fmt.Errorf("providers.targets[%d]: %w", i, err)
+		}
+		key, err := f.ResolveSecret(i, environ)
+		if err != nil {
+			return nil, nil, fmt.Errorf("providers.targets[%d] (%s): %w", i, tc.ID, err)
+		}
+		hdr := make(http.Header, len(tc.Headers))
+		for k, v := range tc.Headers {
+			hdr.Set(k, v)
+		}
+		ep := &provider.Endpoint{
+			BaseURL:          tc.BaseURL,
+			APIKey:           key,
+			Header:           hdr,
+			DefaultMaxTokens: tc.DefaultMaxTokens,
+			Version:          tc.AnthropicVersion,
+		}
+		hc, cb := tc.HealthCheck, tc.CircuitBreaker
+		ht := health.NewTarget(health.Options{
+			ID: tc.ID,
+			Breaker: health.BreakerSettings{
+				Enabled:             cb.IsEnabled(),
+				ConsecutiveFailures: cb.ConsecutiveFailures,
+				FailureRatio:        cb.FailureRatio,
+				MinRequests:         cb.MinRequests,
+				Interval:            seconds(cb.IntervalSeconds),
+				OpenTimeout:         seconds(cb.OpenSeconds),
+				HalfOpenRequests:    cb.HalfOpenRequests,
+			},
+			Probe: health.ProbeSettings{
+				Enabled:            hc.IsEnabled(),
+				Interval:           seconds(hc.IntervalSeconds),
+				Timeout:            seconds(hc.TimeoutSeconds),
+				UnhealthyThreshold: hc.UnhealthyThreshold,
+				HealthyThreshold:   hc.HealthyThreshold,
+			},
+			Logger: logger.With("component", "health"),
+		})
+		client := &http.Client{Transport: newTransport()}
+		t := &router.Target{
+			ID:                tc.ID,
+			Priority:          tc.Priority,
+			Adapter:           ad,
+			Endpoint:          ep,
+			Client:            client,
+			Health:            ht,
+			ForwardClientAuth: tc.ForwardClientAuth,
+		}
+		targets = append(targets, t)
+		probes = append(probes, health.Probe{
+			Target: ht,
+			Check:  health.HTTPCheck(client, func(ctx context.Context) (*http.Request, error) { return ad.ProbeRequest(ctx, ep) }),
+		})
+	}
+	return targets, probes, nil
+}

@@ -1,0 +1,295 @@
+package gateway
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+	"github.com/tidwall/gjson"
+
+	"github.com/keeptrusts/gateway/pkg/classify"
+	"github.com/keeptrusts/gateway/pkg/provider"
+	"github.com/keeptrusts/gateway/pkg/router"
+)
+
+// forwardedHeaders are the only client headers sent upstream; everything
+// else (the client's Authorization above all) stays at the gateway.
+var forwardedHeaders = []string{"Anthropic-Beta", "Openai-Beta"}
+
+// Response headers carrying keeptrusts_metadata's facts (streams cannot
+// carry a JSON field).
+const (
+	hdrRequestID        = "X-Request-Id"
+	hdrProvider         = "X-Keeptrusts-Provider"
+	hdrModel            = "X-Keeptrusts-Model"
+	hdrFailover         = "X-Keeptrusts-Failover"
+	hdrOriginalProvider = "X-Keeptrusts-Original-Provider"
+	hdrFailoverReason   = "X-Keeptrusts-Failover-Reason"
+	hdrAttempts         = "X-Keeptrusts-Attempts"
+)
+
+var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+func (g *Gateway) handleChat(w http.ResponseWriter, r *http.Request) {
+	reqID := requestID(r)
+	w.Header()[hdrRequestID] = []string{reqID}
+
+	buf := bufPool.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer func() {
+		if buf.Cap() <= 1<<20 {
+			bufPool.Put(buf)
+		}
+	}()
+	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, g.maxBody)); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeError(w, http.StatusRequestEntityTooLarge, "Request body exceeds the gateway limit of "+strconv.FormatInt(mbe.Limit, 10)+" bytes.", provider.ErrTypeInvalidRequest, "", "request_too_large")
+			return
+		}
+		writeError(w, http.StatusBadRequest, "Could not read the request body.", provider.ErrTypeInvalidRequest, "", "")
+		return
+	}
+	body := buf.Bytes()
+	in, perr := parseChat(body)
+	if perr != nil {
+		writeError(w, http.StatusBadRequest, perr.Message, provider.ErrTypeInvalidRequest, perr.Param, "")
+		return
+	}
+	req := &router.Request{Body: body, Model: in.model, Stream: in.stream, Header: forwardHeaders(r.Header)}
+	if auth := r.Header.Get("Authorization"); strings.HasPrefix(auth, "Bearer ") {
+		req.ClientAuth = strings.TrimPrefix(auth, "Bearer ")
+	}
+
+	res, err := g.router.Do(r.Context(), req)
+	if err != nil {
+		var re *router.Error
+		if errors.As(err, &re) {
+			g.logger.WarnContext(r.Context(), "no provider could serve the request", "request_id", reqID, "error", re.Error())
+			meta := metadata{RequestID: reqID, Failover: failoverMeta(re.Failover), Attempts: attemptsMeta(re.Attempts)}
+			writeJSON(w, re.Status, appendMetadata(provider.ErrorJSON(re.Error()+".", provider.ErrTypeUnavailable, "", "all_providers_failed"), &meta))
+			return
+		}
+		// The client went away: nobody to answer.
+		return
+	}
+	setMetaHeaders(w.Header(), res)
+	if res.Stream != nil {
+		g.relay(w, res)
+		return
+	}
+	meta := metadata{Provider: res.Target.ID, RequestID: reqID, Failover: failoverMeta(res.Failover), Attempts: attemptsMeta(res.Attempts)}
+	writeJSON(w, res.Status, appendMetadata(res.Body, &meta))
+}
+
+// chatInput is what routing needs from the body, read without decoding it.
+type chatInput struct {
+	model  string
+	stream bool
+}
+
+// parseChat checks the body is a chat request and extracts the model and
+// stream flag. The full body is validated as JSON once, here.
+func parseChat(body []byte) (chatInput, *provider.RequestError) {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return chatInput{}, &provider.RequestError{Message: "The request body is empty; expected a JSON object."}
+	}
+	if !gjson.ValidBytes(body) {
+		return chatInput{}, &provider.RequestError{Message: "The request body is not valid JSON."}
+	}
+	root := gjson.ParseBytes(body)
+	if !root.IsObject() {
+		return chatInput{}, &provider.RequestError{Message: "The request body must be a JSON object."}
+	}
+	res := gjson.GetManyBytes(body, "model", "messages", "stream")
+	model, msgs, stream := res[0], res[1], res[2]
+	if !model.Exists() || model.Type != gjson.String || model.Str == "" {
+		return chatInput{}, &provider.RequestError{Param: "model", Message: "You must provide a model parameter."}
+	}
+	if !validModel(model.Str) {
+		return chatInput{}, &provider.RequestError{Param: "model", Message: "The model name contains characters that are not allowed."}
+	}
+	if !msgs.IsArray() || len(msgs.Array()) == 0 {
+		return chatInput{}, &provider.RequestError{Param: "messages", Message: "'messages' must be a non-empty array."}
+	}
+	in := chatInput{model: model.Str}
+	switch stream.Type {
+	case gjson.True:
+		in.stream = true
+	case gjson.False, gjson.Null:
+	default:
+		return chatInput{}, &provider.RequestError{Param: "stream", Message: "'stream' must be a boolean."}
+	}
+	return in, nil
+}
+
+// validModel rejects model names that could smuggle anything into headers,
+// logs or URLs: printable ASCII without spaces, at most 256 bytes.
+func validModel(m string) bool {
+	if len(m) > 256 {
+		return false
+	}
+	for i := 0; i < len(m); i++ {
+		if c := m[i]; c <= ' ' || c >= 0x7f || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+func forwardHeaders(h http.Header) http.Header {
+	var out http.Header
+	for _, k := range forwardedHeaders {
+		if v, ok := h[k]; ok {
+			if out == nil {
+				out = make(http.Header, 2)
+			}
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// requestID keeps a sane client-supplied X-Request-Id, else makes one.
+func requestID(r *http.Request) string {
+	if v := r.Header.Get(hdrRequestID); v != "" && len(v) <= 128 && validModel(v) {
+		return v
+	}
+	return "req_" + strings.ToLower(ulid.Make().String())
+}
+
+func setMetaHeaders(h http.Header, res *router.Result) {
+	h[hdrProvider] = []string{res.Target.ID}
+	h[hdrModel] = []string{res.Model}
+	h[hdrAttempts] = []string{strconv.Itoa(len(res.Attempts))}
+	if res.Failover.Triggered {
+		h[hdrFailover] = []string{"true"}
+		h[hdrOriginalProvider] = []string{res.Failover.OriginalProvider}
+		h[hdrFailoverReason] = []string{string(res.Failover.Reason)}
+	} else {
+		h[hdrFailover] = []string{"false"}
+	}
+}
+
+// relay writes a committed stream to the client event by event, flushing
+// whenever no further upstream bytes are already waiting.
+func (g *Gateway) relay(w http.ResponseWriter, res *router.Result) {
+	s := res.Stream
+	defer s.Close()
+	h := w.Header()
+	h["Content-Type"] = []string{"text/event-stream"}
+	h["Cache-Control"] = []string{"no-cache"}
+	h["X-Accel-Buffering"] = []string{"no"}
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	for {
+		b, err := s.Next()
+		if len(b) > 0 {
+			if _, werr := w.Write(b); werr != nil {
+				return
+			}
+			if !s.Buffered() {
+				if ferr := rc.Flush(); ferr != nil {
+					return
+				}
+			}
+		}
+		if err == nil {
+			continue
+		}
+		if !errors.Is(err, io.EOF) && s.Outcome().Reason == classify.ConnectionError {
+			// The upstream broke off after the answer was committed: tell
+			// the client in-band, as OpenAI does, rather than end silently.
+			frame := append([]byte("data: "), provider.ErrorJSON("The upstream provider "+res.Target.ID+" closed the stream early.", provider.ErrTypeServer, "", "stream_interrupted")...)
+			_, _ = w.Write(append(frame, "\n\n"...))
+			_ = rc.Flush()
+		}
+		return
+	}
+}
+
+// metadata is keeptrusts_metadata.
+type metadata struct {
+	Provider  string        `json:"provider,omitempty"`
+	RequestID string        `json:"request_id"`
+	Failover  failoverJSON  `json:"failover"`
+	Attempts  []attemptJSON `json:"attempts"`
+}
+
+type failoverJSON struct {
+	Triggered        bool   `json:"triggered"`
+	OriginalProvider string `json:"original_provider,omitempty"`
+	Reason           string `json:"reason,omitempty"`
+}
+
+type attemptJSON struct {
+	Target     string  `json:"target"`
+	Model      string  `json:"model"`
+	Outcome    string  `json:"outcome"`
+	Status     int     `json:"status,omitempty"`
+	Skipped    bool    `json:"skipped,omitempty"`
+	DurationMS float64 `json:"duration_ms"`
+}
+
+func failoverMeta(f router.Failover) failoverJSON {
+	return failoverJSON{Triggered: f.Triggered, OriginalProvider: f.OriginalProvider, Reason: string(f.Reason)}
+}
+
+func attemptsMeta(as []router.Attempt) []attemptJSON {
+	out := make([]attemptJSON, len(as))
+	for i, a := range as {
+		outcome := string(a.Outcome.Reason)
+		if a.Outcome.OK() {
+			outcome = "ok"
+		}
+		out[i] = attemptJSON{
+			Target: a.Target, Model: a.Model, Outcome: outcome, Status: a.Outcome.Status, Skipped: a.Skipped,
+			DurationMS: float64(a.Duration.Microseconds()) / 1000,
+		}
+	}
+	return out
+}
+
+// appendMetadata splices "keeptrusts_metadata" into a JSON object without
+// decoding it: the answer's own bytes are kept as they came.
+func appendMetadata(body []byte, m *metadata) []byte {
+	end := bytes.LastIndexByte(body, '}')
+	if end < 0 {
+		return body
+	}
+	mj, err := json.Marshal(m)
+	if err != nil {
+		return body
+	}
+	out := make([]byte, 0, len(body)+len(mj)+32)
+	out = append(out, body[:end]...)
+	if bytes.IndexByte(bytes.TrimSpace(body[1:end]), '"') >= 0 {
+		out = append(out, ',')
+	}
+	out = append(out, `"keeptrusts_metadata":`...)
+	out = append(out, mj...)
+	out = append(out, '}')
+	return out
+}
+
+func writeJSON(w http.ResponseWriter, status int, body []byte) {
+	h := w.Header()
+	h["Content-Type"] = []string{"application/json"}
+	h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+func writeError(w http.ResponseWriter, status int, msg, typ, param, code string) {
+	writeJSON(w, status, provider.ErrorJSON(msg, typ, param, code))
+}
+
+// since returns milliseconds since t with microsecond precision.
+func since(t time.Time) float64 { return float64(time.Since(t).Microseconds()) / 1000 }

@@ -1,0 +1,215 @@
+package sim
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/keeptrusts/gateway/pkg/provider"
+)
+
+// apiError is one provider error before it is rendered in the kind's shape.
+// param and code are OpenAI-only; Anthropic puts the field in the message.
+type apiError struct {
+	typ     string
+	message string
+	param   string
+	code    string
+}
+
+// anthropicErrorBody is Anthropic's error shape.
+type anthropicErrorBody struct {
+	Type      string              `json:"type"`
+	Error     anthropicErrorInner `json:"error"`
+	RequestID string              `json:"request_id,omitempty"`
+}
+
+type anthropicErrorInner struct {
+	Type    string `json:"type"`
+	Message string `json:"message"`
+}
+
+// errorJSON renders e in the kind's error shape.
+func (s *Sim) errorJSON(e apiError, reqID string) []byte {
+	if s.kind == KindAnthropic {
+		b, err := json.Marshal(anthropicErrorBody{
+			Type: "error", Error: anthropicErrorInner{Type: e.typ, Message: e.message}, RequestID: reqID,
+		})
+		if err != nil {
+			return []byte(`{"type":"error","error":{"type":"api_error","message":"Internal server error"}}`)
+		}
+		return b
+	}
+	return provider.ErrorJSON(e.message, e.typ, e.param, e.code)
+}
+
+// writeError answers status with e in the kind's shape.
+func (s *Sim) writeError(x *exchange, status int, e apiError) {
+	body := s.errorJSON(e, x.reqID)
+	s.setHeaders(x, "application/json")
+	x.w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	x.w.WriteHeader(status)
+	_, _ = x.w.Write(body)
+}
+
+// setRetryAfter sets the Retry-After header when secs > 0.
+func setRetryAfter(h http.Header, secs int) {
+	if secs <= 0 {
+		return
+	}
+	h.Set("Retry-After", strconv.Itoa(secs))
+}
+
+// authError is the provider's 401 for a missing (wrong=false) or wrong key.
+// Real OpenAI echoes a masked key; the simulator never echoes any part of it.
+func (s *Sim) authError(wrong bool) apiError {
+	if s.kind == KindAnthropic {
+		if wrong {
+			return apiError{typ: "authentication_error", message: "invalid x-api-key"}
+		}
+		return apiError{typ: "authentication_error", message: "x-api-key header is required"}
+	}
+	if wrong {
+		return apiError{
+			typ:     "invalid_request_error",
+			message: "Incorrect API key provided. You can find your API key at https://platform.openai.com/account/api-keys.",
+			code:    "invalid_api_key",
+		}
+	}
+	return apiError{
+		typ: "invalid_request_error",
+		message: "You didn't provide an API key. You need to provide your API key in an Authorization header " +
+			"using Bearer auth (i.e. Authorization: Bearer YOUR_KEY). You can obtain an API key from " +
+			"https://platform.openai.com/account/api-keys.",
+	}
+}
+
+// errorFor is the provider's error for an HTTP status, as the error fault
+// and the limits send it. model names the requested model where the real
+// message does.
+func (s *Sim) errorFor(status int, model string) apiError {
+	if s.kind == KindAnthropic {
+		return anthropicErrorFor(status)
+	}
+	return openaiErrorFor(status, model)
+}
+
+func anthropicErrorFor(status int) apiError {
+	switch status {
+	case 400:
+		return apiError{typ: "invalid_request_error", message: "Your request is invalid."}
+	case 401:
+		return apiError{typ: "authentication_error", message: "invalid x-api-key"}
+	case 403:
+		return apiError{typ: "permission_error", message: "Your API key does not have permission to use the specified resource."}
+	case 404:
+		return apiError{typ: "not_found_error", message: "The requested resource could not be found."}
+	case 413:
+		return apiError{typ: "request_too_large", message: "Request exceeds the maximum allowed number of bytes."}
+	case 429:
+		return apiError{typ: "rate_limit_error", message: "This request would exceed the rate limit for your organization. Please try again later."}
+	case 504:
+		return apiError{typ: "timeout_error", message: "Request timed out."}
+	case 529:
+		return apiError{typ: "overloaded_error", message: "Overloaded"}
+	}
+	if status >= 500 {
+		return apiError{typ: "api_error", message: "Internal server error"}
+	}
+	return apiError{typ: "invalid_request_error", message: http.StatusText(status)}
+}
+
+func openaiErrorFor(status int, model string) apiError {
+	switch status {
+	case 400:
+		return apiError{typ: "invalid_request_error", message: "Invalid request."}
+	case 401:
+		return apiError{
+			typ:     "invalid_request_error",
+			message: "Incorrect API key provided. You can find your API key at https://platform.openai.com/account/api-keys.",
+			code:    "invalid_api_key",
+		}
+	case 403:
+		return apiError{typ: "invalid_request_error", message: "Project does not have access to this model.", code: "model_not_found"}
+	case 404:
+		if model == "" {
+			model = "unknown"
+		}
+		return apiError{
+			typ:     "invalid_request_error",
+			message: fmt.Sprintf("The model `%s` does not exist or you do not have access to it.", model),
+			code:    "model_not_found",
+		}
+	case 413:
+		return apiError{typ: "invalid_request_error", message: "Request too large.", code: "request_too_large"}
+	case 422:
+		return apiError{typ: "invalid_request_error", message: "Unprocessable request."}
+	case 429:
+		if model == "" {
+			model = "this model"
+		}
+		return apiError{
+			typ:     "requests",
+			message: fmt.Sprintf("Rate limit reached for %s on requests per min (RPM): Limit 3, Used 3, Requested 1. Please try again later.", model),
+			code:    "rate_limit_exceeded",
+		}
+	case 503:
+		return apiError{typ: "server_error", message: "The engine is currently overloaded, please try again later"}
+	}
+	if status >= 500 {
+		return apiError{typ: "server_error", message: "The server had an error while processing your request. Sorry about that!"}
+	}
+	return apiError{typ: "invalid_request_error", message: http.StatusText(status)}
+}
+
+// notFound is the provider's answer to an unknown path.
+func (s *Sim) notFound(r *http.Request) apiError {
+	if s.kind == KindAnthropic {
+		return apiError{typ: "not_found_error", message: "Not Found"}
+	}
+	return apiError{typ: "invalid_request_error", message: fmt.Sprintf("Invalid URL (%s %s)", r.Method, r.URL.Path)}
+}
+
+// methodNotAllowed is the provider's answer to a known path with the wrong method.
+func (s *Sim) methodNotAllowed(r *http.Request) apiError {
+	if s.kind == KindAnthropic {
+		return apiError{typ: "invalid_request_error", message: "Method Not Allowed"}
+	}
+	return apiError{typ: "invalid_request_error", message: fmt.Sprintf("Invalid method for URL (%s %s)", r.Method, r.URL.Path)}
+}
+
+// streamErrorFrame is the in-stream error of the stream_error fault.
+func (s *Sim) streamErrorFrame(status int) []byte {
+	if s.kind == KindAnthropic {
+		if status == 0 {
+			status = 529
+		}
+		e := anthropicErrorFor(status)
+		b, _ := json.Marshal(anthropicErrorBody{Type: "error", Error: anthropicErrorInner{Type: e.typ, Message: e.message}})
+		return sseEvent("error", b)
+	}
+	if status == 0 {
+		status = 500
+	}
+	e := openaiErrorFor(status, "")
+	return sseData(provider.ErrorJSON(e.message, e.typ, e.param, e.code))
+}
+
+// sseEvent frames one named SSE event.
+func sseEvent(name string, data []byte) []byte {
+	b := make([]byte, 0, len(name)+len(data)+16)
+	b = append(b, "event: "...)
+	b = append(b, name...)
+	b = append(b, "\ndata: "...)
+	b = append(b, data...)
+	return append(b, "\n\n"...)
+}
+
+// sseData frames one unnamed SSE event.
+func sseData(data []byte) []byte {
+	b := make([]byte, 0, len(data)+8)
+	b = append(b, "data: "...)
+	b = append(b, data...)
+	return append(b, "\n\n"...)
+}

@@ -1,0 +1,607 @@
+// Package sim is the provider simulator behind `kt sim`: a local HTTP server
+// that speaks the OpenAI Chat Completions or the Anthropic Messages wire
+// format closely enough (shapes, headers, error bodies, validation, streaming
+// events) that gateway tests and failover drills against it mean something.
+// Answers are deterministic, and faults (outage, resets, hangs, slow or
+// broken streams, error statuses, rate limits, bad keys) can be injected at
+// start-up and changed at run time through an admin API.
+package sim
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Kind is the provider wire format the simulator speaks.
+type Kind string
+
+// The supported kinds.
+const (
+	// KindOpenAI serves POST /v1/chat/completions; its base URL includes /v1.
+	KindOpenAI Kind = "openai"
+	// KindAnthropic serves POST /v1/messages; its base URL is the host root.
+	KindAnthropic Kind = "anthropic"
+)
+
+// ParseKind checks a kind given by a user.
+func ParseKind(s string) (Kind, error) {
+	switch k := Kind(strings.ToLower(strings.TrimSpace(s))); k {
+	case KindOpenAI, KindAnthropic:
+		return k, nil
+	}
+	return "", fmt.Errorf("unknown simulator kind %q (want openai or anthropic)", s)
+}
+
+// maxBodyBytes bounds a request body; larger ones get the provider's 413.
+const maxBodyBytes = 32 << 20
+
+// Options configures a Sim.
+type Options struct {
+	// Kind is the wire format; "" means openai.
+	Kind Kind
+	// ExpectKey, if non-empty, is the only API key accepted; requests
+	// (including GET /v1/models) with another key or none get the provider's
+	// 401 body. Empty accepts any key or none.
+	ExpectKey string
+	// Models are listed by GET /v1/models. Default per kind: openai
+	// gpt-4o-mini, gpt-4o; anthropic claude-sonnet-4-20250514,
+	// claude-3-5-haiku-20241022. Chat requests may name any model.
+	Models []string
+	// Latency is waited before answering (non-stream) or before the response
+	// headers (stream). 0 answers at once, for benchmarks.
+	Latency time.Duration
+	// ChunkDelay is waited between stream frames; 0 for none.
+	ChunkDelay time.Duration
+	// Fault is the initial fault.
+	Fault Fault
+	// Logger receives one debug record per request; nil discards. Keys and
+	// prompts are never logged.
+	Logger *slog.Logger
+}
+
+// DefaultModels returns the models a kind lists when Options.Models is empty.
+func DefaultModels(k Kind) []string {
+	if k == KindAnthropic {
+		return []string{"claude-sonnet-4-20250514", "claude-3-5-haiku-20241022"}
+	}
+	return []string{"gpt-4o-mini", "gpt-4o"}
+}
+
+// Stats counts what the simulator saw since it started or since the last
+// ResetStats.
+type Stats struct {
+	// ChatRequests counts requests to the chat endpoint, valid or not.
+	ChatRequests int64 `json:"chat_requests"`
+	// StreamRequests counts the chat requests that asked for a stream.
+	StreamRequests int64 `json:"stream_requests"`
+	// ProbeRequests counts GET /v1/models and GET /v1/models/{id}.
+	ProbeRequests int64 `json:"probe_requests"`
+	// OtherRequests counts requests to any other path.
+	OtherRequests int64 `json:"other_requests"`
+	// ByStatus counts responses by the status sent (a reset after a 200
+	// counts under 200 and in Resets).
+	ByStatus map[int]int64 `json:"by_status"`
+	// ByModel counts chat requests by the model asked for.
+	ByModel map[string]int64 `json:"by_model"`
+	// FaultsApplied counts requests a fault acted on, by kind.
+	FaultsApplied map[FaultKind]int64 `json:"faults_applied"`
+	// Resets counts connections reset by a fault.
+	Resets int64 `json:"resets"`
+	// Aborted counts requests that ended without a status, e.g. a client
+	// giving up on a hang.
+	Aborted int64 `json:"aborted"`
+	// InFlight is the number of requests being handled now (not reset by
+	// ResetStats).
+	InFlight int64 `json:"in_flight"`
+}
+
+func newStats() Stats {
+	return Stats{ByStatus: map[int]int64{}, ByModel: map[string]int64{}, FaultsApplied: map[FaultKind]int64{}}
+}
+
+// Sim is one simulated provider. Its methods are safe for concurrent use.
+type Sim struct {
+	kind       Kind
+	expectKey  string
+	models     []string
+	latency    time.Duration
+	chunkDelay time.Duration
+	log        *slog.Logger
+
+	mu    sync.Mutex
+	fault Fault // Count is the remaining count
+	stats Stats
+	hooks map[int]func() error
+	hook  int
+
+	// hookMu serialises fault-change hooks so that a Server applies fault
+	// changes in the order they were made.
+	hookMu   sync.Mutex
+	inflight atomic.Int64
+}
+
+// New returns a simulator. It panics on an unknown Kind, a programming error
+// (check user input with ParseKind).
+func New(opts Options) *Sim {
+	if opts.Kind == "" {
+		opts.Kind = KindOpenAI
+	}
+	if opts.Kind != KindOpenAI && opts.Kind != KindAnthropic {
+		panic(fmt.Sprintf("sim: unknown kind %q", opts.Kind))
+	}
+	models := opts.Models
+	if len(models) == 0 {
+		models = DefaultModels(opts.Kind)
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Sim{
+		kind:       opts.Kind,
+		expectKey:  opts.ExpectKey,
+		models:     append([]string(nil), models...),
+		latency:    opts.Latency,
+		chunkDelay: opts.ChunkDelay,
+		log:        log.With("sim", string(opts.Kind)),
+		stats:      newStats(),
+		hooks:      map[int]func() error{},
+	}
+	s.fault = normFault(opts.Fault)
+	return s
+}
+
+// Kind is the wire format the simulator speaks.
+func (s *Sim) Kind() Kind { return s.kind }
+
+// Models are the models GET /v1/models lists.
+func (s *Sim) Models() []string { return append([]string(nil), s.models...) }
+
+func normFault(f Fault) Fault {
+	if f.Kind == "" {
+		f.Kind = FaultNone
+	}
+	if f.Kind == FaultNone || f.Kind == FaultDown || f.Count < 0 {
+		f.Count = 0
+	}
+	return f
+}
+
+// SetFault replaces the current fault. It does not validate (use
+// Fault.Validate on user input); a kind it does not know acts like none.
+// Count is ignored for down. A Server started on s opens or closes its API
+// listener before SetFault returns; a failure to re-open is logged.
+func (s *Sim) SetFault(f Fault) {
+	if err := s.setFault(f); err != nil {
+		s.log.Error("sim: apply fault", "fault", f.String(), "err", err)
+	}
+}
+
+// setFault replaces the fault and runs the hooks, returning their errors.
+func (s *Sim) setFault(f Fault) error {
+	s.hookMu.Lock()
+	defer s.hookMu.Unlock()
+	s.mu.Lock()
+	s.fault = normFault(f)
+	hooks := make([]func() error, 0, len(s.hooks))
+	for _, h := range s.hooks {
+		hooks = append(hooks, h)
+	}
+	s.mu.Unlock()
+	s.log.Info("sim fault set", "fault", f.String())
+	var errs []error
+	for _, h := range hooks {
+		errs = append(errs, h())
+	}
+	return errors.Join(errs...)
+}
+
+// Fault returns the current fault; its Count is the remaining count.
+func (s *Sim) Fault() Fault {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.fault
+}
+
+// onFaultChange registers h to run after every SetFault; h reads the current
+// fault itself, so that concurrent changes settle on the latest one.
+func (s *Sim) onFaultChange(h func() error) (remove func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id := s.hook
+	s.hook++
+	s.hooks[id] = h
+	return func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		delete(s.hooks, id)
+	}
+}
+
+// take returns the fault that acts on a request of this shape in phase p, and
+// uses up one of its Count for chat requests.
+func (s *Sim) take(p phase, probe, stream bool) (Fault, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f := s.fault
+	if !appliesTo(f.Kind, p, probe, stream) {
+		return Fault{}, false
+	}
+	if !probe && s.fault.Count > 0 {
+		s.fault.Count--
+		if s.fault.Count == 0 {
+			// Count never applies to down, so no listener needs re-opening.
+			s.fault = Fault{Kind: FaultNone}
+		}
+	}
+	s.stats.FaultsApplied[f.Kind]++
+	return f, true
+}
+
+// Stats returns a copy of the counters.
+func (s *Sim) Stats() Stats {
+	s.mu.Lock()
+	st := s.stats
+	st.ByStatus = maps.Clone(s.stats.ByStatus)
+	st.ByModel = maps.Clone(s.stats.ByModel)
+	st.FaultsApplied = maps.Clone(s.stats.FaultsApplied)
+	s.mu.Unlock()
+	st.InFlight = s.inflight.Load()
+	return st
+}
+
+// ResetStats zeroes the counters (except InFlight).
+func (s *Sim) ResetStats() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stats = newStats()
+}
+
+// Handler is the provider API. It supports every fault except down, which
+// needs the listener (see Server); the bare Handler answers down like reset.
+func (s *Sim) Handler() http.Handler { return http.HandlerFunc(s.serve) }
+
+// reqKind classifies a request for the counters.
+type reqKind int
+
+const (
+	reqOther reqKind = iota
+	reqChat
+	reqProbe
+)
+
+// exchange is the state of one request, shared by the handlers.
+type exchange struct {
+	w      *recorder
+	r      *http.Request
+	rc     *http.ResponseController
+	reqID  string
+	kind   reqKind
+	stream bool
+	model  string
+	fault  FaultKind
+}
+
+// recorder remembers the status sent; it unwraps for ResponseController so
+// that Flush and Hijack reach the server's writer.
+type recorder struct {
+	http.ResponseWriter
+	status   int
+	hijacked bool
+}
+
+func (w *recorder) WriteHeader(code int) {
+	if w.status == 0 && code >= 200 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *recorder) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *recorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (s *Sim) serve(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	s.inflight.Add(1)
+	rec := &recorder{ResponseWriter: w}
+	x := &exchange{w: rec, r: r, rc: http.NewResponseController(rec), reqID: s.requestID()}
+	// Deferred so that it also runs when a reset falls back to
+	// panic(http.ErrAbortHandler).
+	defer s.finish(x, start)
+	switch p := r.URL.Path; {
+	case s.kind == KindOpenAI && p == "/v1/chat/completions",
+		s.kind == KindAnthropic && p == "/v1/messages":
+		x.kind = reqChat
+		s.serveChat(x)
+	case p == "/v1/models" || strings.HasPrefix(p, "/v1/models/"):
+		x.kind = reqProbe
+		s.serveModels(x)
+	default:
+		s.writeError(x, http.StatusNotFound, s.notFound(r))
+	}
+}
+
+// finish counts and logs one request.
+func (s *Sim) finish(x *exchange, start time.Time) {
+	s.inflight.Add(-1)
+	s.mu.Lock()
+	switch x.kind {
+	case reqChat:
+		s.stats.ChatRequests++
+		if x.stream {
+			s.stats.StreamRequests++
+		}
+		if x.model != "" {
+			s.stats.ByModel[x.model]++
+		}
+	case reqProbe:
+		s.stats.ProbeRequests++
+	default:
+		s.stats.OtherRequests++
+	}
+	switch {
+	case x.w.status != 0:
+		s.stats.ByStatus[x.w.status]++
+	case !x.w.hijacked:
+		s.stats.Aborted++
+	}
+	if x.w.hijacked {
+		s.stats.Resets++
+	}
+	s.mu.Unlock()
+	if s.log.Enabled(x.r.Context(), slog.LevelDebug) {
+		s.log.LogAttrs(x.r.Context(), slog.LevelDebug, "sim request",
+			slog.String("method", x.r.Method), slog.String("path", x.r.URL.Path),
+			slog.Int("status", x.w.status), slog.Bool("reset", x.w.hijacked),
+			slog.Bool("stream", x.stream), slog.String("model", x.model),
+			slog.String("fault", string(x.fault)), slog.String("request_id", x.reqID),
+			slog.Duration("duration", time.Since(start)))
+	}
+}
+
+// readBody reads the whole request body; a body over the limit answers 413.
+func (s *Sim) readBody(x *exchange) ([]byte, bool) {
+	body, err := io.ReadAll(http.MaxBytesReader(x.w, x.r.Body, maxBodyBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			s.writeError(x, http.StatusRequestEntityTooLarge, s.errorFor(http.StatusRequestEntityTooLarge, ""))
+		}
+		// Otherwise the client went away mid-body: nobody to answer.
+		return nil, false
+	}
+	return body, true
+}
+
+// frontDoor applies the faults that break the whole API, before
+// authentication. It reports whether the request was answered.
+func (s *Sim) frontDoor(x *exchange, model string) bool {
+	f, ok := s.take(phaseFrontDoor, x.kind == reqProbe, x.stream)
+	if !ok {
+		return false
+	}
+	x.fault = f.Kind
+	switch f.Kind {
+	case FaultDown, FaultReset:
+		s.reset(x)
+	case FaultHang:
+		<-x.r.Context().Done()
+	case FaultWrongKey:
+		s.writeError(x, http.StatusUnauthorized, s.authError(true))
+	case FaultRateLimit:
+		setRetryAfter(x.w.Header(), f.retryAfter())
+		s.writeError(x, http.StatusTooManyRequests, s.errorFor(http.StatusTooManyRequests, model))
+	case FaultError:
+		status := f.Status
+		if status == 0 {
+			status = DefaultErrorStatus
+		}
+		setRetryAfter(x.w.Header(), f.retryAfter())
+		s.writeError(x, status, s.errorFor(status, model))
+	}
+	return true
+}
+
+// authorized checks the API key when one is expected and answers 401 if it
+// is missing or wrong. The key is never echoed or logged.
+func (s *Sim) authorized(x *exchange) bool {
+	if s.expectKey == "" {
+		return true
+	}
+	var got string
+	if s.kind == KindAnthropic {
+		got = x.r.Header.Get("x-api-key")
+	} else {
+		got, _ = strings.CutPrefix(x.r.Header.Get("Authorization"), "Bearer ")
+		got = strings.TrimSpace(got)
+	}
+	if got == "" {
+		s.writeError(x, http.StatusUnauthorized, s.authError(false))
+		return false
+	}
+	if subtle.ConstantTimeCompare([]byte(got), []byte(s.expectKey)) != 1 {
+		s.writeError(x, http.StatusUnauthorized, s.authError(true))
+		return false
+	}
+	return true
+}
+
+// versioned checks the anthropic-version header the Anthropic API requires.
+func (s *Sim) versioned(x *exchange) bool {
+	if s.kind != KindAnthropic || x.r.Header.Get("anthropic-version") != "" {
+		return true
+	}
+	s.writeError(x, http.StatusBadRequest, apiError{typ: "invalid_request_error", message: "anthropic-version: header is required"})
+	return false
+}
+
+func (s *Sim) serveChat(x *exchange) {
+	if x.r.Method != http.MethodPost {
+		s.writeError(x, http.StatusMethodNotAllowed, s.methodNotAllowed(x.r))
+		return
+	}
+	body, ok := s.readBody(x)
+	if !ok {
+		return
+	}
+	var conv *conversation
+	var perr *apiError
+	if s.kind == KindAnthropic {
+		conv, perr = parseAnthropic(body)
+	} else {
+		conv, perr = parseOpenAI(body)
+	}
+	if conv != nil {
+		x.stream, x.model = conv.stream, conv.model
+	}
+	if s.frontDoor(x, x.model) || !s.authorized(x) || !s.versioned(x) {
+		return
+	}
+	if perr != nil {
+		s.writeError(x, http.StatusBadRequest, *perr)
+		return
+	}
+	p := makePlan(s.kind, conv)
+	f, _ := s.take(phaseDelivery, false, conv.stream)
+	if f.Kind != "" {
+		x.fault = f.Kind
+	}
+	wait := s.latency
+	if f.Kind == FaultSlowFirstToken {
+		wait += f.delay()
+	}
+	if !sleepCtx(x.r.Context(), wait) {
+		return
+	}
+	if !conv.stream {
+		s.deliverJSON(x, s.completionBody(conv, p), f)
+		return
+	}
+	var frames [][]byte
+	if s.kind == KindAnthropic {
+		frames = anthropicFrames(conv, p, s.messageID())
+	} else {
+		frames = openaiFrames(conv, p, s.completionID(), time.Now().Unix())
+	}
+	s.deliverStream(x, frames, f)
+}
+
+// completionBody renders a non-streaming answer.
+func (s *Sim) completionBody(c *conversation, p plan) []byte {
+	if s.kind == KindAnthropic {
+		return anthropicMessage(c, p, s.messageID())
+	}
+	return openaiCompletion(c, p, s.completionID(), time.Now().Unix())
+}
+
+// deliverJSON writes a non-streaming body; reset_mid_stream sends the
+// headers with the full Content-Length and half the body, then resets.
+func (s *Sim) deliverJSON(x *exchange, body []byte, f Fault) {
+	s.setHeaders(x, "application/json")
+	x.w.Header().Set("Content-Length", fmt.Sprint(len(body)))
+	x.w.WriteHeader(http.StatusOK)
+	if f.Kind == FaultResetMidStream {
+		if _, err := x.w.Write(body[:len(body)/2]); err != nil {
+			return
+		}
+		s.reset(x)
+		return
+	}
+	_, _ = x.w.Write(body)
+}
+
+// deliverStream writes the frames, flushing each one as soon as it is
+// written, and applies the stream faults.
+func (s *Sim) deliverStream(x *exchange, frames [][]byte, f Fault) {
+	s.setHeaders(x, "text/event-stream; charset=utf-8")
+	h := x.w.Header()
+	h.Set("Cache-Control", "no-cache")
+	h.Set("Connection", "keep-alive")
+	x.w.WriteHeader(http.StatusOK)
+	cut := -1
+	if f.Kind == FaultResetMidStream || f.Kind == FaultStreamError {
+		// Capped so that the closing frame never goes out: the stream is
+		// always incomplete, which is the point of the fault.
+		cut = min(f.AfterChunks, len(frames)-1)
+	}
+	var slow time.Duration
+	if f.Kind == FaultSlowStream {
+		slow = f.delay()
+	}
+	ctx := x.r.Context()
+	if slow > 0 {
+		// The headers go out now so that the client sees a slow stream,
+		// not a slow response.
+		if err := x.rc.Flush(); err != nil {
+			return
+		}
+	}
+	for i, fr := range frames {
+		if i == cut {
+			if f.Kind == FaultResetMidStream {
+				s.reset(x)
+				return
+			}
+			_, _ = x.w.Write(s.streamErrorFrame(f.Status))
+			_ = x.rc.Flush()
+			return
+		}
+		d := slow
+		if i > 0 {
+			d += s.chunkDelay
+		}
+		if !sleepCtx(ctx, d) {
+			return
+		}
+		if _, err := x.w.Write(fr); err != nil {
+			return
+		}
+		if err := x.rc.Flush(); err != nil {
+			return
+		}
+	}
+}
+
+// setHeaders sets the provider's usual response headers.
+func (s *Sim) setHeaders(x *exchange, contentType string) {
+	h := x.w.Header()
+	h.Set("Content-Type", contentType)
+	if s.kind == KindAnthropic {
+		h.Set("request-id", x.reqID)
+		return
+	}
+	h.Set("x-request-id", x.reqID)
+	h.Set("openai-version", "2020-10-01")
+	h.Set("openai-processing-ms", "1")
+}
+
+// sleepCtx waits d or until ctx is done; it reports whether ctx is still live.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
