@@ -9,9 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync/atomic"
-	"time"
 
-	"github.com/keeptrusts/gateway/pkg/classify"
 	"github.com/keeptrusts/gateway/pkg/config"
 	"github.com/keeptrusts/gateway/pkg/health"
 	"github.com/keeptrusts/gateway/pkg/router"
@@ -174,10 +172,12 @@ func (g *Gateway) handleReady(w http.ResponseWriter, _ *http.Request) {
 	_, _ = w.Write([]byte("ok\n"))
 }
 
-// logObserver logs failovers; telemetry observers join it later.
+// logObserver logs failovers, and failed attempts at debug level.
 type logObserver struct{ logger *slog.Logger }
 
-func (o logObserver) Attempt(ctx context.Context, a *router.Attempt) {
+func (o logObserver) StartAttempt(ctx context.Context, _ *router.Attempt) context.Context { return ctx }
+
+func (o logObserver) EndAttempt(ctx context.Context, a *router.Attempt) {
 	if a.Outcome.OK() || !o.logger.Enabled(ctx, slog.LevelDebug) {
 		return
 	}
@@ -185,9 +185,6 @@ func (o logObserver) Attempt(ctx context.Context, a *router.Attempt) {
 		"status", a.Outcome.Status, "skipped", a.Skipped, "duration", a.Duration)
 }
 
-func (o logObserver) Failover(ctx context.Context, from, to string, reason classify.Reason, fromModel, toModel string) {
-	o.logger.InfoContext(ctx, "failover", "from", from, "to", to, "reason", string(reason), "from_model", fromModel, "to_model", toModel)
+func (o logObserver) Failover(ctx context.Context, f router.FailoverStep) {
+	o.logger.InfoContext(ctx, "failover", "from", f.From, "to", f.To, "reason", string(f.Reason), "from_model", f.FromModel, "to_model", f.ToModel)
 }
-
-// nowUTC is time.Now in UTC; a var-free helper keeps handlers readable.
-func nowUTC() time.Time { return time.Now().UTC() }

@@ -110,7 +110,12 @@ func (c *Checker) run(ctx context.Context, p Probe) {
 
 func probeOnce(ctx context.Context, p Probe) {
 	t := p.Target
-	pctx, cancel := context.WithTimeout(ctx, t.probe.Timeout)
+	timeout := t.probe.Timeout
+	if timeout <= 0 {
+		// A zero timeout would fail every probe at once.
+		timeout = interval(t.probe.Interval)
+	}
+	pctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	start := time.Now()
 	err := safeCheck(pctx, p.Check)
@@ -132,10 +137,18 @@ func safeCheck(ctx context.Context, check Check) (err error) {
 	return check(ctx)
 }
 
-func jitter(d time.Duration) time.Duration {
+// interval is the probe interval to use for a configured one: a second when
+// it is not positive, rather than probing in a tight loop.
+func interval(d time.Duration) time.Duration {
 	if d <= 0 {
 		return time.Second
 	}
+	return d
+}
+
+// jitter spreads d by ±10%.
+func jitter(d time.Duration) time.Duration {
+	d = interval(d)
 	span := int64(d) / 5
 	if span <= 0 {
 		return d

@@ -21,8 +21,9 @@ type BreakerSettings struct {
 	Enabled bool
 	// ConsecutiveFailures trips the circuit after this many failures in a row.
 	ConsecutiveFailures int
-	// FailureRatio, when > 0, also trips once MinRequests requests were seen
-	// in the interval and this share of them failed.
+	// FailureRatio, when > 0, also trips once MinRequests requests completed
+	// in the interval with a success or a provider failure, and this share of
+	// them failed (excluded outcomes count for neither).
 	FailureRatio float64
 	// MinRequests guards FailureRatio against tiny samples.
 	MinRequests int
@@ -41,7 +42,8 @@ type ProbeSettings struct {
 	Enabled bool
 	// Interval between probes.
 	Interval time.Duration
-	// Timeout of one probe.
+	// Timeout of one probe; when not positive the interval bounds it instead,
+	// so that a hanging upstream cannot stall its prober for good.
 	Timeout time.Duration
 	// UnhealthyThreshold consecutive failures mark the target unhealthy.
 	UnhealthyThreshold int
@@ -111,8 +113,12 @@ func breakerSettings(o Options, logger *slog.Logger) gobreaker.Settings {
 			if c.ConsecutiveFailures >= consecutive {
 				return true
 			}
-			return b.FailureRatio > 0 && c.Requests >= uint32(max(b.MinRequests, 1)) &&
-				float64(c.TotalFailures)/float64(c.Requests) >= b.FailureRatio
+			// The ratio is over completed, judged requests: c.Requests also
+			// holds excluded outcomes and requests still in flight, which
+			// would dilute it.
+			judged := c.TotalSuccesses + c.TotalFailures
+			return b.FailureRatio > 0 && judged >= uint32(max(b.MinRequests, 1)) &&
+				float64(c.TotalFailures)/float64(judged) >= b.FailureRatio
 		},
 		// Only provider failures count; success is reported as a nil error.
 		IsSuccessful: func(err error) bool { return err == nil },
@@ -141,7 +147,6 @@ func (t *Target) ID() string { return t.id }
 // Done reports the outcome of an admitted attempt. It must be called exactly
 // once per admitted attempt; for a stream, when the stream ends.
 type Done func(classify.Outcome)
-
 
 // Admit decides whether an attempt may go to this target now. It returns the
 // callback that reports the attempt's outcome, or the reason the target is

@@ -22,25 +22,20 @@ const maxErrorBody = 64 << 10
 var errResponseTooLarge = errors.New("upstream answer exceeds max_response_body_bytes")
 
 // attempt makes one try against t. Every exit reports the outcome through
-// done exactly once, except a stream's success, which is reported by the
-// Stream when it ends. budget is what is left of the request's time.
-func (r *Router) attempt(ctx context.Context, t *Target, model string, req *Request, budget time.Duration, done health.Done) (*Result, Attempt) {
-	a := Attempt{Target: t.ID, Kind: t.Adapter.Kind(), Model: model, Start: time.Now()}
+// done and the observer exactly once, except a stream's success, which the
+// Stream reports when it ends. budget is what is left of the request's time.
+func (r *Router) attempt(ctx context.Context, t *Target, model string, req *Request, n int, budget time.Duration, done health.Done) (*Result, Attempt) {
+	a := Attempt{N: n, Target: t.ID, Kind: t.Adapter.Kind(), Model: model, Stream: req.Stream, Start: time.Now()}
+	octx := r.observer.StartAttempt(ctx, &a)
 	timeout := r.settings.AttemptTimeout
 	if req.Stream && r.settings.FirstTokenTimeout > 0 {
 		timeout = min(timeout, r.settings.FirstTokenTimeout)
 	}
 	timeout = min(timeout, budget)
 
-	actx, cancel := context.WithCancelCause(ctx)
+	actx, cancel := context.WithCancelCause(octx)
 	timer := time.AfterFunc(timeout, func() { cancel(errAttemptTimeout) })
-	finish := func(out classify.Outcome) {
-		timer.Stop()
-		cancel(nil)
-		done(out)
-		a.Outcome = out
-		a.Duration = time.Since(a.Start)
-	}
+	at := &attemptRun{r: r, ctx: ctx, octx: octx, actx: actx, cancel: cancel, timer: timer, done: done, a: &a}
 
 	preq := &provider.Request{Body: req.Body, Model: model, Stream: req.Stream, Header: req.Header}
 	if t.ForwardClientAuth {
@@ -50,53 +45,86 @@ func (r *Router) attempt(ctx context.Context, t *Target, model string, req *Requ
 	if err != nil {
 		var re *provider.RequestError
 		if errors.As(err, &re) {
-			finish(classify.Outcome{Reason: classify.ClientError, Status: http.StatusBadRequest})
+			at.finish(classify.Outcome{Reason: classify.ClientError, Status: http.StatusBadRequest})
 			body := provider.ErrorJSON(re.Message+" (target "+t.ID+")", provider.ErrTypeInvalidRequest, re.Param, "unsupported_parameter")
 			return &Result{Target: t, Model: model, Status: http.StatusBadRequest, Body: body}, a
 		}
-		finish(classify.Outcome{Reason: classify.UpstreamError, Retryable: true})
+		at.finish(classify.Outcome{Reason: classify.UpstreamError, Retryable: true})
 		return nil, a
 	}
 	resp, err := t.Client.Do(hreq)
 	if err != nil {
-		finish(r.classifyErr(ctx, actx, err))
+		at.finish(at.classifyErr(err))
 		return nil, a
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		body, _ := readBody(resp.Body, maxErrorBody)
 		_ = resp.Body.Close()
 		out := classify.Status(resp.StatusCode, resp.Header)
-		finish(out)
+		at.finish(out)
 		if out.Reason != classify.ClientError {
 			return nil, a
 		}
 		return &Result{Target: t, Model: model, Status: resp.StatusCode, Body: t.Adapter.ErrorBody(resp.StatusCode, body)}, a
 	}
 	if !req.Stream {
-		return r.finishWhole(ctx, actx, t, preq, resp, &a, finish)
+		return r.finishWhole(at, t, preq, resp)
 	}
-	return r.startStream(ctx, actx, t, preq, resp, &a, timer, cancel, done)
+	return r.startStream(at, t, preq, resp)
 }
 
-func (r *Router) finishWhole(ctx, actx context.Context, t *Target, preq *provider.Request, resp *http.Response, a *Attempt, finish func(classify.Outcome)) (*Result, Attempt) {
+// attemptRun is the state of one attempt in flight.
+type attemptRun struct {
+	r      *Router
+	ctx    context.Context // the client's
+	octx   context.Context // the observer's (carries the attempt span)
+	actx   context.Context // the attempt's own, cancelled by its timer
+	cancel context.CancelCauseFunc
+	timer  *time.Timer
+	done   health.Done
+	a      *Attempt
+}
+
+// finish ends the attempt with out: stops its timer, reports to the breaker
+// and the observer.
+func (at *attemptRun) finish(out classify.Outcome) {
+	at.timer.Stop()
+	at.cancel(nil)
+	at.done(out)
+	at.a.Outcome = out
+	at.a.Duration = time.Since(at.a.Start)
+	at.r.observer.EndAttempt(at.octx, at.a)
+}
+
+// classifyErr classifies a transport error, telling the attempt's own
+// timeout apart from the client going away.
+func (at *attemptRun) classifyErr(err error) classify.Outcome {
+	if at.ctx.Err() == nil && errors.Is(context.Cause(at.actx), errAttemptTimeout) {
+		return classify.Outcome{Reason: classify.UpstreamTimeout, Retryable: true, CountsAgainst: true}
+	}
+	return classify.Error(at.ctx, err)
+}
+
+func (r *Router) finishWhole(at *attemptRun, t *Target, preq *provider.Request, resp *http.Response) (*Result, Attempt) {
+	a := at.a
 	body, err := readBody(resp.Body, r.settings.MaxResponseBytes)
 	_ = resp.Body.Close()
 	if err != nil {
 		if errors.Is(err, errResponseTooLarge) {
-			finish(classify.Outcome{Reason: classify.UpstreamError, Status: resp.StatusCode})
+			at.finish(classify.Outcome{Reason: classify.UpstreamError, Status: resp.StatusCode})
 		} else {
-			finish(r.classifyErr(ctx, actx, err))
+			at.finish(at.classifyErr(err))
 		}
 		return nil, *a
 	}
 	pr, err := t.Adapter.ChatResponse(body, preq)
 	if err != nil {
 		// The provider said 2xx but sent something we cannot use.
-		finish(classify.Outcome{Reason: classify.UpstreamError, Status: resp.StatusCode, Retryable: true, CountsAgainst: true})
+		at.finish(classify.Outcome{Reason: classify.UpstreamError, Status: resp.StatusCode, Retryable: true, CountsAgainst: true})
 		return nil, *a
 	}
-	finish(classify.Success)
 	a.Usage, a.ResponseModel, a.FinishReasons = pr.Usage, pr.Model, pr.FinishReasons
+	at.finish(classify.Success)
 	model := pr.Model
 	if model == "" {
 		model = preq.Model
@@ -106,35 +134,27 @@ func (r *Router) finishWhole(ctx, actx context.Context, t *Target, preq *provide
 
 // startStream reads the upstream stream until it has the first bytes for the
 // client. Until then a failure may still fail over; once the Stream is
-// returned the response is committed.
-func (r *Router) startStream(ctx, actx context.Context, t *Target, preq *provider.Request, resp *http.Response, a *Attempt, timer *time.Timer, cancel context.CancelCauseFunc, done health.Done) (*Result, Attempt) {
+// returned the response is committed and the Stream owns the attempt.
+func (r *Router) startStream(at *attemptRun, t *Target, preq *provider.Request, resp *http.Response) (*Result, Attempt) {
+	a := at.a
 	fail := func(out classify.Outcome) (*Result, Attempt) {
 		_ = resp.Body.Close()
-		timer.Stop()
-		cancel(nil)
-		done(out)
-		a.Outcome = out
-		a.Duration = time.Since(a.Start)
+		at.finish(out)
 		return nil, *a
 	}
 	s := &Stream{
-		target: t,
-		body:   resp.Body,
-		rd:     sse.NewReader(resp.Body),
-		tr:     t.Adapter.NewStream(preq),
-		cancel: cancel,
-		done:   done,
-		ctx:    ctx,
+		run:  at,
+		body: resp.Body,
+		rd:   sse.NewReader(resp.Body),
+		tr:   t.Adapter.NewStream(preq),
 	}
 	for len(s.pending) == 0 {
 		ev, err := s.rd.Next()
 		if err != nil {
-			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-				if ctx.Err() == nil && context.Cause(actx) == nil {
-					return fail(classify.Outcome{Reason: classify.ConnectionError, Status: resp.StatusCode, Retryable: true, CountsAgainst: true})
-				}
+			if (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)) && at.ctx.Err() == nil && context.Cause(at.actx) == nil {
+				return fail(classify.Outcome{Reason: classify.ConnectionError, Status: resp.StatusCode, Retryable: true, CountsAgainst: true})
 			}
-			return fail(r.classifyErr(ctx, actx, err))
+			return fail(at.classifyErr(err))
 		}
 		s.pending, err = s.tr.Event(s.pending, ev)
 		if err != nil {
@@ -142,23 +162,15 @@ func (r *Router) startStream(ctx, actx context.Context, t *Target, preq *provide
 			return fail(classify.Outcome{Reason: classify.UpstreamError, Status: resp.StatusCode, Retryable: true, CountsAgainst: true})
 		}
 	}
-	if !timer.Stop() {
-		// The attempt timer fired while the first event arrived: the
-		// context is cancelled, the stream cannot go on.
+	if !at.timer.Stop() {
+		// The attempt timer fired as the first event arrived: the context
+		// is cancelled, the stream cannot go on.
 		return fail(classify.Outcome{Reason: classify.UpstreamTimeout, Retryable: true, CountsAgainst: true})
 	}
+	a.FirstByte = time.Since(a.Start)
+	a.Duration = a.FirstByte
 	a.Outcome = classify.Success
-	a.Duration = time.Since(a.Start)
 	return &Result{Target: t, Model: preq.Model, Status: http.StatusOK, Stream: s}, *a
-}
-
-// classifyErr classifies a transport error, telling the attempt's own
-// timeout apart from the client going away.
-func (r *Router) classifyErr(ctx, actx context.Context, err error) classify.Outcome {
-	if ctx.Err() == nil && errors.Is(context.Cause(actx), errAttemptTimeout) {
-		return classify.Outcome{Reason: classify.UpstreamTimeout, Retryable: true, CountsAgainst: true}
-	}
-	return classify.Error(ctx, err)
 }
 
 // readBody reads at most limit bytes; more is errResponseTooLarge.

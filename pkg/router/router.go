@@ -66,13 +66,30 @@ type Router struct {
 	observer Observer
 }
 
-// Observer receives every attempt and failover as they happen. Telemetry and
-// logs hang off it; it must not block.
+// Observer is the one place an attempt is recorded: telemetry (a span and
+// metrics per attempt) and logs hang off it. It must not block.
 type Observer interface {
-	// Attempt is called once per attempt (or skip) with its classified outcome.
-	Attempt(ctx context.Context, a *Attempt)
+	// StartAttempt is called before a request is sent to a target. The
+	// returned context (carrying e.g. the attempt's span) is used for the
+	// upstream request, so trace context propagates per attempt.
+	StartAttempt(ctx context.Context, a *Attempt) context.Context
+	// EndAttempt is called once per attempt with its classified outcome, with
+	// the context StartAttempt returned. Skipped targets get EndAttempt only,
+	// with the request's context. A committed stream ends when the stream
+	// does (Attempt.Duration then covers the whole stream).
+	EndAttempt(ctx context.Context, a *Attempt)
 	// Failover is called when the request moves from one target to the next.
-	Failover(ctx context.Context, from, to string, reason classify.Reason, fromModel, toModel string)
+	Failover(ctx context.Context, f FailoverStep)
+}
+
+// FailoverStep describes one move between targets.
+type FailoverStep struct {
+	// From and To are target ids.
+	From, To string
+	// Reason From was left.
+	Reason classify.Reason
+	// FromModel and ToModel show the model mapping applied.
+	FromModel, ToModel string
 }
 
 // New returns a router over targets, ordered by priority (stable, so equal
@@ -131,10 +148,15 @@ type Attempt struct {
 	Skipped bool
 	// Start of the attempt.
 	Start time.Time
-	// Duration until the answer (a stream: until its first event).
+	// Duration until the answer; for a stream, until it ended (FirstByte is
+	// the time to its first event).
 	Duration time.Duration
-	// Usage of a successful non-streaming attempt.
+	// FirstByte is a stream's time to its first event.
+	FirstByte time.Duration
+	// Usage reported by the answer.
 	Usage provider.Usage
+	// Stream marks a streaming attempt.
+	Stream bool
 	// ResponseModel is the model that answered, if any.
 	ResponseModel string
 	// FinishReasons of a successful non-streaming attempt.
@@ -233,12 +255,12 @@ func (r *Router) Do(ctx context.Context, req *Request) (*Result, error) {
 		now := time.Now()
 		if len(attempts) > 0 {
 			prev := &attempts[len(attempts)-1]
-			r.observer.Failover(ctx, prev.Target, t.ID, prev.Outcome.Reason, prev.Model, model)
+			r.observer.Failover(ctx, FailoverStep{From: prev.Target, To: t.ID, Reason: prev.Outcome.Reason, FromModel: prev.Model, ToModel: model})
 		}
 		done, skip := t.Health.Admit(now)
 		if skip != classify.None {
 			attempts = append(attempts, Attempt{N: len(attempts) + 1, Target: t.ID, Kind: t.Adapter.Kind(), Model: model, Outcome: classify.Skipped(skip), Skipped: true, Start: now})
-			r.observer.Attempt(ctx, &attempts[len(attempts)-1])
+			r.observer.EndAttempt(ctx, &attempts[len(attempts)-1])
 			fo.leave(t.ID, skip)
 			continue
 		}
@@ -247,10 +269,8 @@ func (r *Router) Do(ctx context.Context, req *Request) (*Result, error) {
 			done(classify.Outcome{Reason: classify.Canceled}) // not the target's fault
 			break
 		}
-		res, a := r.attempt(ctx, t, model, req, remaining, done)
-		a.N = len(attempts) + 1
+		res, a := r.attempt(ctx, t, model, req, len(attempts)+1, remaining, done)
 		attempts = append(attempts, a)
-		r.observer.Attempt(ctx, &attempts[len(attempts)-1])
 		switch {
 		case a.Outcome.OK() || a.Outcome.Reason == classify.ClientError:
 			res.Attempts = attempts
@@ -292,6 +312,6 @@ func (r *Router) modelFor(i int, model string) string {
 
 type nopObserver struct{}
 
-func (nopObserver) Attempt(context.Context, *Attempt) {}
-func (nopObserver) Failover(context.Context, string, string, classify.Reason, string, string) {
-}
+func (nopObserver) StartAttempt(ctx context.Context, _ *Attempt) context.Context { return ctx }
+func (nopObserver) EndAttempt(context.Context, *Attempt)                         {}
+func (nopObserver) Failover(context.Context, FailoverStep)                       {}

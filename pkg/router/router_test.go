@@ -136,7 +136,7 @@ func chatReq(stream bool) *Request {
 var mapping = map[string]string{"gpt-4o-mini": "claude-sonnet-4-20250514"}
 
 func settings(maxAttempts int) Settings {
-	return Settings{Failover: true, MaxAttempts: maxAttempts, ModelMapping: mapping, AttemptTimeout: 2 * time.Second}
+	return Settings{Failover: true, MaxAttempts: maxAttempts, ModelMapping: mapping, AttemptTimeout: 2 * time.Second, RequestTimeout: 30 * time.Second}
 }
 
 func TestDoNonStream(t *testing.T) {
@@ -439,5 +439,92 @@ func TestStreamClientCancelNotCounted(t *testing.T) {
 	_, _ = drain(t, res.Stream)
 	if pt.Health.BreakerState() != "closed" {
 		t.Fatalf("client cancel tripped the breaker")
+	}
+}
+
+// recObserver records observer calls as strings.
+type recObserver struct {
+	calls []string
+	ends  []Attempt
+}
+
+type ctxKey struct{}
+
+func (o *recObserver) StartAttempt(ctx context.Context, a *Attempt) context.Context {
+	o.calls = append(o.calls, fmt.Sprintf("start %d %s", a.N, a.Target))
+	return context.WithValue(ctx, ctxKey{}, a.N)
+}
+
+func (o *recObserver) EndAttempt(ctx context.Context, a *Attempt) {
+	n, _ := ctx.Value(ctxKey{}).(int)
+	o.calls = append(o.calls, fmt.Sprintf("end %d %s %s ctx=%d", a.N, a.Target, a.Outcome.Reason, n))
+	o.ends = append(o.ends, *a)
+}
+
+func (o *recObserver) Failover(_ context.Context, f FailoverStep) {
+	o.calls = append(o.calls, fmt.Sprintf("failover %s->%s %s %s->%s", f.From, f.To, f.Reason, f.FromModel, f.ToModel))
+}
+
+func TestObserverRecordsEveryAttempt(t *testing.T) {
+	for _, stream := range []bool{false, true} {
+		t.Run(fmt.Sprint("stream=", stream), func(t *testing.T) {
+			p := newUpstream(t, status(500))
+			un := newUpstream(t, answer)
+			h := answer
+			if stream {
+				h = streamChunks(2, false)
+			}
+			fb := newUpstream(t, h)
+			unhealthy := newTarget(t, "sick", 2, un.URL, targetOpts{probe: true})
+			unhealthy.Health.RecordProbe(time.Now(), 0, errors.New("down"))
+			obs := &recObserver{}
+			s := settings(2)
+			r := New([]*Target{newTarget(t, "primary", 1, p.URL, targetOpts{}), unhealthy, newTarget(t, "fallback", 3, fb.URL, targetOpts{})}, s, obs)
+			res, err := r.Do(context.Background(), chatReq(stream))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if stream {
+				if _, err := drain(t, res.Stream); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want := []string{
+				"start 1 primary",
+				"end 1 primary upstream_error ctx=1",
+				"failover primary->sick upstream_error gpt-4o-mini->claude-sonnet-4-20250514",
+				"end 2 sick provider_unhealthy ctx=0",
+				"failover sick->fallback provider_unhealthy claude-sonnet-4-20250514->claude-sonnet-4-20250514",
+				"start 3 fallback",
+				"end 3 fallback  ctx=3",
+			}
+			if strings.Join(obs.calls, "\n") != strings.Join(want, "\n") {
+				t.Fatalf("observer calls:\n%s\nwant:\n%s", strings.Join(obs.calls, "\n"), strings.Join(want, "\n"))
+			}
+			last := obs.ends[len(obs.ends)-1]
+			if last.Usage.OutputTokens == 0 && !stream {
+				t.Fatalf("usage not recorded: %+v", last)
+			}
+			if stream && (last.FirstByte <= 0 || last.Duration < last.FirstByte || !last.Stream) {
+				t.Fatalf("stream timings: %+v", last)
+			}
+		})
+	}
+}
+
+func TestRequestDeadlineStopsFailover(t *testing.T) {
+	p := newUpstream(t, hang)
+	fb := newUpstream(t, answer)
+	s := settings(1)
+	s.AttemptTimeout = 5 * time.Second
+	s.RequestTimeout = 100 * time.Millisecond
+	r := New([]*Target{newTarget(t, "primary", 1, p.URL, targetOpts{}), newTarget(t, "fallback", 2, fb.URL, targetOpts{})}, s, nil)
+	_, err := r.Do(context.Background(), chatReq(false))
+	var re *Error
+	if !errors.As(err, &re) || re.Attempts[0].Outcome.Reason != classify.UpstreamTimeout {
+		t.Fatalf("err = %v", err)
+	}
+	if fb.calls.Load() != 0 {
+		t.Fatal("fallback tried after the request deadline passed")
 	}
 }

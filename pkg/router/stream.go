@@ -1,13 +1,11 @@
 package router
 
 import (
-	"context"
 	"errors"
 	"io"
 	"sync"
 
 	"github.com/keeptrusts/gateway/pkg/classify"
-	"github.com/keeptrusts/gateway/pkg/health"
 	"github.com/keeptrusts/gateway/pkg/provider"
 	"github.com/keeptrusts/gateway/pkg/sse"
 )
@@ -16,13 +14,10 @@ import (
 // upstream event stream, translated event by event. It is read by one
 // goroutine; Close must be called once.
 type Stream struct {
-	target  *Target
-	ctx     context.Context
+	run     *attemptRun
 	body    io.ReadCloser
 	rd      *sse.Reader
 	tr      provider.Stream
-	cancel  context.CancelCauseFunc
-	done    health.Done
 	pending []byte
 	buf     []byte
 
@@ -62,7 +57,7 @@ func (s *Stream) Next() ([]byte, error) {
 				}
 				return nil, io.EOF
 			}
-			if s.ctx.Err() != nil {
+			if s.run.ctx.Err() != nil {
 				return s.failed(err, classify.Canceled)
 			}
 			return s.failed(err, classify.ConnectionError)
@@ -107,10 +102,10 @@ func (s *Stream) Err() error { return s.err }
 // Outcome is the stream's final classification (valid after Close).
 func (s *Stream) Outcome() classify.Outcome { return s.outcome }
 
-// Close ends the stream and reports its outcome to the target's breaker: a
-// complete stream is a success, an upstream failure counts against the
-// provider, and a client that went away (or stopped reading) counts for
-// nothing.
+// Close ends the stream and reports its outcome to the target's breaker and
+// the observer: a complete stream is a success, an upstream failure counts
+// against the provider, and a client that went away (or stopped reading)
+// counts for nothing.
 func (s *Stream) Close() {
 	s.once.Do(func() {
 		switch {
@@ -120,8 +115,12 @@ func (s *Stream) Close() {
 			// The reader stopped early: the client went away or its write failed.
 			s.outcome = classify.Outcome{Reason: classify.Canceled}
 		}
-		s.cancel(nil)
 		_ = s.body.Close()
-		s.done(s.outcome)
+		a := s.run.a
+		a.Usage, a.ResponseModel, a.FinishReasons = s.tr.Usage(), s.tr.Model(), s.tr.FinishReasons()
+		s.run.finish(s.outcome)
 	})
 }
+
+// Attempt is the stream's attempt record, complete after Close.
+func (s *Stream) Attempt() *Attempt { return s.run.a }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/keeptrusts/gateway/pkg/provider"
 )
@@ -59,6 +60,21 @@ func setRetryAfter(h http.Header, secs int) {
 		return
 	}
 	h.Set("Retry-After", strconv.Itoa(secs))
+}
+
+// setRateLimitHeaders sets Retry-After and the provider's own rate limit
+// headers, which SDKs and gateways read to decide when to retry.
+func (s *Sim) setRateLimitHeaders(h http.Header, secs int) {
+	setRetryAfter(h, secs)
+	if s.kind == KindAnthropic {
+		h.Set("anthropic-ratelimit-requests-limit", "50")
+		h.Set("anthropic-ratelimit-requests-remaining", "0")
+		h.Set("anthropic-ratelimit-requests-reset", time.Now().UTC().Add(time.Duration(secs)*time.Second).Format(time.RFC3339))
+		return
+	}
+	h.Set("x-ratelimit-limit-requests", "3")
+	h.Set("x-ratelimit-remaining-requests", "0")
+	h.Set("x-ratelimit-reset-requests", strconv.Itoa(secs)+"s")
 }
 
 // authError is the provider's 401 for a missing (wrong=false) or wrong key.

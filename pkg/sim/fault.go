@@ -307,22 +307,24 @@ func (f *Fault) set(key, val string) error {
 		f.Delay = d
 		return nil
 	}
+	var dst *int
+	switch key {
+	case "status":
+		dst = &f.Status
+	case "retry_after", "retry_after_seconds":
+		dst = &f.RetryAfterSeconds
+	case "after_chunks":
+		dst = &f.AfterChunks
+	case "count":
+		dst = &f.Count
+	default:
+		return fmt.Errorf("unknown parameter %q (want status, retry_after, delay, after_chunks or count)", key)
+	}
 	n, err := strconv.Atoi(val)
 	if err != nil {
 		return fmt.Errorf("%s: %q is not an integer", key, val)
 	}
-	switch key {
-	case "status":
-		f.Status = n
-	case "retry_after", "retry_after_seconds":
-		f.RetryAfterSeconds = n
-	case "after_chunks":
-		f.AfterChunks = n
-	case "count":
-		f.Count = n
-	default:
-		return fmt.Errorf("unknown parameter %q (want status, retry_after, delay, after_chunks or count)", key)
-	}
+	*dst = n
 	return nil
 }
 

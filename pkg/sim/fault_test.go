@@ -310,6 +310,10 @@ func TestFaultRateLimit(t *testing.T) {
 			if status != 429 || hdr.Get("Retry-After") != "7" {
 				t.Fatalf("status %d, Retry-After %q", status, hdr.Get("Retry-After"))
 			}
+			limitHeader := map[Kind]string{KindOpenAI: "x-ratelimit-remaining-requests", KindAnthropic: "anthropic-ratelimit-requests-remaining"}[k]
+			if hdr.Get(limitHeader) != "0" {
+				t.Errorf("%s = %q, want 0", limitHeader, hdr.Get(limitHeader))
+			}
 			e := decodeError(t, k, body)
 			switch k {
 			case KindOpenAI:

@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -405,7 +406,7 @@ func (s *Sim) frontDoor(x *exchange, model string) bool {
 	case FaultWrongKey:
 		s.writeError(x, http.StatusUnauthorized, s.authError(true))
 	case FaultRateLimit:
-		setRetryAfter(x.w.Header(), f.retryAfter())
+		s.setRateLimitHeaders(x.w.Header(), f.retryAfter())
 		s.writeError(x, http.StatusTooManyRequests, s.errorFor(http.StatusTooManyRequests, model))
 	case FaultError:
 		status := f.Status
@@ -514,7 +515,7 @@ func (s *Sim) completionBody(c *conversation, p plan) []byte {
 // headers with the full Content-Length and half the body, then resets.
 func (s *Sim) deliverJSON(x *exchange, body []byte, f Fault) {
 	s.setHeaders(x, "application/json")
-	x.w.Header().Set("Content-Length", fmt.Sprint(len(body)))
+	x.w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	x.w.WriteHeader(http.StatusOK)
 	if f.Kind == FaultResetMidStream {
 		if _, err := x.w.Write(body[:len(body)/2]); err != nil {
@@ -532,7 +533,6 @@ func (s *Sim) deliverStream(x *exchange, frames [][]byte, f Fault) {
 	s.setHeaders(x, "text/event-stream; charset=utf-8")
 	h := x.w.Header()
 	h.Set("Cache-Control", "no-cache")
-	h.Set("Connection", "keep-alive")
 	x.w.WriteHeader(http.StatusOK)
 	cut := -1
 	if f.Kind == FaultResetMidStream || f.Kind == FaultStreamError {

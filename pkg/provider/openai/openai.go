@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
+	"strings"
 
 	"github.com/tidwall/gjson"
 	"github.com/tidwall/sjson"
@@ -60,11 +62,14 @@ var (
 )
 
 func setHeaders(h http.Header, ep *provider.Endpoint, client http.Header, override string) {
+	// The value slices are shared with the endpoint (used by every request)
+	// and the client's request: clipped, an Add on this request reallocates
+	// instead of writing into their backing arrays.
 	for k, v := range ep.Header {
-		h[k] = v
+		h[k] = slices.Clip(v)
 	}
 	for k, v := range client {
-		h[k] = v
+		h[k] = slices.Clip(v)
 	}
 	key := ep.APIKey
 	if override != "" {
@@ -81,13 +86,18 @@ func (a *Adapter) ChatResponse(body []byte, _ *provider.Request) (*provider.Resp
 	if !gjson.ValidBytes(body) {
 		return nil, fmt.Errorf("upstream answered invalid JSON")
 	}
-	res := gjson.GetManyBytes(body, "model", "usage", "choices.#.finish_reason", "object")
-	if !res[3].Exists() {
+	res := gjson.GetManyBytes(body, "model", "usage", "choices.#.finish_reason", "choices")
+	// Compatible servers do not all send "object"; every chat completion has
+	// a choices array, and a models list or an error body has none.
+	if !res[3].IsArray() {
 		return nil, fmt.Errorf("upstream answer is not a chat completion")
 	}
 	out := &provider.Response{Body: body, Model: res[0].String(), Usage: usage(res[1])}
 	for _, fr := range res[2].Array() {
-		out.FinishReasons = append(out.FinishReasons, fr.String())
+		// A null finish_reason is not a reason, as in streams.
+		if fr.Type == gjson.String {
+			out.FinishReasons = append(out.FinishReasons, fr.String())
+		}
 	}
 	return out, nil
 }
@@ -125,10 +135,17 @@ func (s *stream) Event(dst []byte, ev sse.Event) ([]byte, error) {
 		return append(dst, ev.Raw...), nil
 	}
 	dst = append(dst, ev.Raw...)
-	if s.model == "" || bytes.Contains(ev.Data, []byte(`"usage":{`)) || bytes.Contains(ev.Data, []byte(`"finish_reason":"`)) || bytes.Contains(ev.Data, []byte(`"error"`)) {
+	// Most chunks are content deltas with "finish_reason":null and no usage:
+	// only chunks that may carry something to note are parsed. Compatible
+	// servers may put spaces around the colon.
+	if s.model == "" || hasMember(ev.Data, `"usage"`, "{") || hasMember(ev.Data, `"finish_reason"`, `"`) || hasMember(ev.Data, `"error"`, `{"`) {
 		res := gjson.GetManyBytes(ev.Data, "model", "usage", "choices.#.finish_reason", "error")
-		if res[3].Exists() {
-			return dst, fmt.Errorf("upstream stream error: %s", res[3].Get("message").String())
+		if e := res[3]; e.Exists() && e.Type != gjson.Null {
+			msg := e.Get("message").String()
+			if e.Type == gjson.String {
+				msg = e.String()
+			}
+			return dst, fmt.Errorf("upstream stream error: %s", msg)
 		}
 		if s.model == "" {
 			s.model = res[0].String()
@@ -145,6 +162,27 @@ func (s *stream) Event(dst []byte, ev sse.Event) ([]byte, error) {
 	return dst, nil
 }
 
+// hasMember reports whether data holds key followed by a colon and a value
+// starting with one of the bytes in first, with any whitespace between. Inside
+// JSON strings quotes are escaped, so text mentioning the key does not match.
+func hasMember(data []byte, key, first string) bool {
+	for {
+		i := bytes.Index(data, []byte(key))
+		if i < 0 {
+			return false
+		}
+		data = data[i+len(key):]
+		rest := bytes.TrimLeft(data, " \t\r\n")
+		if len(rest) == 0 || rest[0] != ':' {
+			continue
+		}
+		rest = bytes.TrimLeft(rest[1:], " \t\r\n")
+		if len(rest) > 0 && strings.IndexByte(first, rest[0]) >= 0 {
+			return true
+		}
+	}
+}
+
 func (s *stream) Finish(dst []byte) ([]byte, error) {
 	if !s.done {
 		return dst, fmt.Errorf("stream ended before [DONE]: %w", io.ErrUnexpectedEOF)
@@ -159,10 +197,19 @@ func (s *stream) FinishReasons() []string { return s.reasons }
 // ErrorBody implements provider.Adapter: an OpenAI-shaped error passes as is;
 // anything else is wrapped into one.
 func (a *Adapter) ErrorBody(status int, body []byte) []byte {
-	if gjson.ValidBytes(body) && gjson.GetBytes(body, "error.message").Exists() {
-		return body
+	msg := fmt.Sprintf("upstream answered HTTP %d", status)
+	if gjson.ValidBytes(body) {
+		e := gjson.GetBytes(body, "error")
+		if e.Get("message").Exists() {
+			return body
+		}
+		// Some compatible servers (Ollama, llama.cpp builds) answer
+		// {"error":"..."}: keep their explanation.
+		if e.Type == gjson.String && e.String() != "" {
+			msg += ": " + e.String()
+		}
 	}
-	return provider.ErrorJSON(fmt.Sprintf("upstream answered HTTP %d", status), provider.ErrorTypeForStatus(status), "", "")
+	return provider.ErrorJSON(msg, provider.ErrorTypeForStatus(status), "", "")
 }
 
 // ProbeRequest implements provider.Adapter: listing models costs no tokens
