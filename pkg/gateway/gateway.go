@@ -97,7 +97,7 @@ func (g *Gateway) Listen() (net.Listener, error) {
 func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 	g.logStartup()
 	probeCtx, stopProbes := context.WithCancel(context.Background())
-	checker := health.StartChecker(probeCtx, g.probes)
+	checker := startProbes(probeCtx, g)
 	defer func() {
 		stopProbes()
 		checker.Wait()
@@ -187,4 +187,9 @@ func (o logObserver) EndAttempt(ctx context.Context, a *router.Attempt) {
 
 func (o logObserver) Failover(ctx context.Context, f router.FailoverStep) {
 	o.logger.InfoContext(ctx, "failover", "from", f.From, "to", f.To, "reason", string(f.Reason), "from_model", f.FromModel, "to_model", f.ToModel)
+}
+
+// startProbes starts the active health checks of every target.
+func startProbes(ctx context.Context, g *Gateway) *health.Checker {
+	return health.StartChecker(ctx, g.probes)
 }

@@ -2,9 +2,29 @@
 // that speaks the OpenAI Chat Completions or the Anthropic Messages wire
 // format closely enough (shapes, headers, error bodies, validation, streaming
 // events) that gateway tests and failover drills against it mean something.
-// Answers are deterministic, and faults (outage, resets, hangs, slow or
-// broken streams, error statuses, rate limits, bad keys) can be injected at
-// start-up and changed at run time through an admin API.
+//
+// Endpoints: openai serves POST /v1/chat/completions (Authorization: Bearer);
+// anthropic serves POST /v1/messages (x-api-key, and anthropic-version, which
+// is required as upstream); both serve GET /v1/models and /v1/models/{id}.
+// Requests are validated as the providers do in the common cases (unknown
+// top-level fields, required fields, ranges, content part and block types,
+// tool call / tool result pairing, Anthropic role alternation) and refused
+// with the provider's 400 body, so translation bugs show up here first.
+//
+// Answers are deterministic: a prompt mentioning "capital of France" gets
+// "The capital of France is Paris."; anything else "Simulated <kind> answer
+// to: <first 60 characters of the last user message>". With tools offered, the
+// model calls one (the named tool, or the first) when tool_choice forces it or
+// the last user message mentions "weather", with arguments built from the
+// tool's schema ({"location":"Paris"} for the usual weather tool); after a
+// tool result it answers in text. Stop sequences and max tokens cut the text
+// with the provider's finish reason; token counts are about four characters
+// each.
+//
+// Faults (outage, resets, hangs, slow or broken streams, error statuses, rate
+// limits, bad keys) are set at start-up (Options.Fault), in code (SetFault) or
+// at run time through the admin API (AdminHandler); Server adds the outage
+// that needs a listener ("down").
 package sim
 
 import (
@@ -58,8 +78,9 @@ type Options struct {
 	// gpt-4o-mini, gpt-4o; anthropic claude-sonnet-4-20250514,
 	// claude-3-5-haiku-20241022. Chat requests may name any model.
 	Models []string
-	// Latency is waited before answering (non-stream) or before the response
-	// headers (stream). 0 answers at once, for benchmarks.
+	// Latency is waited before answering a chat request (non-stream) or
+	// before its response headers (stream); probes are not delayed. 0
+	// answers at once, for benchmarks.
 	Latency time.Duration
 	// ChunkDelay is waited between stream frames; 0 for none.
 	ChunkDelay time.Duration

@@ -1,0 +1,85 @@
+package openai
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/keeptrusts/gateway/pkg/provider"
+)
+
+func FuzzChatRequest(f *testing.F) {
+	f.Add([]byte(`{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}`), "gpt-4o")
+	f.Add([]byte(`{"model":"gpt-4o","messages":[]}`), "claude-sonnet-4-20250514")
+	f.Add([]byte(`{ "model" : "a\u0062", "stream": true }`), "ab")
+	f.Add([]byte(`{"messages":[{"content":"\"model\":\"x\""}]}`), "m")
+	f.Add([]byte(`{"model":null}`), `we"ird\`)
+	f.Add([]byte(`{"model":{"nested":"x"},"n":1}`), "m")
+	f.Fuzz(func(t *testing.T, body []byte, model string) {
+		// Request.Body is always a JSON object, Model a non-empty UTF-8 name
+		// (the gateway validates both).
+		if !gjson.ValidBytes(body) || !gjson.ParseBytes(body).IsObject() || model == "" || !utf8.ValidString(model) {
+			return
+		}
+		orig := bytes.Clone(body)
+		req, err := New("openai").ChatRequest(t.Context(), &provider.Endpoint{BaseURL: "http://h/v1"}, &provider.Request{Body: body, Model: model})
+		if err != nil {
+			return
+		}
+		got := readBody(t, req)
+		if !bytes.Equal(body, orig) {
+			t.Fatal("the client's body was modified")
+		}
+		if gjson.GetBytes(orig, "model").String() == model && !bytes.Equal(got, orig) {
+			t.Fatalf("body changed although the model is the same:\n%s\n%s", orig, got)
+		}
+		if !gjson.ValidBytes(got) {
+			t.Fatalf("upstream body is not JSON: %s", got)
+		}
+		if m := gjson.GetBytes(got, "model"); m.Type != gjson.String || m.String() != model {
+			t.Fatalf("upstream model = %s, want %q in %s", m.Raw, model, got)
+		}
+	})
+}
+
+func FuzzChatResponse(f *testing.F) {
+	f.Add([]byte(`{"object":"chat.completion","model":"m","choices":[{"finish_reason":"stop"}],"usage":{"prompt_tokens":1}}`))
+	f.Add([]byte(`{"choices":[{"finish_reason":null}],"usage":null}`))
+	f.Add([]byte(`{"object":"list","data":[]}`))
+	f.Add([]byte(`not json`))
+	f.Add([]byte(`{"choices":{}}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		res, err := New("openai").ChatResponse(body, &provider.Request{})
+		if err != nil {
+			return
+		}
+		if !bytes.Equal(res.Body, body) {
+			t.Fatal("a chat completion body was changed")
+		}
+		if !gjson.ValidBytes(body) {
+			t.Fatal("invalid JSON accepted")
+		}
+	})
+}
+
+func FuzzStream(f *testing.F) {
+	f.Add(typicalStream)
+	f.Add("data: {\"error\": {\"message\": \"x\"}}\n\n")
+	f.Add("data: {\"model\": \"m\", \"choices\": [{\"finish_reason\": \"stop\"}], \"usage\": {\"prompt_tokens\": 1}}\n\ndata: [DONE]\n\n")
+	f.Add(": ping\r\n\r\ndata: [DONE]\r\n\r\n")
+	f.Add("data: {\"usage\":{\ndata: \"x\"}\n\n")
+	f.Fuzz(func(t *testing.T, in string) {
+		res := runStream(t, in)
+		// The adapter relays, so whatever it let through is the input's
+		// beginning, unchanged.
+		if !strings.HasPrefix(in, string(res.out)) {
+			t.Fatalf("output is not a prefix of the input:\n%q\n%q", res.out, in)
+		}
+		if res.eventErr == nil && res.readErr == nil && res.finishErr == nil && !strings.Contains(in, "[DONE]") {
+			t.Fatal("a stream without [DONE] finished cleanly")
+		}
+	})
+}
