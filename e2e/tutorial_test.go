@@ -306,7 +306,7 @@ func TestTutorial(t *testing.T) {
 
 	// Step 7: the valid key again; healthy after healthy_threshold probes,
 	// traffic back on the primary.
-	gw = startGateway(t, append(keys, fmt.Sprintf("KT_SERVER__PORT=%d", gwPort)), cfgPath)
+	startGateway(t, append(keys, fmt.Sprintf("KT_SERVER__PORT=%d", gwPort)), cfgPath)
 	waitFor(t, "both providers healthy", 10*time.Second, func() bool {
 		h = healthView{}
 		code := httpJSON(t, http.MethodGet, gwURL+"/health", "", &h)

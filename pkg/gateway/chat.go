@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/oklog/ulid/v2"
 	"github.com/tidwall/gjson"
@@ -290,6 +289,3 @@ func writeJSON(w http.ResponseWriter, status int, body []byte) {
 func writeError(w http.ResponseWriter, status int, msg, typ, param, code string) {
 	writeJSON(w, status, provider.ErrorJSON(msg, typ, param, code))
 }
-
-// since returns milliseconds since t with microsecond precision.
-func since(t time.Time) float64 { return float64(time.Since(t).Microseconds()) / 1000 }

@@ -241,7 +241,7 @@ func TestChatRequestHTTP(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ctx := context.WithValue(context.Background(), struct{}{}, "marker")
+			ctx := context.WithValue(context.Background(), markerKey{}, "marker")
 			req, err := New().ChatRequest(ctx, &tt.ep, &tt.r)
 			if err != nil {
 				t.Fatal(err)
@@ -474,3 +474,6 @@ func TestChatResponseInvalid(t *testing.T) {
 		})
 	}
 }
+
+// markerKey marks a context to check the request carries it.
+type markerKey struct{}

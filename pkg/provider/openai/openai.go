@@ -86,19 +86,33 @@ func (a *Adapter) ChatResponse(body []byte, _ *provider.Request) (*provider.Resp
 	if !gjson.ValidBytes(body) {
 		return nil, fmt.Errorf("upstream answered invalid JSON")
 	}
-	res := gjson.GetManyBytes(body, "model", "usage", "choices.#.finish_reason", "choices")
+	// One pass over the top level picks the three members; the rest of the
+	// body is skipped, never decoded.
+	var model, use, choices gjson.Result
+	gjson.ParseBytes(body).ForEach(func(k, v gjson.Result) bool {
+		switch k.Str {
+		case "model":
+			model = v
+		case "usage":
+			use = v
+		case "choices":
+			choices = v
+		}
+		return true
+	})
 	// Compatible servers do not all send "object"; every chat completion has
 	// a choices array, and a models list or an error body has none.
-	if !res[3].IsArray() {
+	if !choices.IsArray() {
 		return nil, fmt.Errorf("upstream answer is not a chat completion")
 	}
-	out := &provider.Response{Body: body, Model: res[0].String(), Usage: usage(res[1])}
-	for _, fr := range res[2].Array() {
+	out := &provider.Response{Body: body, Model: model.String(), Usage: usage(use)}
+	choices.ForEach(func(_, c gjson.Result) bool {
 		// A null finish_reason is not a reason, as in streams.
-		if fr.Type == gjson.String {
+		if fr := c.Get("finish_reason"); fr.Type == gjson.String {
 			out.FinishReasons = append(out.FinishReasons, fr.String())
 		}
-	}
+		return true
+	})
 	return out, nil
 }
 
