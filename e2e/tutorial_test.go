@@ -21,7 +21,10 @@ import (
 	"time"
 )
 
-var ktBin string
+var (
+	ktBin    string
+	stateDir string // XDG_STATE_HOME of every kt process: the event store lives there
+)
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "kt-e2e-")
@@ -30,6 +33,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	ktBin = filepath.Join(dir, "kt")
+	stateDir = filepath.Join(dir, "state")
 	build := exec.Command("go", "build", "-o", ktBin, "../cmd/kt")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
@@ -64,7 +68,7 @@ func (p *proc) output() string {
 func start(t *testing.T, env []string, args ...string) *proc {
 	t.Helper()
 	p := &proc{cmd: exec.Command(ktBin, args...), done: make(chan struct{})}
-	p.cmd.Env = append(os.Environ(), env...)
+	p.cmd.Env = append(append(os.Environ(), "XDG_STATE_HOME="+stateDir), env...)
 	p.cmd.Stdout, p.cmd.Stderr = p, p
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -220,7 +224,7 @@ func TestTutorial(t *testing.T) {
 
 	// Step 3: lint, then start the gateway.
 	lint := exec.Command(ktBin, "policy", "lint", "--file", cfgPath)
-	lint.Env = append(os.Environ(), keys...)
+	lint.Env = append(append(os.Environ(), "XDG_STATE_HOME="+stateDir), keys...)
 	out, err := lint.CombinedOutput()
 	if err != nil {
 		t.Fatalf("lint failed: %v\n%s", err, out)
@@ -306,7 +310,7 @@ func TestTutorial(t *testing.T) {
 
 	// Step 7: the valid key again; healthy after healthy_threshold probes,
 	// traffic back on the primary.
-	startGateway(t, append(keys, fmt.Sprintf("KT_SERVER__PORT=%d", gwPort)), cfgPath)
+	gw = startGateway(t, append(keys, fmt.Sprintf("KT_SERVER__PORT=%d", gwPort)), cfgPath)
 	waitFor(t, "both providers healthy", 10*time.Second, func() bool {
 		h = healthView{}
 		code := httpJSON(t, http.MethodGet, gwURL+"/health", "", &h)
@@ -316,6 +320,52 @@ func TestTutorial(t *testing.T) {
 	httpJSON(t, http.MethodPost, gwURL+"/v1/chat/completions", step4Body, &a)
 	if a.Model != "gpt-4o-mini" || a.Metadata.Provider != "openai-primary" || a.Metadata.Failover.Triggered {
 		t.Fatalf("step 7: %+v", a)
+	}
+
+	// Step 8: the failover event of step 5 survived two restarts. Events
+	// are written in batches off the request path: wait for the last one.
+	type event struct {
+		ID        string  `json:"id"`
+		Provider  string  `json:"provider"`
+		LatencyMS float64 `json:"latency_ms"`
+		Failover  struct {
+			Triggered        bool   `json:"triggered"`
+			OriginalProvider string `json:"original_provider"`
+			Reason           string `json:"reason"`
+		} `json:"failover"`
+	}
+	var evs []event
+	waitFor(t, "the 4 events of steps 4-7", 5*time.Second, func() bool {
+		tail := exec.Command(ktBin, "events", "tail", "--last", "5", "--format", "json", "--gateway", gwURL)
+		tail.Env = append(os.Environ(), "XDG_STATE_HOME="+stateDir)
+		out, err = tail.Output()
+		if err != nil {
+			t.Fatalf("kt events tail: %v\n%s", err, out)
+		}
+		evs = nil
+		if err := json.Unmarshal(out, &evs); err != nil {
+			t.Fatalf("events tail --format json is not one JSON array: %v\n%s", err, out)
+		}
+		return len(evs) == 4
+	})
+	fo := evs[1] // step 5's request
+	if !strings.HasPrefix(fo.ID, "evt_") || fo.Provider != "anthropic-fallback" || !fo.Failover.Triggered ||
+		fo.Failover.OriginalProvider != "openai-primary" || fo.Failover.Reason != "auth_error" || fo.LatencyMS <= 0 {
+		t.Fatalf("step 8: failover event %+v\n%s", fo, out)
+	}
+
+	// With the gateway down, tail reads the local store and says so.
+	gw.stop(t)
+	tail := exec.Command(ktBin, "events", "tail", "--last", "5", "--format", "json", "--gateway", gwURL)
+	tail.Env = append(os.Environ(), "XDG_STATE_HOME="+stateDir)
+	var stderr bytes.Buffer
+	tail.Stderr = &stderr
+	out, err = tail.Output()
+	if err != nil || !strings.Contains(stderr.String(), "reading the local event store") {
+		t.Fatalf("offline tail: %v\n%s\n%s", err, out, stderr.String())
+	}
+	if err := json.Unmarshal(out, &evs); err != nil || len(evs) != 4 {
+		t.Fatalf("offline tail: %v %d events", err, len(evs))
 	}
 }
 

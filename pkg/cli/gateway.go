@@ -66,7 +66,7 @@ keys, no Docker.`,
 			if err != nil {
 				return err
 			}
-			gw, err := gateway.New(f, opts.Environ, logger)
+			gw, err := gateway.New(f, opts.Environ, logger, gateway.WithVersion(Version))
 			if err != nil {
 				return err
 			}

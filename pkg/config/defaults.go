@@ -69,7 +69,37 @@ func applyDefaults(f *File, raw rawTree, failoverPath string) {
 	if f.Logging.Level == "" {
 		f.Logging.Level = DefaultLogLevel
 	}
+
+	tm := &f.Telemetry
+	if tm.Enabled == nil {
+		tm.Enabled = boolPtr(true)
+	}
+	tm.ServiceName = strings.TrimSpace(tm.ServiceName)
+	if tm.ServiceName == "" {
+		tm.ServiceName = DefaultServiceName
+	}
+	tm.Endpoint = strings.TrimRight(strings.TrimSpace(tm.Endpoint), "/")
+	tm.Protocol = strings.ToLower(strings.TrimSpace(tm.Protocol))
+	if tm.Protocol == "" {
+		tm.Protocol = DefaultOTLPProtocol
+	}
+	defaultFloat(&tm.SampleRatio, DefaultSampleRatio, raw, "telemetry", "sample_ratio")
+	defaultFloat(&tm.MetricIntervalSeconds, DefaultMetricIntervalSeconds, raw, "telemetry", "metric_interval_seconds")
+
+	ev := &f.Events
+	if ev.Enabled == nil {
+		ev.Enabled = boolPtr(true)
+	}
+	defaultFloat(&ev.RetentionDays, DefaultEventRetentionDays, raw, "events", "retention_days")
+	defaultInt(&ev.MaxEvents, DefaultMaxEvents, raw, "events", "max_events")
 }
+
+// Event log defaults; the path default is resolved by the events package
+// ($XDG_STATE_HOME/keeptrusts/events.db) when Events.Path is empty.
+const (
+	DefaultEventRetentionDays = 30
+	DefaultMaxEvents          = 1_000_000
+)
 
 // defaultTarget fills in the defaults of the i-th target.
 func defaultTarget(t *Target, i int, raw rawTree) {

@@ -74,6 +74,40 @@ func summarize(b *strings.Builder, path string, f *File, warnings int) {
 		fmt.Fprintf(b, "  policy %s: %s action=%s categories=%s\n", clean(p.Name), p.Type, p.Action, strings.Join(p.Config.Categories, ","))
 	}
 	fmt.Fprintf(b, "  logging: format=%s level=%s\n", f.Logging.Format, f.Logging.Level)
+	b.WriteString("  telemetry: " + telemetrySummary(f.Telemetry) + "\n")
+	if f.Events.IsEnabled() {
+		path := f.Events.Path
+		if path == "" {
+			path = "default state dir"
+		}
+		fmt.Fprintf(b, "  events: enabled path=%s retention_days=%s max_events=%d include_bodies=%t\n",
+			clean(path), num(f.Events.RetentionDays), f.Events.MaxEvents, f.Events.IncludeBodies)
+	} else {
+		b.WriteString("  events: disabled\n")
+	}
+	if len(f.Pricing) > 0 {
+		fmt.Fprintf(b, "  pricing: %d model override(s)\n", len(f.Pricing))
+	}
+}
+
+// telemetrySummary describes the file's telemetry settings; OTEL_*
+// variables may still change them at run time, which lint cannot see.
+func telemetrySummary(t Telemetry) string {
+	if !t.IsEnabled() {
+		return "disabled"
+	}
+	endpoint := "none"
+	if t.Endpoint != "" {
+		endpoint = clean(t.Endpoint) + " protocol=" + t.Protocol
+	}
+	onOff := func(b bool) string {
+		if b {
+			return "on"
+		}
+		return "off"
+	}
+	return fmt.Sprintf("endpoint=%s service=%s sample_ratio=%s export_logs=%s prometheus=%s trace_probes=%s",
+		endpoint, clean(t.ServiceName), num(t.SampleRatio), onOff(t.ExportLogs), onOff(t.Prometheus.Enabled), onOff(t.TraceProbes))
 }
 
 func healthSummary(h HealthCheck) string {

@@ -33,6 +33,10 @@ const (
 	DefaultStrategy                 = "priority"
 	DefaultLogFormat                = "text"
 	DefaultLogLevel                 = "info"
+	DefaultServiceName              = "keeptrusts-gateway"
+	DefaultOTLPProtocol             = "http/protobuf"
+	DefaultSampleRatio              = 1.0
+	DefaultMetricIntervalSeconds    = 60
 )
 
 // Provider kinds understood by the gateway.
@@ -70,6 +74,15 @@ type File struct {
 	Policies []Policy `koanf:"policies"`
 	// Logging configures the gateway's structured logs.
 	Logging Logging `koanf:"logging"`
+	// Telemetry configures OpenTelemetry traces, metrics and logs. With
+	// nothing set (and no OTEL_* variables) nothing is exported.
+	Telemetry Telemetry `koanf:"telemetry"`
+	// Events configures the request event log behind kt events tail.
+	Events Events `koanf:"events"`
+	// Pricing adds or overrides model prices (USD per million tokens) used
+	// for each event's cost_usd; keys are model ids (a dated snapshot such as
+	// gpt-4o-mini-2024-07-18 is priced by its longest listed prefix).
+	Pricing map[string]Price `koanf:"pricing"`
 }
 
 // Server configures the HTTP listener.
@@ -241,4 +254,83 @@ type Logging struct {
 	Format string `koanf:"format"`
 	// Level is debug, info (default), warn or error.
 	Level string `koanf:"level"`
+}
+
+// Telemetry configures OpenTelemetry export. The standard OTEL_* environment
+// variables (OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_PROTOCOL,
+// OTEL_SERVICE_NAME, OTEL_TRACES_SAMPLER, OTEL_SDK_DISABLED, ...) win over
+// these settings: they are the operator's override. See docs/telemetry.md.
+type Telemetry struct {
+	// Enabled turns telemetry on; default true. false, like
+	// OTEL_SDK_DISABLED=true, makes every signal a no-op (no /metrics either).
+	Enabled *bool `koanf:"enabled"`
+	// ServiceName is the service.name resource attribute; default
+	// keeptrusts-gateway (OTEL_SERVICE_NAME wins).
+	ServiceName string `koanf:"service_name"`
+	// Endpoint is the OTLP collector URL, e.g. http://otel-collector:4318
+	// (http/protobuf; /v1/traces etc. are appended) or
+	// http://otel-collector:4317 (grpc). Default "": traces and metrics are
+	// not exported unless OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_*_EXPORTER say
+	// so. An https:// URL uses TLS.
+	Endpoint string `koanf:"endpoint"`
+	// Protocol is the OTLP transport: http/protobuf (default) or grpc
+	// (OTEL_EXPORTER_OTLP_PROTOCOL wins).
+	Protocol string `koanf:"protocol"`
+	// SampleRatio is the share of new traces recorded, 0 to 1, honouring the
+	// caller's sampling decision when a traceparent comes in; default 1
+	// (OTEL_TRACES_SAMPLER wins).
+	SampleRatio float64 `koanf:"sample_ratio"`
+	// MetricIntervalSeconds is how often metrics are pushed over OTLP;
+	// default 60 (OTEL_METRIC_EXPORT_INTERVAL wins).
+	MetricIntervalSeconds float64 `koanf:"metric_interval_seconds"`
+	// ExportLogs also sends the gateway's logs to the OTLP endpoint (through
+	// the OTel slog bridge); default false.
+	ExportLogs bool `koanf:"export_logs"`
+	// TraceProbes records a span per active health probe; default false
+	// (probes every few seconds per target would flood the traces).
+	TraceProbes bool `koanf:"trace_probes"`
+	// Prometheus exposes the metrics for scraping.
+	Prometheus Prometheus `koanf:"prometheus"`
+}
+
+// IsEnabled reports whether telemetry is on (default true).
+func (t Telemetry) IsEnabled() bool { return t.Enabled == nil || *t.Enabled }
+
+// Prometheus configures the scrape endpoint.
+type Prometheus struct {
+	// Enabled serves the metrics in the Prometheus text format at GET
+	// /metrics on the gateway's port; default false.
+	Enabled bool `koanf:"enabled"`
+}
+
+// Events configures the request event log: one event per client request,
+// persisted in an embedded SQLite database so events survive restarts.
+type Events struct {
+	// Enabled records events; default true.
+	Enabled *bool `koanf:"enabled"`
+	// Path of the SQLite database; default $XDG_STATE_HOME/keeptrusts/events.db
+	// (~/.local/state/keeptrusts/events.db).
+	Path string `koanf:"path"`
+	// IncludeBodies also stores request and response bodies (prompts and
+	// completions); default false.
+	IncludeBodies bool `koanf:"include_bodies"`
+	// RetentionDays deletes events older than this; default 30.
+	RetentionDays float64 `koanf:"retention_days"`
+	// MaxEvents keeps at most this many events, newest first; default 1000000.
+	MaxEvents int `koanf:"max_events"`
+}
+
+// IsEnabled reports whether events are recorded (default true).
+func (e Events) IsEnabled() bool { return e.Enabled == nil || *e.Enabled }
+
+// Price is a model's price in USD per million tokens.
+type Price struct {
+	// InputPerMTok prices prompt tokens not read from a cache.
+	InputPerMTok float64 `koanf:"input_per_mtok"`
+	// OutputPerMTok prices completion tokens.
+	OutputPerMTok float64 `koanf:"output_per_mtok"`
+	// CacheReadPerMTok prices prompt tokens read from a cache; default: the input price.
+	CacheReadPerMTok float64 `koanf:"cache_read_per_mtok"`
+	// CacheWritePerMTok prices prompt tokens written to a cache; default: the input price.
+	CacheWritePerMTok float64 `koanf:"cache_write_per_mtok"`
 }

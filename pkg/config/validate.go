@@ -87,6 +87,35 @@ func (v *validator) file(f *File) {
 	v.failover(f.Providers.Failover, f.Providers.Targets)
 	v.policies(f.Policies)
 	v.logging(f.Logging)
+	v.telemetry(f.Telemetry)
+	v.events(f.Events)
+	v.pricing(f.Pricing)
+}
+
+func (v *validator) events(e Events) {
+	v.positive("events.retention_days", e.RetentionDays)
+	v.atLeast("events.max_events", e.MaxEvents, 1)
+	if strings.ContainsRune(e.Path, 0) {
+		v.errorf("events.path", "contains a NUL byte")
+	}
+	if e.IncludeBodies {
+		v.warnf("events.include_bodies", "stores prompts and completions in the event store; make sure that is allowed")
+	}
+}
+
+func (v *validator) pricing(ps map[string]Price) {
+	for model, p := range ps {
+		path := fmt.Sprintf("pricing[%s]", quote(model))
+		if !validModelName(model) {
+			v.errorf(path, "%s is not a valid model name", quote(model))
+		}
+		for field, val := range map[string]float64{"input_per_mtok": p.InputPerMTok, "output_per_mtok": p.OutputPerMTok,
+			"cache_read_per_mtok": p.CacheReadPerMTok, "cache_write_per_mtok": p.CacheWritePerMTok} {
+			if val < 0 {
+				v.errorf(path+"."+field, "must be 0 or greater (got %s)", num(val))
+			}
+		}
+	}
 }
 
 func (v *validator) server(s Server) {
@@ -477,4 +506,54 @@ func (v *validator) logging(l Logging) {
 	default:
 		v.errorf("logging.level", "unknown level %s (want debug, info, warn or error)", quote(l.Level))
 	}
+}
+
+func (v *validator) telemetry(t Telemetry) {
+	switch t.Protocol {
+	case "grpc", "http/protobuf":
+	default:
+		v.errorf("telemetry.protocol", "unknown protocol %s (want http/protobuf or grpc)", quote(t.Protocol))
+	}
+	if t.Endpoint != "" {
+		if msg := checkEndpoint(t.Endpoint); msg != "" {
+			v.errorf("telemetry.endpoint", "%s", msg)
+		}
+	} else if t.IsEnabled() && t.ExportLogs {
+		v.warnf("telemetry.export_logs", "is set but telemetry.endpoint is empty: logs are exported only if OTEL_EXPORTER_OTLP_ENDPOINT is set")
+	}
+	if !(t.SampleRatio >= 0 && t.SampleRatio <= 1) {
+		v.errorf("telemetry.sample_ratio", "must be between 0 and 1 (got %s)", num(t.SampleRatio))
+	}
+	v.positive("telemetry.metric_interval_seconds", t.MetricIntervalSeconds)
+}
+
+// checkEndpoint returns why an OTLP endpoint is unusable, or "". Like base
+// URLs, messages never repeat userinfo.
+func checkEndpoint(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		if strings.Contains(s, "@") {
+			return "is not a valid URL"
+		}
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return "is not a valid URL: " + err.Error()
+	}
+	if u.User != nil {
+		return "must not contain credentials (user:password@); set OTEL_EXPORTER_OTLP_HEADERS instead"
+	}
+	shown := quote(u.String())
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https":
+		return fmt.Sprintf("%s must start with http:// or https:// (e.g. http://otel-collector:4318)", shown)
+	case u.Host == "":
+		return fmt.Sprintf("%s has no host", shown)
+	case u.RawQuery != "" || u.ForceQuery:
+		return fmt.Sprintf("%s must not have a query string", shown)
+	case u.Fragment != "":
+		return fmt.Sprintf("%s must not have a fragment", shown)
+	}
+	return ""
 }

@@ -12,6 +12,8 @@
 //   - Writer takes events off the request path: Enqueue is a non-blocking
 //     channel send, a single goroutine batches them into Store.Insert and
 //     then fans persisted events out to subscribers (`--follow`).
+//   - ParseFilter and Filter.Values are the event endpoint's query
+//     parameters, shared by the gateway and the CLI.
 //   - RenderJSON and RenderTable print events for the CLI.
 //
 // # Durability
@@ -21,7 +23,8 @@
 // lost. While the store keeps up, that is at most one batch: a batch is
 // written when it holds BatchSize events or FlushInterval after its first
 // event arrived, whichever comes first, so at most BatchSize events or
-// FlushInterval's worth of events, whichever is smaller, wait in memory. If
+// FlushInterval's worth of events, whichever is smaller, wait in memory,
+// plus those arriving during the milliseconds a commit takes. If
 // the store falls behind (slow disk, failing inserts being retried), the
 // events queued behind it (up to QueueSize) are in memory too. Committed
 // events use SQLite's WAL with synchronous=NORMAL: they survive a process

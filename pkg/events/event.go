@@ -118,7 +118,9 @@ type PolicyResult struct {
 }
 
 // MarshalJSON writes attempts as [] rather than null when there are none, so
-// `jq '.attempts[]'` works on every event, and does not HTML-escape bodies.
+// `jq '.attempts[]'` works on every event, and turns a body that is not
+// valid JSON into a JSON string. It does not HTML-escape, leaving that to
+// the caller's encoder (json.Marshal escapes; RenderJSON does not).
 func (e Event) MarshalJSON() ([]byte, error) {
 	type plain Event // drops the method, avoiding recursion
 	p := plain(e)
@@ -149,9 +151,10 @@ func validJSON(b json.RawMessage) json.RawMessage {
 
 // NewID returns a new event id: IDPrefix + a lowercase ULID (lowercasing
 // keeps Crockford base32 order, digits before letters). IDs sort by creation
-// time to the millisecond; within a millisecond ULID's process-wide monotonic
-// entropy makes successive ids increase, so they are unique under
-// concurrency.
+// time to the millisecond. Within a millisecond successive ids increase
+// (ULID's monotonic entropy) unless concurrent callers interleave: they get
+// unique ids (80 random bits per millisecond, incremented under a lock) but
+// no strict order, which is why the store orders by record order, not id.
 func NewID() string {
 	// Built in one buffer: NewID runs on every request (via Enqueue), so it
 	// costs one allocation, not three.

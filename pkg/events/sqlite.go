@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -273,7 +274,7 @@ func (s *SQLite) Insert(ctx context.Context, evs []Event) error {
 			return fmt.Errorf("events store: insert %s: %w", e.ID, err)
 		}
 		data := strings.TrimSuffix(buf.String(), "\n")
-		if _, err := stmt.ExecContext(ctx, e.ID, e.Timestamp.UnixNano(), e.Provider,
+		if _, err := stmt.ExecContext(ctx, e.ID, unixNano(e.Timestamp), e.Provider,
 			e.Failover.Triggered, e.Status, data); err != nil {
 			return fmt.Errorf("events store: insert %s: %w", e.ID, err)
 		}
@@ -302,7 +303,7 @@ func (s *SQLite) Query(ctx context.Context, f Filter) ([]Event, error) {
 	}
 	if !f.Since.IsZero() {
 		where = append(where, "ts >= ?")
-		args = append(args, f.Since.UnixNano())
+		args = append(args, unixNano(f.Since))
 	}
 	limit := f.Last
 	if limit <= 0 || limit > MaxLast {
@@ -375,7 +376,7 @@ func (s *SQLite) Prune(ctx context.Context) (int64, error) {
 		return 0, fmt.Errorf("events store: prune: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // no-op after Commit
-	cutoff := time.Now().Add(-s.retention.MaxAge).UnixNano()
+	cutoff := unixNano(time.Now().Add(-s.retention.MaxAge))
 	byAge, err := tx.ExecContext(ctx, "DELETE FROM events WHERE ts < ?", cutoff)
 	if err != nil {
 		return 0, fmt.Errorf("events store: prune by age: %w", err)
@@ -392,4 +393,18 @@ func (s *SQLite) Prune(ctx context.Context) (int64, error) {
 	a, _ := byAge.RowsAffected() // SQLite always reports it
 	c, _ := byCount.RowsAffected()
 	return a + c, nil
+}
+
+// unixNano is t.UnixNano clamped to what an int64 holds (years 1678–2262),
+// where UnixNano itself is undefined: a since=0001-01-01 filter must mean
+// "everything", not wrap around.
+func unixNano(t time.Time) int64 {
+	minT, maxT := time.Unix(0, math.MinInt64), time.Unix(0, math.MaxInt64)
+	switch {
+	case t.Before(minT):
+		return math.MinInt64
+	case t.After(maxT):
+		return math.MaxInt64
+	}
+	return t.UnixNano()
 }

@@ -115,7 +115,12 @@ type Writer struct {
 	// write lock, no send can slip into the queue after the final drain.
 	mu     sync.RWMutex
 	closed bool
-	queue  chan Event
+	// queue holds pointers: a channel of Event values would allocate
+	// QueueSize × ~350 bytes (23 MB at the default) up front and have the
+	// GC scan all of it every cycle, however idle the gateway. The events
+	// pointed to are recycled through pool, so Enqueue does not allocate.
+	queue chan *Event
+	pool  sync.Pool
 
 	stop      chan struct{} // closed by Close: drain, flush, exit
 	done      chan struct{} // closed when run returns
@@ -152,13 +157,14 @@ func NewWriter(s Store, o WriterOptions) *Writer {
 		store:  s,
 		opts:   o,
 		log:    o.Logger,
-		queue:  make(chan Event, o.QueueSize),
+		queue:  make(chan *Event, o.QueueSize),
 		stop:   make(chan struct{}),
 		done:   make(chan struct{}),
 		ctx:    ctx,
 		cancel: cancel,
 		subs:   make(map[uint64]*subscriber),
 	}
+	w.pool.New = func() any { return new(Event) }
 	w.pruner, _ = s.(Pruner)
 	go w.run()
 	return w
@@ -174,22 +180,22 @@ func (w *Writer) Enqueue(e Event) bool {
 	if e.Timestamp.IsZero() {
 		e.Timestamp = time.Now().UTC()
 	}
+	p := w.pool.Get().(*Event)
+	*p = e
 	w.mu.RLock()
-	if w.closed {
-		w.mu.RUnlock()
-		w.dropped.Add(1)
-		return false
+	if !w.closed {
+		select {
+		case w.queue <- p:
+			w.mu.RUnlock()
+			w.enqueued.Add(1)
+			return true
+		default:
+		}
 	}
-	select {
-	case w.queue <- e:
-		w.mu.RUnlock()
-		w.enqueued.Add(1)
-		return true
-	default:
-		w.mu.RUnlock()
-		w.dropped.Add(1)
-		return false
-	}
+	w.mu.RUnlock()
+	w.recycle(p)
+	w.dropped.Add(1)
+	return false
 }
 
 // Close stops accepting events, writes everything queued and stops the
@@ -318,6 +324,18 @@ func (w *Writer) setErr(err error) {
 	w.errMu.Unlock()
 }
 
+// take appends the queued event to batch and recycles its slot.
+func (w *Writer) take(batch []Event, e *Event) []Event {
+	batch = append(batch, *e)
+	w.recycle(e)
+	return batch
+}
+
+func (w *Writer) recycle(e *Event) {
+	*e = Event{} // drop references so pooled slots keep no bodies alive
+	w.pool.Put(e)
+}
+
 // dropLogInterval spaces out "queue full" warnings during an overload.
 const dropLogInterval = 10 * time.Second
 
@@ -350,9 +368,20 @@ func (w *Writer) run() {
 	for {
 		select {
 		case e := <-w.queue:
-			batch = append(batch, e)
-			if len(batch) == 1 {
+			if len(batch) == 0 {
 				timer.Reset(w.opts.FlushInterval)
+			}
+			batch = w.take(batch, e)
+			// Take what else is already queued with cheap single-channel
+			// receives rather than one three-way select per event.
+		fill:
+			for len(batch) < w.opts.BatchSize {
+				select {
+				case e := <-w.queue:
+					batch = w.take(batch, e)
+				default:
+					break fill
+				}
 			}
 			if len(batch) >= w.opts.BatchSize {
 				flush()
@@ -364,7 +393,7 @@ func (w *Writer) run() {
 			for {
 				select {
 				case e := <-w.queue:
-					batch = append(batch, e)
+					batch = w.take(batch, e)
 					if len(batch) >= w.opts.BatchSize {
 						flush()
 					}

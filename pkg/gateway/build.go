@@ -18,6 +18,7 @@ import (
 	"github.com/keeptrusts/gateway/pkg/provider/anthropic"
 	"github.com/keeptrusts/gateway/pkg/provider/openai"
 	"github.com/keeptrusts/gateway/pkg/router"
+	"github.com/keeptrusts/gateway/pkg/telemetry"
 )
 
 // adapterFor returns the wire-format adapter of a provider kind.
@@ -54,7 +55,7 @@ func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Se
 
 // buildTargets turns the configured targets into routable ones. A secret that
 // cannot be resolved is an error naming where it was looked for.
-func buildTargets(f *config.File, environ []string, logger *slog.Logger) ([]*router.Target, []health.Probe, error) {
+func buildTargets(f *config.File, environ []string, logger *slog.Logger, tel *telemetry.Telemetry) ([]*router.Target, []health.Probe, error) {
 	var targets []*router.Target
 	var probes []health.Probe
 	for i, tc := range f.Providers.Targets {
@@ -98,7 +99,10 @@ func buildTargets(f *config.File, environ []string, logger *slog.Logger) ([]*rou
 			},
 			Logger: logger.With("component", "health"),
 		})
-		client := &http.Client{Transport: newTransport()}
+		// Chat requests carry the attempt's trace context; probes do not
+		// need it (they are traced, when asked, by WrapProbe).
+		transport := newTransport()
+		client := &http.Client{Transport: tel.Transport(transport)}
 		t := &router.Target{
 			ID:                tc.ID,
 			Priority:          tc.Priority,
@@ -111,7 +115,8 @@ func buildTargets(f *config.File, environ []string, logger *slog.Logger) ([]*rou
 		targets = append(targets, t)
 		probes = append(probes, health.Probe{
 			Target: ht,
-			Check:  health.HTTPCheck(client, func(ctx context.Context) (*http.Request, error) { return ad.ProbeRequest(ctx, ep) }),
+			Check: tel.WrapProbe(tc.ID, tc.Provider, health.HTTPCheck(&http.Client{Transport: transport},
+				func(ctx context.Context) (*http.Request, error) { return ad.ProbeRequest(ctx, ep) })),
 		})
 	}
 	return targets, probes, nil

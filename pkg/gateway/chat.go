@@ -9,11 +9,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/oklog/ulid/v2"
 	"github.com/tidwall/gjson"
 
 	"github.com/keeptrusts/gateway/pkg/classify"
+	"github.com/keeptrusts/gateway/pkg/policy"
 	"github.com/keeptrusts/gateway/pkg/provider"
 	"github.com/keeptrusts/gateway/pkg/router"
 )
@@ -32,13 +34,24 @@ const (
 	hdrOriginalProvider = "X-Keeptrusts-Original-Provider"
 	hdrFailoverReason   = "X-Keeptrusts-Failover-Reason"
 	hdrAttempts         = "X-Keeptrusts-Attempts"
+	hdrPolicy           = "X-Keeptrusts-Policy"
 )
 
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 func (g *Gateway) handleChat(w http.ResponseWriter, r *http.Request) {
-	reqID := requestID(r)
-	w.Header()[hdrRequestID] = []string{reqID}
+	ctx := r.Context()
+	rec := &record{start: time.Now(), reqID: requestID(r)}
+	w.Header()[hdrRequestID] = []string{rec.reqID}
+	defer g.finishRecord(ctx, rec)
+	fail := func(status int, msg, typ, param, code string) {
+		rec.status = status
+		rec.errCode = code
+		if code == "" {
+			rec.errCode = errorCodeOf(status)
+		}
+		writeError(w, status, msg, typ, param, code)
+	}
 
 	buf := bufPool.Get().(*bytes.Buffer)
 	buf.Reset()
@@ -50,42 +63,83 @@ func (g *Gateway) handleChat(w http.ResponseWriter, r *http.Request) {
 	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, g.maxBody)); err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			writeError(w, http.StatusRequestEntityTooLarge, "Request body exceeds the gateway limit of "+strconv.FormatInt(mbe.Limit, 10)+" bytes.", provider.ErrTypeInvalidRequest, "", "request_too_large")
+			fail(http.StatusRequestEntityTooLarge, "Request body exceeds the gateway limit of "+strconv.FormatInt(mbe.Limit, 10)+" bytes.", provider.ErrTypeInvalidRequest, "", "request_too_large")
 			return
 		}
-		writeError(w, http.StatusBadRequest, "Could not read the request body.", provider.ErrTypeInvalidRequest, "", "")
+		fail(http.StatusBadRequest, "Could not read the request body.", provider.ErrTypeInvalidRequest, "", "")
 		return
 	}
 	body := buf.Bytes()
 	in, perr := parseChat(body)
 	if perr != nil {
-		writeError(w, http.StatusBadRequest, perr.Message, provider.ErrTypeInvalidRequest, perr.Param, "")
+		fail(http.StatusBadRequest, perr.Message, provider.ErrTypeInvalidRequest, perr.Param, "")
 		return
 	}
+	rec.requestedModel, rec.stream = in.model, in.stream
+	if g.events != nil && g.events.includeBodies {
+		rec.reqBody = bytes.Clone(body)
+	}
+
+	if !g.policies.Empty() {
+		var blocked bool
+		var err error
+		body, rec.policies, blocked, err = g.evaluatePolicies(ctx, body)
+		if err != nil {
+			if errors.Is(err, policy.ErrMalformedBody) {
+				fail(http.StatusBadRequest, "The request could not be checked by the gateway's policies: "+err.Error(), provider.ErrTypeInvalidRequest, "messages", "")
+				return
+			}
+			g.logger.ErrorContext(ctx, "policy evaluation failed", "request_id", rec.reqID, "error", err)
+			fail(http.StatusInternalServerError, "A gateway policy failed to evaluate the request.", provider.ErrTypeServer, "", "policy_error")
+			return
+		}
+		if hdr := policyHeader(rec.policies); hdr != "" {
+			w.Header()[hdrPolicy] = []string{hdr}
+		}
+		if blocked {
+			fail(http.StatusBadRequest, "The request was blocked by the gateway's content policy ("+blockedBy(rec.policies)+").", provider.ErrTypeInvalidRequest, "messages", "content_policy_violation")
+			return
+		}
+	}
+
 	req := &router.Request{Body: body, Model: in.model, Stream: in.stream, Header: forwardHeaders(r.Header)}
 	if auth := r.Header.Get("Authorization"); strings.HasPrefix(auth, "Bearer ") {
 		req.ClientAuth = strings.TrimPrefix(auth, "Bearer ")
 	}
-
-	res, err := g.router.Do(r.Context(), req)
+	res, err := g.router.Do(ctx, req)
 	if err != nil {
 		var re *router.Error
 		if errors.As(err, &re) {
-			g.logger.WarnContext(r.Context(), "no provider could serve the request", "request_id", reqID, "error", re.Error())
-			meta := metadata{RequestID: reqID, Failover: failoverMeta(re.Failover), Attempts: attemptsMeta(re.Attempts)}
+			rec.status, rec.errCode = re.Status, "all_providers_failed"
+			rec.failover, rec.attempts = re.Failover, re.Attempts
+			if n := len(re.Attempts); n > 0 {
+				rec.model = re.Attempts[n-1].Model
+			}
+			g.logger.WarnContext(ctx, "no provider could serve the request", "request_id", rec.reqID, "error", re.Error())
+			meta := metadata{RequestID: rec.reqID, Failover: failoverMeta(re.Failover), Attempts: attemptsMeta(re.Attempts)}
 			writeJSON(w, re.Status, appendMetadata(provider.ErrorJSON(re.Error()+".", provider.ErrTypeUnavailable, "", "all_providers_failed"), &meta))
 			return
 		}
 		// The client went away: nobody to answer.
+		rec.status, rec.errCode = statusClientClosed, "client_canceled"
 		return
 	}
+	rec.provider, rec.model, rec.status = res.Target.ID, res.Model, res.Status
+	rec.failover, rec.attempts, rec.usage = res.Failover, res.Attempts, res.Usage
 	setMetaHeaders(w.Header(), res)
 	if res.Stream != nil {
-		g.relay(w, res)
+		g.relay(w, res, rec)
 		return
 	}
-	meta := metadata{Provider: res.Target.ID, RequestID: reqID, Failover: failoverMeta(res.Failover), Attempts: attemptsMeta(res.Attempts)}
-	writeJSON(w, res.Status, appendMetadata(res.Body, &meta))
+	if res.Status >= 400 {
+		rec.errCode = errorCodeOf(res.Status)
+	}
+	meta := metadata{Provider: res.Target.ID, RequestID: rec.reqID, Failover: failoverMeta(res.Failover), Attempts: attemptsMeta(res.Attempts), Policies: policiesMeta(rec.policies)}
+	out := appendMetadata(res.Body, &meta)
+	if rec.reqBody != nil {
+		rec.respBody = out
+	}
+	writeJSON(w, res.Status, out)
 }
 
 // chatInput is what routing needs from the body, read without decoding it.
@@ -179,9 +233,26 @@ func setMetaHeaders(h http.Header, res *router.Result) {
 
 // relay writes a committed stream to the client event by event, flushing
 // whenever no further upstream bytes are already waiting.
-func (g *Gateway) relay(w http.ResponseWriter, res *router.Result) {
+func (g *Gateway) relay(w http.ResponseWriter, res *router.Result, rec *record) {
 	s := res.Stream
-	defer s.Close()
+	defer func() {
+		s.Close()
+		// The stream's own attempt now covers the whole stream.
+		if n := len(rec.attempts); n > 0 {
+			rec.attempts[n-1] = *s.Attempt()
+		}
+		rec.usage = s.Usage()
+		if m := s.Model(); m != "" {
+			rec.model = m
+		}
+		switch out := s.Outcome(); {
+		case out.OK():
+		case out.Reason == classify.Canceled:
+			rec.errCode = "client_canceled"
+		default:
+			rec.errCode = "stream_interrupted"
+		}
+	}()
 	h := w.Header()
 	h["Content-Type"] = []string{"text/event-stream"}
 	h["Cache-Control"] = []string{"no-cache"}
@@ -191,6 +262,9 @@ func (g *Gateway) relay(w http.ResponseWriter, res *router.Result) {
 	for {
 		b, err := s.Next()
 		if len(b) > 0 {
+			if rec.ttft == 0 {
+				rec.ttft = time.Since(rec.start)
+			}
 			if _, werr := w.Write(b); werr != nil {
 				return
 			}
@@ -220,6 +294,25 @@ type metadata struct {
 	RequestID string        `json:"request_id"`
 	Failover  failoverJSON  `json:"failover"`
 	Attempts  []attemptJSON `json:"attempts"`
+	Policies  []policyJSON  `json:"policies,omitempty"`
+}
+
+type policyJSON struct {
+	Name       string   `json:"name"`
+	Outcome    string   `json:"outcome"`
+	Categories []string `json:"categories,omitempty"`
+}
+
+// policiesMeta lists the policies that hit (pass results stay out of the
+// answer; the event has them all).
+func policiesMeta(rs []policy.Result) []policyJSON {
+	var out []policyJSON
+	for _, r := range rs {
+		if r.Hit() {
+			out = append(out, policyJSON{Name: r.Policy, Outcome: r.Outcome, Categories: r.Categories})
+		}
+	}
+	return out
 }
 
 type failoverJSON struct {
@@ -244,12 +337,8 @@ func failoverMeta(f router.Failover) failoverJSON {
 func attemptsMeta(as []router.Attempt) []attemptJSON {
 	out := make([]attemptJSON, len(as))
 	for i, a := range as {
-		outcome := string(a.Outcome.Reason)
-		if a.Outcome.OK() {
-			outcome = "ok"
-		}
 		out[i] = attemptJSON{
-			Target: a.Target, Model: a.Model, Outcome: outcome, Status: a.Outcome.Status, Skipped: a.Skipped,
+			Target: a.Target, Model: a.Model, Outcome: outcomeName(a), Status: a.Outcome.Status, Skipped: a.Skipped,
 			DurationMS: float64(a.Duration.Microseconds()) / 1000,
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -76,6 +77,7 @@ func (p *simPair) gateway(t *testing.T, probes bool, breakerFailures int, timeou
 	if err != nil || problems.Err() != nil {
 		t.Fatalf("config: %v %v", err, problems)
 	}
+	cfg.Events.Path = filepath.Join(t.TempDir(), "events.db")
 	gw, err := New(cfg, env, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -83,8 +85,8 @@ func (p *simPair) gateway(t *testing.T, probes bool, breakerFailures int, timeou
 	srv := httptest.NewServer(gw.Handler())
 	t.Cleanup(func() {
 		srv.Close()
-		for _, tg := range gw.targets {
-			tg.Client.CloseIdleConnections()
+		if err := gw.Close(context.Background()); err != nil {
+			t.Error(err)
 		}
 	})
 	return gw, srv
@@ -150,6 +152,7 @@ func TestFaultMatrix(t *testing.T) {
 	for _, tc := range tests {
 		for _, stream := range tc.stream {
 			t.Run(fmt.Sprintf("%s/stream=%t", tc.name, stream), func(t *testing.T) {
+				p.settle(t)
 				p.primary.SetFault(tc.fault)
 				p.primary.ResetStats()
 				p.fallback.ResetStats()
@@ -163,6 +166,9 @@ func TestFaultMatrix(t *testing.T) {
 				if tc.provider == "anthropic-fallback" && o.model != "claude-sonnet-4-20250514" {
 					t.Fatalf("model %q on the fallback", o.model)
 				}
+				// The simulator counts a request when its handler returns, which
+				// for a reset or a hang can be after the gateway moved on.
+				p.settle(t)
 				if got := p.primary.Stats().ChatRequests; got != tc.primaryCalls {
 					t.Fatalf("primary saw %d chat requests, want %d", got, tc.primaryCalls)
 				}
@@ -193,6 +199,12 @@ func TestFaultMatrix(t *testing.T) {
 }
 
 var both = []bool{false, true}
+
+// settle waits until neither simulator has a request in flight.
+func (p *simPair) settle(t *testing.T) {
+	t.Helper()
+	waitUntil(t, "simulators idle", func() bool { return p.primary.Stats().InFlight == 0 && p.fallback.Stats().InFlight == 0 })
+}
 
 // TestProbesMarkUnhealthyAndRecover checks active health end to end against
 // the simulator: a wrong key turns the primary unhealthy after the threshold,

@@ -8,14 +8,19 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"sync/atomic"
 
 	"github.com/keeptrusts/gateway/pkg/config"
 	"github.com/keeptrusts/gateway/pkg/health"
+	"github.com/keeptrusts/gateway/pkg/policy"
+	"github.com/keeptrusts/gateway/pkg/pricing"
 	"github.com/keeptrusts/gateway/pkg/router"
+	"github.com/keeptrusts/gateway/pkg/telemetry"
 )
 
-// Gateway is the running product: router, health and HTTP API.
+// Gateway is the running product: router, health, policies, event log,
+// telemetry and the HTTP API.
 type Gateway struct {
 	cfg      *config.File
 	logger   *slog.Logger
@@ -24,17 +29,70 @@ type Gateway struct {
 	probes   []health.Probe
 	maxBody  int64
 	models   []byte
+	policies *policy.Engine
+	prices   *pricing.Table
+	events   *eventLog
+	tel      *telemetry.Telemetry
+	ownTel   bool
 	ready    atomic.Bool
 	draining atomic.Bool
+	stopping chan struct{} // closed when follow streams must end
+	stopOnce sync.Once
+	stopFoll sync.Once
 }
 
+// Option adjusts how New builds a gateway.
+type Option func(*options)
+
+type options struct {
+	tel     *telemetry.Telemetry
+	version string
+}
+
+// WithTelemetry makes the gateway use tel (owned by the caller) instead of
+// setting telemetry up from the configuration.
+func WithTelemetry(tel *telemetry.Telemetry) Option { return func(o *options) { o.tel = tel } }
+
+// WithVersion sets the version reported as service.version.
+func WithVersion(v string) Option { return func(o *options) { o.version = v } }
+
 // New builds a gateway from a validated configuration. environ is where
-// secrets are resolved (os.Environ() in production).
-func New(cfg *config.File, environ []string, logger *slog.Logger) (*Gateway, error) {
+// secrets and OTEL_* settings are read (os.Environ() in production). The
+// gateway owns what it opens (event store, telemetry): Serve releases it on
+// shutdown; a gateway that is never served must be Closed.
+func New(cfg *config.File, environ []string, logger *slog.Logger, opts ...Option) (_ *Gateway, err error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	targets, probes, err := buildTargets(cfg, environ, logger)
+	g := &Gateway{cfg: cfg, maxBody: cfg.Server.MaxRequestBodyBytes, stopping: make(chan struct{}), tel: o.tel}
+	defer func() {
+		if err != nil {
+			_ = g.Close(context.Background())
+		}
+	}()
+	if g.tel == nil {
+		tc, err := telemetry.NewConfig(cfg, environ)
+		if err != nil {
+			return nil, fmt.Errorf("telemetry: %w", err)
+		}
+		if g.tel, err = telemetry.Setup(context.Background(), tc, o.version); err != nil {
+			return nil, fmt.Errorf("telemetry: %w", err)
+		}
+		g.ownTel = true
+	}
+	g.logger = slog.New(g.tel.LogHandler(logger.Handler()))
+	if g.policies, err = policy.New(cfg.Policies); err != nil {
+		return nil, fmt.Errorf("policies: %w", err)
+	}
+	g.prices = pricing.Default().With(prices(cfg.Pricing))
+	if g.events, err = openEventLog(cfg.Events, g.logger); err != nil {
+		return nil, err
+	}
+	targets, probes, err := buildTargets(cfg, environ, g.logger, g.tel)
 	if err != nil {
 		return nil, err
 	}
@@ -43,7 +101,7 @@ func New(cfg *config.File, environ []string, logger *slog.Logger) (*Gateway, err
 	if fo.Retry.MaxAttempts != nil {
 		maxAttempts = *fo.Retry.MaxAttempts
 	}
-	rt := router.New(targets, router.Settings{
+	g.router = router.New(targets, router.Settings{
 		Failover:          fo.IsEnabled(),
 		MaxAttempts:       maxAttempts,
 		ModelMapping:      fo.ModelMapping,
@@ -51,17 +109,39 @@ func New(cfg *config.File, environ []string, logger *slog.Logger) (*Gateway, err
 		FirstTokenTimeout: seconds(fo.FirstTokenTimeoutSeconds),
 		RequestTimeout:    seconds(fo.RequestTimeoutSeconds),
 		MaxResponseBytes:  cfg.Server.MaxResponseBodyBytes,
-	}, logObserver{logger: logger.With("component", "router")})
-	g := &Gateway{
-		cfg:     cfg,
-		logger:  logger,
-		router:  rt,
-		targets: rt.Targets(),
-		probes:  probes,
-		maxBody: cfg.Server.MaxRequestBodyBytes,
+	}, observers{logObserver{logger: g.logger.With("component", "router")}, g.tel.Observer()})
+	g.targets, g.probes = g.router.Targets(), probes
+	if err := g.tel.ObserveTargets(telemetry.TargetStates(g.targets)); err != nil {
+		return nil, fmt.Errorf("telemetry: %w", err)
 	}
 	g.models = modelsBody(cfg)
 	return g, nil
+}
+
+func prices(ps map[string]config.Price) map[string]pricing.Price {
+	out := make(map[string]pricing.Price, len(ps))
+	for m, p := range ps {
+		out[m] = pricing.Price{InputPerMTok: p.InputPerMTok, OutputPerMTok: p.OutputPerMTok,
+			CacheReadPerMTok: p.CacheReadPerMTok, CacheWritePerMTok: p.CacheWritePerMTok}
+	}
+	return out
+}
+
+// Close releases what the gateway opened: it flushes pending events and
+// telemetry. Serve calls it on shutdown; it is safe to call more than once.
+func (g *Gateway) Close(ctx context.Context) error {
+	var errs []error
+	g.stopOnce.Do(func() {
+		g.stopFollowers()
+		for _, t := range g.targets {
+			t.Client.CloseIdleConnections()
+		}
+		errs = append(errs, g.events.close(ctx))
+		if g.ownTel && g.tel != nil {
+			errs = append(errs, g.tel.Shutdown(ctx))
+		}
+	})
+	return errors.Join(errs...)
 }
 
 // Handler returns the gateway's HTTP API.
@@ -75,10 +155,15 @@ func (g *Gateway) Handler() http.Handler {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", g.handleReady)
+	mux.HandleFunc("GET /v1/events", g.handleEvents)
+	mux.HandleFunc("GET /v1/events/stream", g.handleEventStream)
+	if ph := g.tel.PrometheusHandler(); ph != nil {
+		mux.Handle("GET /metrics", ph)
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "Unknown request URL: "+r.Method+" "+r.URL.Path+".", "invalid_request_error", "", "unknown_url")
 	})
-	return mux
+	return g.tel.Middleware(mux)
 }
 
 // Listen opens the configured listener.
@@ -128,6 +213,7 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 	case <-ctx.Done():
 	}
 	g.draining.Store(true)
+	g.stopFollowers()
 	g.logger.Info("Shutting down, draining in-flight requests", "timeout", seconds(sc.ShutdownTimeoutSeconds))
 	sctx, scancel := context.WithTimeout(context.Background(), seconds(sc.ShutdownTimeoutSeconds))
 	defer scancel()
@@ -137,8 +223,9 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 		g.logger.Warn("Shutdown deadline passed; closed remaining connections")
 	}
 	<-errc
+	err = g.Close(sctx)
 	g.logger.Info("Gateway stopped")
-	return nil
+	return err
 }
 
 func (g *Gateway) logStartup() {
@@ -170,6 +257,33 @@ func (g *Gateway) handleReady(w http.ResponseWriter, _ *http.Request) {
 		return
 	}
 	_, _ = w.Write([]byte("ok\n"))
+}
+
+// stopFollowers ends the event follow streams, which would otherwise hold
+// the shutdown until its deadline.
+func (g *Gateway) stopFollowers() { g.stopFoll.Do(func() { close(g.stopping) }) }
+
+// observers fans an attempt out to several observers; StartAttempt threads
+// the context through them in order.
+type observers []router.Observer
+
+func (os observers) StartAttempt(ctx context.Context, a *router.Attempt) context.Context {
+	for _, o := range os {
+		ctx = o.StartAttempt(ctx, a)
+	}
+	return ctx
+}
+
+func (os observers) EndAttempt(ctx context.Context, a *router.Attempt) {
+	for _, o := range os {
+		o.EndAttempt(ctx, a)
+	}
+}
+
+func (os observers) Failover(ctx context.Context, f router.FailoverStep) {
+	for _, o := range os {
+		o.Failover(ctx, f)
+	}
 }
 
 // logObserver logs failovers, and failed attempts at debug level.

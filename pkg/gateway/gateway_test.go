@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -123,6 +124,7 @@ func newHarness(t *testing.T, primary, fallback func(http.ResponseWriter, *http.
 	if err != nil || problems.Err() != nil {
 		t.Fatalf("config: %v %v", err, problems)
 	}
+	cfg.Events.Path = filepath.Join(t.TempDir(), "events.db")
 	logger := slog.New(logging.NewTextHandler(&syncWriter{w: h.logs}, slog.LevelDebug))
 	h.gw, err = New(cfg, []string{"PRIMARY_KEY=" + primaryKey, "FALLBACK_KEY=" + fallbackKey}, logger)
 	if err != nil {
@@ -131,8 +133,8 @@ func newHarness(t *testing.T, primary, fallback func(http.ResponseWriter, *http.
 	h.srv = httptest.NewServer(h.gw.Handler())
 	t.Cleanup(func() {
 		h.srv.Close()
-		for _, tg := range h.gw.targets {
-			tg.Client.CloseIdleConnections()
+		if err := h.gw.Close(context.Background()); err != nil {
+			t.Error(err)
 		}
 	})
 	return h

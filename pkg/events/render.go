@@ -1,0 +1,93 @@
+package events
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+	"unicode"
+)
+
+// RenderJSON writes evs as one JSON array indented by two spaces, "[]" when
+// there are none, so `kt events tail --format json | jq '.[]'` always works.
+func RenderJSON(w io.Writer, evs []Event) error {
+	if evs == nil {
+		evs = []Event{}
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(evs); err != nil {
+		return fmt.Errorf("render events: %w", err)
+	}
+	return nil
+}
+
+// RenderTable writes evs as aligned columns for people: time (UTC, to the
+// second), id, provider, model, status, latency, failover
+// ("from→to (reason)" or "-"), total tokens and cost ("-" when unknown).
+// Only the header is written when there are no events.
+func RenderTable(w io.Writer, evs []Event) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "TIME\tID\tPROVIDER\tMODEL\tSTATUS\tLATENCY(ms)\tFAILOVER\tTOKENS\tCOST")
+	for _, e := range evs {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%d\t%s\n",
+			e.Timestamp.UTC().Format(time.RFC3339),
+			cell(e.ID),
+			cell(e.Provider),
+			cell(e.Model),
+			e.Status,
+			strconv.FormatFloat(e.LatencyMS, 'f', 0, 64),
+			failoverCell(e),
+			e.Usage.TotalTokens,
+			costCell(e.CostUSD),
+		)
+	}
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("render events: %w", err)
+	}
+	return nil
+}
+
+func failoverCell(e Event) string {
+	if !e.Failover.Triggered {
+		return "-"
+	}
+	from, to := cell(e.Failover.OriginalProvider), e.Provider
+	if to == "" {
+		to = "none" // every target failed
+	}
+	s := from + "→" + cell(to)
+	if e.Failover.Reason != "" {
+		s += " (" + cell(e.Failover.Reason) + ")"
+	}
+	return s
+}
+
+func costCell(usd float64) string {
+	if usd == 0 {
+		return "-" // unpriced model or no tokens: not "free"
+	}
+	return "$" + strconv.FormatFloat(usd, 'f', 6, 64)
+}
+
+// cell makes a value safe for one table cell: model names come from
+// upstream responses, and a tab, newline or terminal escape sequence in one
+// must not break the columns or the user's terminal.
+func cell(s string) string {
+	if s == "" {
+		return "-"
+	}
+	if strings.IndexFunc(s, unicode.IsControl) < 0 {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return '?'
+		}
+		return r
+	}, s)
+}

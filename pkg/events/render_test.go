@@ -1,0 +1,183 @@
+package events
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// goldenEvents are what the tutorial's step 8 shows: a failover, a plain
+// success, a request every target failed, and a client that went away.
+func goldenEvents() []Event {
+	t0 := time.Date(2025, 6, 1, 12, 30, 15, 123456789, time.UTC)
+	failover := fullEvent("evt_01jx0g5y7m8n9p0q1r2s3t4v5w", t0) // with bodies, as with include_bodies
+	return []Event{
+		failover,
+		{
+			ID: "evt_01jx0g5z0a1b2c3d4e5f6g7h8j", Timestamp: t0.Add(2 * time.Second), RequestID: "req_2",
+			Provider: "openai-primary", Model: "gpt-4o-mini-2024-07-18", RequestedModel: "gpt-4o-mini",
+			Status: 200, LatencyMS: 412.25, GatewayLatencyMS: 1.5,
+			Attempts: []Attempt{{Target: "openai-primary", Model: "gpt-4o-mini", Outcome: "ok", Status: 200, DurationMS: 410.75}},
+			Usage:    Usage{InputTokens: 12, OutputTokens: 34, TotalTokens: 46},
+			CostUSD:  0.0000222,
+			Policies: []PolicyResult{{Name: "content-filter", Type: "content_filter", Action: "flag", Outcome: "pass"}},
+		},
+		{
+			ID: "evt_01jx0g6a0a1b2c3d4e5f6g7h8j", Timestamp: t0.Add(3 * time.Second), RequestID: "req_3",
+			Model: "claude-sonnet-4-20250514", RequestedModel: "gpt-4o", Status: 503, LatencyMS: 30012,
+			Failover: Failover{Triggered: true, OriginalProvider: "openai-primary", Reason: "upstream_timeout"},
+			Attempts: []Attempt{
+				{Target: "openai-primary", Model: "gpt-4o", Outcome: "upstream_timeout", DurationMS: 30000},
+				{Target: "anthropic-fallback", Model: "claude-sonnet-4-20250514", Outcome: "circuit_open", Skipped: true},
+			},
+			Error: "all_providers_failed",
+		},
+		{
+			ID: "evt_01jx0g6b0a1b2c3d4e5f6g7h8j", Timestamp: t0.Add(4 * time.Second), RequestID: "req_4",
+			Provider: "openai-primary", Model: "gpt-4o", RequestedModel: "gpt-4o", Status: 499, LatencyMS: 87.5, Stream: true,
+			Error: "client_canceled",
+		},
+	}
+}
+
+func TestRenderGolden(t *testing.T) {
+	tests := []struct {
+		name   string
+		render func(*bytes.Buffer, []Event) error
+		evs    []Event
+	}{
+		{"events.json", func(b *bytes.Buffer, e []Event) error { return RenderJSON(b, e) }, goldenEvents()},
+		{"events.table", func(b *bytes.Buffer, e []Event) error { return RenderTable(b, e) }, goldenEvents()},
+		{"empty.json", func(b *bytes.Buffer, e []Event) error { return RenderJSON(b, e) }, nil},
+		{"empty.table", func(b *bytes.Buffer, e []Event) error { return RenderTable(b, e) }, []Event{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			if err := tt.render(&buf, tt.evs); err != nil {
+				t.Fatal(err)
+			}
+			golden := filepath.Join("testdata", tt.name+".golden")
+			if *update {
+				if err := os.WriteFile(golden, buf.Bytes(), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run with -update to create it)", err)
+			}
+			if got := buf.String(); got != string(want) {
+				t.Errorf("output differs from %s (-update rewrites it)\n got:\n%s\nwant:\n%s", golden, got, want)
+			}
+		})
+	}
+}
+
+func TestRenderJSONShape(t *testing.T) {
+	tests := []struct {
+		name string
+		evs  []Event
+		want string
+	}{
+		{"nil is an empty array", nil, "[]\n"},
+		{"empty is an empty array", []Event{}, "[]\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			if err := RenderJSON(&buf, tt.evs); err != nil {
+				t.Fatal(err)
+			}
+			if buf.String() != tt.want {
+				t.Errorf("RenderJSON = %q, want %q", buf.String(), tt.want)
+			}
+		})
+	}
+
+	// What jq relies on: one array; every event has the contract's keys,
+	// attempts is an array even when empty, and omitempty fields are absent.
+	var buf bytes.Buffer
+	if err := RenderJSON(&buf, []Event{{ID: "evt_1", Timestamp: time.Unix(0, 0).UTC()}}); err != nil {
+		t.Fatal(err)
+	}
+	var arr []map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &arr); err != nil || len(arr) != 1 {
+		t.Fatalf("not one JSON array of one object: %v\n%s", err, buf.String())
+	}
+	for _, key := range []string{"id", "timestamp", "request_id", "provider", "model", "requested_model", "status",
+		"latency_ms", "gateway_latency_ms", "stream", "failover", "attempts", "usage", "cost_usd"} {
+		if _, ok := arr[0][key]; !ok {
+			t.Errorf("key %q missing", key)
+		}
+	}
+	for _, key := range []string{"trace_id", "policies", "error", "request_body", "response_body"} {
+		if _, ok := arr[0][key]; ok {
+			t.Errorf("empty %q not omitted", key)
+		}
+	}
+	if a, ok := arr[0]["attempts"].([]any); !ok || len(a) != 0 {
+		t.Errorf("attempts = %#v, want []", arr[0]["attempts"])
+	}
+	if f := arr[0]["failover"].(map[string]any); len(f) != 1 || f["triggered"] != false {
+		t.Errorf("failover = %#v, want {triggered: false}", f)
+	}
+}
+
+func TestRenderTableCells(t *testing.T) {
+	tests := []struct {
+		name string
+		ev   Event
+		want []string // substrings of the event's row
+	}{
+		{"no failover", Event{Provider: "p"}, []string{" -  "}},
+		{
+			"failover with reason",
+			Event{Provider: "anthropic-fallback", Failover: Failover{Triggered: true, OriginalProvider: "openai-primary", Reason: "auth_error"}},
+			[]string{"openai-primary→anthropic-fallback (auth_error)"},
+		},
+		{
+			"every target failed",
+			Event{Failover: Failover{Triggered: true, OriginalProvider: "openai-primary", Reason: "upstream_error"}},
+			[]string{"openai-primary→none (upstream_error)"},
+		},
+		{"cost", Event{CostUSD: 0.000123}, []string{"$0.000123"}},
+		{"tokens and latency", Event{LatencyMS: 1234.6, Usage: Usage{TotalTokens: 1500}}, []string{" 1235 ", " 1500 "}},
+		{"time is UTC to the second", Event{Timestamp: time.Date(2025, 6, 1, 14, 30, 15, 999, time.FixedZone("X", 7200))}, []string{"2025-06-01T12:30:15Z "}},
+		{"control characters cannot break the table", Event{Model: "evil\tmodel\n\x1b[31mred"}, []string{"evil?model??[31mred"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			if err := RenderTable(&buf, []Event{tt.ev}); err != nil {
+				t.Fatal(err)
+			}
+			lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
+			if len(lines) != 2 {
+				t.Fatalf("want header + 1 row, got %q", buf.String())
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(lines[1]+" ", w) {
+					t.Errorf("row %q lacks %q", lines[1], w)
+				}
+			}
+		})
+	}
+}
+
+type failWriter struct{}
+
+func (failWriter) Write([]byte) (int, error) { return 0, os.ErrClosed }
+
+func TestRenderWriteError(t *testing.T) {
+	if err := RenderJSON(failWriter{}, goldenEvents()); err == nil {
+		t.Error("RenderJSON ignored a write error")
+	}
+	if err := RenderTable(failWriter{}, goldenEvents()); err == nil {
+		t.Error("RenderTable ignored a write error")
+	}
+}

@@ -1,0 +1,118 @@
+package telemetry
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
+	"github.com/keeptrusts/gateway/pkg/classify"
+	"github.com/keeptrusts/gateway/pkg/provider"
+	"github.com/keeptrusts/gateway/pkg/router"
+)
+
+// discardExporter accepts spans and drops them: the cost of exporting is
+// the collector's, the benchmark measures the gateway's.
+type discardExporter struct{}
+
+func (discardExporter) ExportSpans(context.Context, []sdktrace.ReadOnlySpan) error { return nil }
+func (discardExporter) Shutdown(context.Context) error                             { return nil }
+
+// benchTelemetry returns telemetry switched off (as with nothing
+// configured) or fully on: every span sampled into a batch processor,
+// metrics aggregated for a reader.
+func benchTelemetry(b *testing.B, on bool) *Telemetry {
+	b.Helper()
+	cfg := Config{ServiceName: "bench", Targets: map[string]string{"primary": "https://api.openai.com/v1"}}
+	if on {
+		cfg.Sampler = sdktrace.AlwaysSample()
+		cfg.SpanProcessors = []sdktrace.SpanProcessor{sdktrace.NewBatchSpanProcessor(discardExporter{}, sdktrace.WithMaxQueueSize(maxSpanQueue))}
+		cfg.MetricReaders = []sdkmetric.Reader{sdkmetric.NewManualReader()}
+	}
+	tel, err := Setup(context.Background(), cfg, "bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
+	return tel
+}
+
+func BenchmarkObserverAttempt(b *testing.B) {
+	for _, mode := range []string{"off", "on"} {
+		b.Run(mode, func(b *testing.B) {
+			tel := benchTelemetry(b, mode == "on")
+			obs := tel.Observer()
+			ctx, span := tel.Tracer().Start(context.Background(), "POST /v1/chat/completions")
+			defer span.End()
+			start := time.Now()
+			b.ReportAllocs()
+			for b.Loop() {
+				a := router.Attempt{N: 1, Target: "primary", Kind: "openai", Model: "gpt-4o-mini", Start: start}
+				actx := obs.StartAttempt(ctx, &a)
+				a.Duration, a.Outcome = 800*time.Millisecond, classify.Success
+				a.ResponseModel, a.FinishReasons = "gpt-4o-mini", []string{"stop"}
+				a.Usage = provider.Usage{InputTokens: 12, OutputTokens: 40}
+				obs.EndAttempt(actx, &a)
+			}
+		})
+	}
+}
+
+func BenchmarkObserverFailover(b *testing.B) {
+	for _, mode := range []string{"off", "on"} {
+		b.Run(mode, func(b *testing.B) {
+			tel := benchTelemetry(b, mode == "on")
+			obs := tel.Observer()
+			ctx, span := tel.Tracer().Start(context.Background(), "POST /v1/chat/completions")
+			defer span.End()
+			start := time.Now()
+			b.ReportAllocs()
+			for b.Loop() {
+				a := router.Attempt{N: 1, Target: "primary", Kind: "openai", Model: "gpt-4o-mini", Start: start}
+				actx := obs.StartAttempt(ctx, &a)
+				a.Duration, a.Outcome = 30*time.Millisecond, classify.Outcome{Reason: classify.UpstreamError, Status: 503}
+				obs.EndAttempt(actx, &a)
+				obs.Failover(ctx, router.FailoverStep{From: "primary", To: "fallback", Reason: classify.UpstreamError, FromModel: "gpt-4o-mini", ToModel: "claude-sonnet-4-20250514"})
+				a2 := router.Attempt{N: 2, Target: "fallback", Kind: "anthropic", Model: "claude-sonnet-4-20250514", Start: start}
+				actx = obs.StartAttempt(ctx, &a2)
+				a2.Duration, a2.Outcome = 900*time.Millisecond, classify.Success
+				obs.EndAttempt(actx, &a2)
+			}
+		})
+	}
+}
+
+// BenchmarkGateway measures a whole request through Middleware, the router,
+// the observer and Transport to a loopback upstream: the throughput cost of
+// telemetry as a client sees it.
+func BenchmarkGateway(b *testing.B) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(strings.ReplaceAll(okBody, "%s", "gpt-4o-mini")))
+	}))
+	defer up.Close()
+	for _, mode := range []string{"off", "on"} {
+		b.Run(mode, func(b *testing.B) {
+			tel := benchTelemetry(b, mode == "on")
+			target := newTarget(b, tel, "primary", "openai", 1, up.URL, 0)
+			h := gateway(tel, router.New([]*router.Target{target}, settings(), tel.Observer()))
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					req := httptest.NewRequest(http.MethodPost, "/v1/chat/completions", strings.NewReader(chatBody))
+					rec := httptest.NewRecorder()
+					h.ServeHTTP(rec, req)
+					if rec.Code != http.StatusOK {
+						b.Errorf("status %d: %s", rec.Code, rec.Body.String())
+						return
+					}
+				}
+			})
+		})
+	}
+}

@@ -1,0 +1,174 @@
+package telemetry
+
+import (
+	"context"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/keeptrusts/gateway/pkg/config"
+	"github.com/keeptrusts/gateway/pkg/router"
+)
+
+// observer is the router.Observer behind Telemetry.Observer.
+type observer struct{ t *Telemetry }
+
+// attemptSpanKey marks the context StartAttempt returned, so that
+// EndAttempt ends the attempt's span and never the request's.
+type attemptSpanKey struct{}
+
+// providerName maps a target kind onto gen_ai.provider.name: an
+// OpenAI-compatible server speaks OpenAI (its kind stays in
+// keeptrusts.target.kind).
+func providerName(kind string) string {
+	switch kind {
+	case config.ProviderOpenAI, config.ProviderOpenAICompatible:
+		return "openai"
+	}
+	return kind
+}
+
+// StartAttempt starts the attempt's CLIENT span at the attempt's start; the
+// returned context carries it to the upstream request (see Transport).
+func (o *observer) StartAttempt(ctx context.Context, a *router.Attempt) context.Context {
+	t := o.t
+	if !t.tracing {
+		return ctx
+	}
+	attrs := make([]attribute.KeyValue, 0, 10)
+	attrs = append(attrs,
+		opChat,
+		attrProviderName.String(providerName(a.Kind)),
+		attrRequestModel.String(a.Model),
+		attrTargetID.String(a.Target),
+		attrTargetKind.String(a.Kind),
+		attrAttempt.Int(a.N),
+	)
+	if a.Stream {
+		attrs = append(attrs, attrRequestStream.Bool(true))
+	}
+	attrs = append(attrs, t.servers[a.Target]...)
+	ctx, span := t.tracer.Start(ctx, "chat "+a.Model,
+		trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithTimestamp(a.Start),
+		trace.WithAttributes(attrs...))
+	return context.WithValue(ctx, attemptSpanKey{}, span)
+}
+
+// EndAttempt ends the attempt's span at Start+Duration and records the
+// attempt's metrics with the attempt's context, so that exemplars carry its
+// trace. A skipped target gets its skip span instead.
+func (o *observer) EndAttempt(ctx context.Context, a *router.Attempt) {
+	t := o.t
+	if a.Skipped {
+		o.skip(ctx, a)
+		return
+	}
+	failed := !a.Outcome.OK()
+	if span, ok := ctx.Value(attemptSpanKey{}).(trace.Span); ok && span.IsRecording() {
+		attrs := make([]attribute.KeyValue, 0, 10)
+		if a.ResponseModel != "" {
+			attrs = append(attrs, attrResponseModel.String(a.ResponseModel))
+		}
+		if u := a.Usage; u.InputTokens > 0 || u.OutputTokens > 0 {
+			attrs = append(attrs, attrInputTokens.Int64(u.InputTokens), attrOutputTokens.Int64(u.OutputTokens))
+			if u.CacheReadTokens > 0 {
+				attrs = append(attrs, attrCacheReadTokens.Int64(u.CacheReadTokens))
+			}
+			if u.CacheCreationTokens > 0 {
+				attrs = append(attrs, attrCacheCreateTokens.Int64(u.CacheCreationTokens))
+			}
+		}
+		if len(a.FinishReasons) > 0 {
+			attrs = append(attrs, attrFinishReasons.StringSlice(a.FinishReasons))
+		}
+		if a.Outcome.Status != 0 {
+			attrs = append(attrs, attrHTTPStatus.Int(a.Outcome.Status))
+		}
+		if a.Stream && a.FirstByte > 0 {
+			ttft := attrTimeToFirstChunk.Float64(a.FirstByte.Seconds())
+			attrs = append(attrs, ttft)
+			span.AddEvent(EventFirstToken, trace.WithTimestamp(a.Start.Add(a.FirstByte)), trace.WithAttributes(ttft))
+		}
+		if failed {
+			reason := string(a.Outcome.Reason)
+			attrs = append(attrs, attrErrorType.String(reason), attrFailureReason.String(reason))
+			span.SetStatus(codes.Error, reason)
+		}
+		span.SetAttributes(attrs...)
+		span.End(trace.WithTimestamp(a.Start.Add(a.Duration)))
+	}
+	if !t.metering {
+		return
+	}
+
+	var errType string
+	if failed {
+		errType = string(a.Outcome.Reason)
+	}
+	c := t.caches
+	sets := c.ops.get(opKey{kind: a.Kind, model: a.Model, target: a.Target, responseModel: a.ResponseModel, errorType: errType}, buildOpSets)
+	in := t.inst
+	in.opDuration.Record(ctx, a.Duration.Seconds(), sets.duration)
+	if u := a.Usage; u.InputTokens > 0 || u.OutputTokens > 0 {
+		in.tokenUsage.Record(ctx, u.InputTokens, sets.input)
+		in.tokenUsage.Record(ctx, u.OutputTokens, sets.output)
+	}
+	in.attempts.Add(ctx, 1, c.attempts.get(attemptKey{target: a.Target, outcome: outcome(a)}, buildAttemptSet))
+}
+
+// skip records a target that was not tried.
+func (o *observer) skip(ctx context.Context, a *router.Attempt) {
+	t := o.t
+	reason := string(a.Outcome.Reason)
+	if t.tracing {
+		_, span := t.tracer.Start(ctx, "skip "+a.Target,
+			trace.WithSpanKind(trace.SpanKindInternal),
+			trace.WithTimestamp(a.Start),
+			trace.WithAttributes(
+				attrSkipped.Bool(true),
+				attrTargetID.String(a.Target),
+				attrTargetKind.String(a.Kind),
+				attrAttempt.Int(a.N),
+				attrFailureReason.String(reason),
+				attrProviderName.String(providerName(a.Kind)),
+				attrRequestModel.String(a.Model),
+			))
+		span.End(trace.WithTimestamp(a.Start))
+	}
+	if t.metering {
+		t.inst.attempts.Add(ctx, 1, t.caches.attempts.get(attemptKey{target: a.Target, outcome: reason, skipped: true}, buildAttemptSet))
+	}
+}
+
+// Failover records the move as a zero-length "failover" span under the
+// request's span and counts it.
+func (o *observer) Failover(ctx context.Context, f router.FailoverStep) {
+	t := o.t
+	reason := string(f.Reason)
+	if t.tracing {
+		_, span := t.tracer.Start(ctx, SpanFailover,
+			trace.WithSpanKind(trace.SpanKindInternal),
+			trace.WithAttributes(
+				attrFailoverFrom.String(f.From),
+				attrFailoverTo.String(f.To),
+				attrFailoverReason.String(reason),
+				attrFailoverFromModel.String(f.FromModel),
+				attrFailoverToModel.String(f.ToModel),
+				attrModelMappingApplied.Bool(f.FromModel != f.ToModel),
+			))
+		span.End()
+	}
+	if t.metering {
+		t.inst.failovers.Add(ctx, 1, t.caches.failovers.get(failoverKey{from: f.From, to: f.To, reason: reason}, buildFailoverSet))
+	}
+}
+
+// outcome is an attempt's outcome label: ok or the failure reason.
+func outcome(a *router.Attempt) string {
+	if a.Outcome.OK() {
+		return "ok"
+	}
+	return string(a.Outcome.Reason)
+}

@@ -1,0 +1,96 @@
+package telemetry
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"go.opentelemetry.io/otel/metric"
+)
+
+// Request is what the gateway knows about one chat request once it has
+// been answered (a stream: once it ended).
+type Request struct {
+	// Provider is the id of the target that answered, "" if none did.
+	Provider string
+	// RequestedModel is the model the client asked for.
+	RequestedModel string
+	// Model is the model that answered, "" if none did.
+	Model string
+	// Status is the HTTP status sent to the client.
+	Status int
+	// Stream marks a streaming request.
+	Stream bool
+	// Duration from the request's arrival to its last byte.
+	Duration time.Duration
+	// UpstreamTime is the time spent waiting on providers (all attempts).
+	UpstreamTime time.Duration
+	// TimeToFirstToken is a stream's time from arrival to its first event
+	// sent to the client; 0 if none was sent.
+	TimeToFirstToken time.Duration
+	// CostUSD is the estimated cost of the answer, 0 if unknown.
+	CostUSD float64
+	// PolicyHits are the policies that matched.
+	PolicyHits []PolicyHit
+	// ErrorType is the failure when the request failed: a failure reason
+	// (upstream_error ...), client_error, or similar; "" on success. With
+	// Status ≥ 400 and no ErrorType the status code is used.
+	ErrorType string
+}
+
+// PolicyHit is one policy match.
+type PolicyHit struct {
+	// Policy name, Category matched and Action taken (flag, block, redact).
+	Policy, Category, Action string
+}
+
+// RecordRequest records the gateway-level metrics of one request:
+// gen_ai.server.request.duration, gen_ai.server.time_to_first_token
+// (streams), keeptrusts.requests, keeptrusts.gateway.overhead,
+// keeptrusts.cost and keeptrusts.policy.hits. Pass the request's context so
+// that exemplars link to its trace.
+func (t *Telemetry) RecordRequest(ctx context.Context, r Request) {
+	if t == nil || !t.metering {
+		return
+	}
+	in, c := t.inst, t.caches
+	errType := r.ErrorType
+	if errType == "" && r.Status >= 400 {
+		errType = strconv.Itoa(r.Status)
+	}
+	opt := c.server.get(serverKey{requestedModel: r.RequestedModel, model: r.Model, errorType: errType, stream: r.Stream}, buildServerSet)
+	in.serverDuration.Record(ctx, r.Duration.Seconds(), opt)
+	if r.Stream && r.TimeToFirstToken > 0 {
+		in.serverTTFT.Record(ctx, r.TimeToFirstToken.Seconds(), opt)
+	}
+
+	provider := r.Provider
+	if provider == "" {
+		provider = "none"
+	}
+	in.requests.Add(ctx, 1, c.requests.get(requestsKey{statusClass: statusClass(r.Status), provider: provider}, buildRequestsSet))
+	stream := 0
+	if r.Stream {
+		stream = 1
+	}
+	in.overhead.Record(ctx, max(r.Duration-r.UpstreamTime, 0).Seconds(), c.overhead[stream])
+	if r.CostUSD > 0 {
+		model := r.Model
+		if model == "" {
+			model = r.RequestedModel
+		}
+		in.cost.Add(ctx, r.CostUSD, metric.WithAttributes(labelProvider.String(provider), labelModel.String(model)))
+	}
+	for _, h := range r.PolicyHits {
+		in.policyHits.Add(ctx, 1, metric.WithAttributes(labelPolicy.String(h.Policy), labelCategory.String(h.Category), labelAction.String(h.Action)))
+	}
+}
+
+// statusClass is "2xx" ... "5xx", or "other".
+func statusClass(code int) string {
+	switch {
+	case code >= 100 && code < 600:
+		return strconv.Itoa(code/100) + "xx"
+	}
+	return "other"
+}
