@@ -20,8 +20,10 @@ type Point struct {
 	// Concurrency and Stream describe the load.
 	Concurrency int
 	Stream      bool
-	// Requests counts the successful requests in the window.
+	// Requests counts the successful requests in the window; Sent every
+	// request sent, warm-up and window edges included.
 	Requests int
+	Sent     int64
 	// Errors counts the failed ones; FirstError describes the first.
 	Errors     int
 	FirstError string

@@ -368,7 +368,7 @@ func (b *bench) measure(ctx context.Context, scenario string, conc int, stream b
 	}
 	p := Point{
 		Scenario: scenario, Target: t.name, Rep: rep, Concurrency: conc, Stream: stream,
-		Requests: len(res.Latency), Errors: res.Errors, FirstError: res.FirstError,
+		Requests: len(res.Latency), Sent: res.Sent, Errors: res.Errors, FirstError: res.FirstError,
 		Window: res.Window, RPS: res.RPS(),
 		Latency: Summarize(res.Latency), TTFB: Summarize(res.TTFB),
 		BgCPUPct: m.bgPct, RSSKiB: -1,

@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"syscall"
@@ -100,23 +99,6 @@ func render(w io.Writer, format string, evs []events.Event) error {
 	return events.RenderTable(w, evs)
 }
 
-func (o tailOptions) query(last bool) url.Values {
-	q := url.Values{}
-	if last {
-		q.Set("last", strconv.Itoa(o.last))
-	}
-	if o.provider != "" {
-		q.Set("provider", o.provider)
-	}
-	if o.failover != "" {
-		q.Set("failover", o.failover)
-	}
-	if o.since != "" {
-		q.Set("since", o.since)
-	}
-	return q
-}
-
 func (o tailOptions) filter() (events.Filter, error) {
 	f := events.Filter{Last: o.last, Provider: o.provider}
 	if o.failover != "" {
@@ -138,7 +120,11 @@ func (o tailOptions) filter() (events.Filter, error) {
 var tailClient = &http.Client{Timeout: 10 * time.Second}
 
 func fetchEvents(ctx context.Context, o tailOptions) ([]events.Event, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(o.gateway, "/")+"/v1/events?"+o.query(true).Encode(), nil)
+	f, err := o.filter()
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(o.gateway, "/")+"/v1/events?"+f.Values().Encode(), nil)
 	if err != nil {
 		return nil, fmt.Errorf("--gateway %q: %w", o.gateway, err)
 	}
@@ -246,7 +232,12 @@ func followEvents(ctx context.Context, e *env, o tailOptions) error {
 			return err
 		}
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(o.gateway, "/")+"/v1/events/stream?"+o.query(false).Encode(), nil)
+	f, err := o.filter()
+	if err != nil {
+		return err
+	}
+	f.Last = 0
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(o.gateway, "/")+"/v1/events/stream?"+f.Values().Encode(), nil)
 	if err != nil {
 		return err
 	}

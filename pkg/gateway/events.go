@@ -3,40 +3,18 @@ package gateway
 import (
 	"encoding/json"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/keeptrusts/gateway/pkg/events"
 	"github.com/keeptrusts/gateway/pkg/provider"
 )
 
-// eventsFilter reads the query API's filters: last, provider, failover,
-// since (RFC3339 time or a duration such as 15m), after (an event id).
+// eventsFilter reads the query API's filters (events.ParseFilter: last,
+// provider, failover, since as RFC 3339, after as an event id).
 func eventsFilter(r *http.Request) (events.Filter, *provider.RequestError) {
-	q := r.URL.Query()
-	f := events.Filter{Provider: q.Get("provider"), AfterID: q.Get("after")}
-	if v := q.Get("last"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			return f, &provider.RequestError{Param: "last", Message: "'last' must be a positive integer."}
-		}
-		f.Last = n
-	}
-	if v := q.Get("failover"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return f, &provider.RequestError{Param: "failover", Message: "'failover' must be true or false."}
-		}
-		f.Failover = &b
-	}
-	if v := q.Get("since"); v != "" {
-		if t, err := time.Parse(time.RFC3339, v); err == nil {
-			f.Since = t
-		} else if d, err := time.ParseDuration(v); err == nil && d > 0 {
-			f.Since = time.Now().Add(-d)
-		} else {
-			return f, &provider.RequestError{Param: "since", Message: "'since' must be an RFC3339 time or a duration such as 15m."}
-		}
+	f, err := events.ParseFilter(r.URL.Query())
+	if err != nil {
+		return f, &provider.RequestError{Message: err.Error()}
 	}
 	return f, nil
 }
