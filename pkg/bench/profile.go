@@ -13,14 +13,15 @@ import (
 	"strings"
 )
 
-// profile runs one extra c=50 point against kt under `perf record` (the
-// gateway has no pprof endpoint, and perf needs none) and keeps the top
-// functions by self time. The point is not reported: perf's sampling costs
-// the gateway CPU.
+// profile runs one extra c=50 point against the profiled target under
+// `perf record` (the gateway has no pprof endpoint, and perf needs none)
+// and keeps the top functions by self time. The point is not reported:
+// perf's sampling costs the target CPU.
 func (b *bench) profile(ctx context.Context) error {
-	t, ok := b.targets[targetKt]
-	if !ok {
-		return errors.New("no kt target to profile (select c1, c50 or s10)")
+	name := b.o.ProfileTarget
+	t, ok := b.targets[name]
+	if !ok || t.pid == 0 {
+		return fmt.Errorf("no %s process to profile (is a scenario that starts it selected?)", name)
 	}
 	perf, err := exec.LookPath("perf")
 	if err != nil {
@@ -52,7 +53,7 @@ func (b *bench) profile(ctx context.Context) error {
 			}
 		},
 	}
-	b.logf("profiling kt (pid %d) with perf during one extra c50 point", t.pid)
+	b.logf("profiling %s (pid %d) with perf during one extra c50 point", name, t.pid)
 	if _, err := b.measure(ctx, "profile", 50, false, t, 0, hooks); err != nil {
 		return err
 	}
@@ -64,8 +65,9 @@ func (b *bench) profile(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("perf report: %w", err)
 	}
-	b.rep.Profile = fmt.Sprintf("perf record -F 499 -g -p <kt> for %s at c=50; perf report -i %s --no-children --sort symbol\n%s",
-		b.o.Duration, out, summarizePerf(string(rep), 25, 12))
+	b.rep.ProfileTarget = name
+	b.rep.Profile = fmt.Sprintf("perf record -F 499 -g -p <%s> for %s at c=50; perf report -i %s --no-children --sort symbol\n%s",
+		name, b.o.Duration, out, summarizePerf(string(rep), 25, 12))
 	return nil
 }
 

@@ -134,8 +134,8 @@ type Report struct {
 	Variants []VariantResult
 	// Procs describes the target processes at the end.
 	Procs []ProcInfo
-	// Profile holds the top functions of the gateway's CPU profile, if any.
-	Profile string
+	// Profile holds the top functions of ProfileTarget's CPU profile, if any.
+	Profile, ProfileTarget string
 	// Notes are run-wide remarks.
 	Notes []string
 }
@@ -308,7 +308,7 @@ func Render(w io.Writer, r *Report) error {
 	r.renderTargets(ew)
 	r.renderProcs(ew)
 	if r.Profile != "" {
-		fmt.Fprintf(ew, "### CPU profile of kt at c=50 (perf, one extra unreported point)\n\n```\n%s\n```\n\n", strings.TrimRight(r.Profile, "\n"))
+		fmt.Fprintf(ew, "### CPU profile of %s at c=50 (perf, one extra unreported point)\n\n```\n%s\n```\n\n", r.ProfileTarget, strings.TrimRight(r.Profile, "\n"))
 	}
 	if len(r.Notes) > 0 {
 		fmt.Fprintln(ew, "Notes:")

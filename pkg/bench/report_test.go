@@ -84,6 +84,7 @@ func fixtureReport() *Report {
 		{Target: targetKt, PID: 102, RSSKiB: 15360, CPU: 30 * time.Second, CPUs: "1"},
 		{Target: targetKtOTel, PID: 103, RSSKiB: -1, CPU: -1},
 	}
+	r.ProfileTarget = targetKt
 	r.Profile = "perf report (fixture)\n    12.00%  kt  [.] runtime.mallocgc"
 	r.Notes = []string{"a run-wide note"}
 	return r

@@ -69,10 +69,13 @@ type Options struct {
 	// upstream) on CPU 0 with taskset, when there are two CPUs or more and
 	// taskset exists.
 	Pin bool
-	// Profile, if set, records the gateway with `perf record -g` during an
-	// extra, unreported c=50 point at the end, writes perf.data there, and
-	// adds the top functions to the report.
+	// Profile, if set, records ProfileTarget with `perf record -g` during
+	// an extra, unreported c=50 point at the end, writes perf.data there,
+	// and adds the top functions to the report.
 	Profile string
+	// ProfileTarget is the target to profile: kt (default), a variant
+	// (kt-otel, kt-noevents, kt-failover, kt-cf) or rproxy.
+	ProfileTarget string
 	// Self is the command that runs this harness's subcommands (upstream,
 	// rproxy); default the running executable.
 	Self []string
@@ -100,6 +103,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxRequests <= 0 {
 		o.MaxRequests = 2_000_000
+	}
+	if o.ProfileTarget == "" {
+		o.ProfileTarget = targetKt
 	}
 	if o.Upstream == "" {
 		o.Upstream = UpstreamMock

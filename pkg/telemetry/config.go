@@ -65,12 +65,14 @@ type Config struct {
 	// Console receives the console exporters' output; nil means os.Stdout.
 	Console io.Writer
 
-	// SpanProcessors, MetricReaders and LogProcessors receive the signals in
-	// addition to the exporters (in-memory recorders in tests, embedding).
-	// Their presence turns the signal on even without an exporter.
+	// SpanProcessors receive spans in addition to the exporters (in-memory
+	// recorders in tests, embedding); one turns tracing on even without an
+	// exporter. MetricReaders and LogProcessors do the same for their signal.
 	SpanProcessors []sdktrace.SpanProcessor
-	MetricReaders  []metric.Reader
-	LogProcessors  []sdklog.Processor
+	// MetricReaders read the metrics in addition to the exporters.
+	MetricReaders []metric.Reader
+	// LogProcessors receive log records in addition to the exporters.
+	LogProcessors []sdklog.Processor
 }
 
 // Export says where one signal goes.

@@ -7,12 +7,14 @@ import (
 	"net/http/httptest"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
+	"github.com/keeptrusts/gateway/pkg/classify"
 	"github.com/keeptrusts/gateway/pkg/router"
 )
 
@@ -299,5 +301,41 @@ func TestProbeSpans(t *testing.T) {
 				wantAttrs(t, "probe", s.Attributes(), map[string]any{"error.type": tt.wantError})
 			}
 		})
+	}
+}
+
+func TestObserverConcurrent(t *testing.T) {
+	h := newHarness(t, nil, nil)
+	obs := h.tel.Observer()
+	const workers, each = 8, 50
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			target := fmt.Sprintf("t%d", w%3)
+			for i := range each {
+				a := &router.Attempt{N: 1, Target: target, Kind: "openai", Model: "m", Start: time.Now()}
+				ctx := obs.StartAttempt(context.Background(), a)
+				a.Duration = time.Millisecond
+				if i%2 == 1 {
+					a.Outcome = classify.Outcome{Reason: classify.UpstreamError}
+				}
+				obs.EndAttempt(ctx, a)
+				obs.Failover(context.Background(), router.FailoverStep{From: target, To: "x", Reason: classify.UpstreamError})
+			}
+		}()
+	}
+	wg.Wait()
+	ms := h.collect(t)
+	var total float64
+	for _, p := range points(t, ms[MetricAttempts]) {
+		total += p.value
+	}
+	if total != workers*each {
+		t.Errorf("attempts counted %v, want %d", total, workers*each)
+	}
+	if n := len(points(t, ms[MetricAttempts])); n != 6 {
+		t.Errorf("%d attempt series, want 3 targets × 2 outcomes", n)
 	}
 }
