@@ -9,7 +9,7 @@ LDFLAGS        := -s -w -X github.com/keeptrusts/gateway/pkg/cli.Version=$(VERSI
 # Short fuzzing per target in `make test`; longer with FUZZTIME=1m make fuzz.
 FUZZTIME       ?= 5s
 
-.PHONY: all build run test unit fuzz lint fmt bench tools clean
+.PHONY: all build run test unit fuzz node-deps lint fmt bench microbench tools clean
 
 all: build
 
@@ -19,10 +19,15 @@ build: ## build ./bin/kt
 run: build ## run the gateway on the embedded demo (simulated providers, no keys)
 	$(BIN)/kt gateway run --demo
 
-test: lint unit fuzz ## everything CI runs
+test: lint node-deps unit fuzz ## everything CI runs
 
-unit: ## race-enabled tests of every package
+unit: ## race-enabled tests of every package (the Node SDK e2e runs when node is present)
 	$(GO) test -race -count=1 ./...
+
+node-deps: ## the official openai npm client for the Node SDK e2e (skipped without node)
+	@if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then \
+	  npm ci --prefix e2e/node --no-audit --no-fund --loglevel=error; \
+	else echo "node not found: the Node SDK e2e will be skipped"; fi
 
 fuzz: ## run every fuzz target briefly (FUZZTIME per target)
 	@set -e; for pkg in $$($(GO) list ./...); do \
@@ -41,7 +46,10 @@ lint: $(STATICCHECK) ## gofmt, go vet, staticcheck
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 
-bench: ## micro-benchmarks of the hot path
+bench: ## load harness: direct vs bare ReverseProxy vs kt, interleaved (BENCH_OUT=file saves the table)
+	$(GO) run ./cmd/ktbench $(BENCH_FLAGS)
+
+microbench: ## go test micro-benchmarks of the hot pieces
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 tools: $(STATICCHECK)

@@ -4,10 +4,12 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+	"go.opentelemetry.io/otel"
 
 	"github.com/keeptrusts/gateway/pkg/config"
 	"github.com/keeptrusts/gateway/pkg/gateway"
 	"github.com/keeptrusts/gateway/pkg/logging"
+	"github.com/keeptrusts/gateway/pkg/telemetry"
 )
 
 func newGatewayCmd(e *env) *cobra.Command {
@@ -66,6 +68,9 @@ keys, no Docker.`,
 			if err != nil {
 				return err
 			}
+			// Export failures are logged, never fatal: telemetry is not on
+			// the request path.
+			otel.SetErrorHandler(telemetry.ErrorHandler(logger))
 			gw, err := gateway.New(f, opts.Environ, logger, gateway.WithVersion(Version))
 			if err != nil {
 				return err

@@ -99,10 +99,8 @@ func buildTargets(f *config.File, environ []string, logger *slog.Logger, tel *te
 			},
 			Logger: logger.With("component", "health"),
 		})
-		// Chat requests carry the attempt's trace context; probes do not
-		// need it (they are traced, when asked, by WrapProbe).
-		transport := newTransport()
-		client := &http.Client{Transport: tel.Transport(transport)}
+		// Requests carry the attempt's (or a traced probe's) trace context.
+		client := &http.Client{Transport: tel.Transport(newTransport())}
 		t := &router.Target{
 			ID:                tc.ID,
 			Priority:          tc.Priority,
@@ -115,7 +113,7 @@ func buildTargets(f *config.File, environ []string, logger *slog.Logger, tel *te
 		targets = append(targets, t)
 		probes = append(probes, health.Probe{
 			Target: ht,
-			Check: tel.WrapProbe(tc.ID, tc.Provider, health.HTTPCheck(&http.Client{Transport: transport},
+			Check: tel.WrapProbe(tc.ID, tc.Provider, health.HTTPCheck(client,
 				func(ctx context.Context) (*http.Request, error) { return ad.ProbeRequest(ctx, ep) })),
 		})
 	}
