@@ -2,14 +2,16 @@ package gateway
 
 import (
 	"bytes"
-	"encoding/json"
+	"encoding/binary"
 	"errors"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/oklog/ulid/v2"
 	"github.com/tidwall/gjson"
@@ -149,31 +151,48 @@ type chatInput struct {
 }
 
 // parseChat checks the body is a chat request and extracts the model and
-// stream flag. The full body is validated as JSON once, here.
+// stream flag in one pass over its top level, without decoding it. The body
+// is validated as JSON once, here.
 func parseChat(body []byte) (chatInput, *provider.RequestError) {
-	if len(bytes.TrimSpace(body)) == 0 {
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 {
 		return chatInput{}, &provider.RequestError{Message: "The request body is empty; expected a JSON object."}
 	}
-	if !gjson.ValidBytes(body) {
+	if !gjson.ValidBytes(trimmed) {
 		return chatInput{}, &provider.RequestError{Message: "The request body is not valid JSON."}
 	}
-	root := gjson.ParseBytes(body)
-	if !root.IsObject() {
+	if trimmed[0] != '{' {
 		return chatInput{}, &provider.RequestError{Message: "The request body must be a JSON object."}
 	}
-	res := gjson.GetManyBytes(body, "model", "messages", "stream")
-	model, msgs, stream := res[0], res[1], res[2]
-	if !model.Exists() || model.Type != gjson.String || model.Str == "" {
+	var (
+		in                 chatInput
+		model, msgs, strm  gjson.Result
+		haveModel, haveMsg bool
+	)
+	// Read in place (no copy of the body); only the model name is kept
+	// beyond this call, and it is cloned below.
+	gjson.Parse(unsafe.String(unsafe.SliceData(trimmed), len(trimmed))).ForEach(func(k, v gjson.Result) bool {
+		switch k.Str {
+		case "model":
+			model, haveModel = v, true
+		case "messages":
+			msgs, haveMsg = v, true
+		case "stream":
+			strm = v
+		}
+		return true
+	})
+	if !haveModel || model.Type != gjson.String || model.Str == "" {
 		return chatInput{}, &provider.RequestError{Param: "model", Message: "You must provide a model parameter."}
 	}
 	if !validModel(model.Str) {
 		return chatInput{}, &provider.RequestError{Param: "model", Message: "The model name contains characters that are not allowed."}
 	}
-	if !msgs.IsArray() || len(msgs.Array()) == 0 {
+	if !haveMsg || !msgs.IsArray() || !nonEmptyArray(msgs.Raw) {
 		return chatInput{}, &provider.RequestError{Param: "messages", Message: "'messages' must be a non-empty array."}
 	}
-	in := chatInput{model: model.Str}
-	switch stream.Type {
+	in.model = strings.Clone(model.Str)
+	switch strm.Type {
 	case gjson.True:
 		in.stream = true
 	case gjson.False, gjson.Null:
@@ -181,6 +200,20 @@ func parseChat(body []byte) (chatInput, *provider.RequestError) {
 		return chatInput{}, &provider.RequestError{Param: "stream", Message: "'stream' must be a boolean."}
 	}
 	return in, nil
+}
+
+// nonEmptyArray reports whether a raw JSON array has an element.
+func nonEmptyArray(raw string) bool {
+	for i := 1; i < len(raw); i++ {
+		switch raw[i] {
+		case ' ', '\t', '\n', '\r':
+		case ']':
+			return false
+		default:
+			return true
+		}
+	}
+	return false
 }
 
 // validModel rejects model names that could smuggle anything into headers,
@@ -215,7 +248,18 @@ func requestID(r *http.Request) string {
 	if v := r.Header.Get(hdrRequestID); v != "" && len(v) <= 128 && validModel(v) {
 		return v
 	}
-	return "req_" + strings.ToLower(ulid.Make().String())
+	// A ULID from the runtime's per-thread random source: sortable by time
+	// like event ids, without ulid.Make's process-wide lock.
+	var id ulid.ULID
+	_ = id.SetTime(ulid.Timestamp(time.Now()))
+	var entropy [16]byte
+	binary.LittleEndian.PutUint64(entropy[:8], rand.Uint64())
+	binary.LittleEndian.PutUint64(entropy[8:], rand.Uint64())
+	_ = id.SetEntropy(entropy[:10])
+	var b [4 + ulid.EncodedSize]byte
+	copy(b[:], "req_")
+	_ = id.MarshalTextTo(b[4:])
+	return strings.ToLower(string(b[:]))
 }
 
 func setMetaHeaders(h http.Header, res *router.Result) {
@@ -346,25 +390,120 @@ func attemptsMeta(as []router.Attempt) []attemptJSON {
 }
 
 // appendMetadata splices "keeptrusts_metadata" into a JSON object without
-// decoding it: the answer's own bytes are kept as they came.
+// decoding it: the answer's own bytes are kept as they came, and the
+// metadata is appended by hand (it is on every answer).
 func appendMetadata(body []byte, m *metadata) []byte {
 	end := bytes.LastIndexByte(body, '}')
 	if end < 0 {
 		return body
 	}
-	mj, err := json.Marshal(m)
-	if err != nil {
-		return body
-	}
-	out := make([]byte, 0, len(body)+len(mj)+32)
+	out := make([]byte, 0, len(body)+256+160*len(m.Attempts))
 	out = append(out, body[:end]...)
 	if bytes.IndexByte(bytes.TrimSpace(body[1:end]), '"') >= 0 {
 		out = append(out, ',')
 	}
-	out = append(out, `"keeptrusts_metadata":`...)
-	out = append(out, mj...)
-	out = append(out, '}')
-	return out
+	out = append(out, `"keeptrusts_metadata":{`...)
+	if m.Provider != "" {
+		out = appendField(out, "provider", m.Provider)
+		out = append(out, ',')
+	}
+	out = appendField(out, "request_id", m.RequestID)
+	out = append(out, `,"failover":{"triggered":`...)
+	out = strconv.AppendBool(out, m.Failover.Triggered)
+	if m.Failover.OriginalProvider != "" {
+		out = append(out, ',')
+		out = appendField(out, "original_provider", m.Failover.OriginalProvider)
+	}
+	if m.Failover.Reason != "" {
+		out = append(out, ',')
+		out = appendField(out, "reason", m.Failover.Reason)
+	}
+	out = append(out, `},"attempts":[`...)
+	for i, a := range m.Attempts {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, '{')
+		out = appendField(out, "target", a.Target)
+		out = append(out, ',')
+		out = appendField(out, "model", a.Model)
+		out = append(out, ',')
+		out = appendField(out, "outcome", a.Outcome)
+		if a.Status != 0 {
+			out = append(out, `,"status":`...)
+			out = strconv.AppendInt(out, int64(a.Status), 10)
+		}
+		if a.Skipped {
+			out = append(out, `,"skipped":true`...)
+		}
+		out = append(out, `,"duration_ms":`...)
+		out = strconv.AppendFloat(out, a.DurationMS, 'f', -1, 64)
+		out = append(out, '}')
+	}
+	out = append(out, ']')
+	if len(m.Policies) > 0 {
+		out = append(out, `,"policies":[`...)
+		for i, p := range m.Policies {
+			if i > 0 {
+				out = append(out, ',')
+			}
+			out = append(out, '{')
+			out = appendField(out, "name", p.Name)
+			out = append(out, ',')
+			out = appendField(out, "outcome", p.Outcome)
+			if len(p.Categories) > 0 {
+				out = append(out, `,"categories":[`...)
+				for j, c := range p.Categories {
+					if j > 0 {
+						out = append(out, ',')
+					}
+					out = appendJSONString(out, c)
+				}
+				out = append(out, ']')
+			}
+			out = append(out, '}')
+		}
+		out = append(out, ']')
+	}
+	return append(out, "}}"...)
+}
+
+func appendField(dst []byte, key, val string) []byte {
+	dst = append(dst, '"')
+	dst = append(dst, key...)
+	dst = append(dst, `":`...)
+	return appendJSONString(dst, val)
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString appends s as a JSON string. Ids and reasons are plain
+// ASCII; model names may come from an upstream, so everything is escaped.
+func appendJSONString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+			continue
+		}
+		dst = append(dst, s[start:i]...)
+		switch c {
+		case '"', '\\':
+			dst = append(dst, '\\', c)
+		case '\n':
+			dst = append(dst, '\\', 'n')
+		case '\r':
+			dst = append(dst, '\\', 'r')
+		case '\t':
+			dst = append(dst, '\\', 't')
+		default:
+			dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+		}
+		start = i + 1
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
 }
 
 func writeJSON(w http.ResponseWriter, status int, body []byte) {

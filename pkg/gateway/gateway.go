@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/keeptrusts/gateway/pkg/classify"
 	"github.com/keeptrusts/gateway/pkg/config"
 	"github.com/keeptrusts/gateway/pkg/health"
 	"github.com/keeptrusts/gateway/pkg/policy"
@@ -300,7 +301,17 @@ func (o logObserver) EndAttempt(ctx context.Context, a *router.Attempt) {
 }
 
 func (o logObserver) Failover(ctx context.Context, f router.FailoverStep) {
-	o.logger.InfoContext(ctx, "failover", "from", f.From, "to", f.To, "reason", string(f.Reason), "from_model", f.FromModel, "to_model", f.ToModel)
+	level := slog.LevelInfo
+	switch f.Reason {
+	case classify.CircuitOpen, classify.ProviderUnhealthy:
+		// Skipping a target known to be down happens on every request
+		// until it recovers; its state change was already logged once.
+		level = slog.LevelDebug
+	}
+	if !o.logger.Enabled(ctx, level) {
+		return
+	}
+	o.logger.Log(ctx, level, "failover", "from", f.From, "to", f.To, "reason", string(f.Reason), "from_model", f.FromModel, "to_model", f.ToModel)
 }
 
 // startProbes starts the active health checks of every target.

@@ -58,7 +58,7 @@ func (r *Router) attempt(ctx context.Context, t *Target, model string, req *Requ
 		return nil, a
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		body, _ := readBody(resp.Body, maxErrorBody)
+		body, _ := readBody(resp.Body, maxErrorBody, resp.ContentLength)
 		_ = resp.Body.Close()
 		out := classify.Status(resp.StatusCode, resp.Header)
 		at.finish(out)
@@ -107,7 +107,7 @@ func (at *attemptRun) classifyErr(err error) classify.Outcome {
 
 func (r *Router) finishWhole(at *attemptRun, t *Target, preq *provider.Request, resp *http.Response) (*Result, Attempt) {
 	a := at.a
-	body, err := readBody(resp.Body, r.settings.MaxResponseBytes)
+	body, err := readBody(resp.Body, r.settings.MaxResponseBytes, resp.ContentLength)
 	_ = resp.Body.Close()
 	if err != nil {
 		if errors.Is(err, errResponseTooLarge) {
@@ -173,9 +173,13 @@ func (r *Router) startStream(at *attemptRun, t *Target, preq *provider.Request, 
 	return &Result{Target: t, Model: preq.Model, Status: http.StatusOK, Stream: s}, *a
 }
 
-// readBody reads at most limit bytes; more is errResponseTooLarge.
-func readBody(rc io.Reader, limit int64) ([]byte, error) {
+// readBody reads at most limit bytes; more is errResponseTooLarge. A known
+// length sizes the buffer once.
+func readBody(rc io.Reader, limit int64, size int64) ([]byte, error) {
 	var buf bytes.Buffer
+	if size > 0 && size <= limit {
+		buf.Grow(int(size) + bytes.MinRead)
+	}
 	n, err := buf.ReadFrom(io.LimitReader(rc, limit+1))
 	if err != nil {
 		return nil, err

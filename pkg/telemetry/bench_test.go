@@ -2,6 +2,7 @@ package telemetry
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -34,12 +35,47 @@ func benchTelemetry(b *testing.B, on bool) *Telemetry {
 		cfg.SpanProcessors = []sdktrace.SpanProcessor{sdktrace.NewBatchSpanProcessor(discardExporter{}, sdktrace.WithMaxQueueSize(maxSpanQueue))}
 		cfg.MetricReaders = []sdkmetric.Reader{sdkmetric.NewManualReader()}
 	}
+	return benchSetup(b, cfg)
+}
+
+// benchOTLP returns telemetry as an operator turns it on: spans exported
+// over OTLP/HTTP (protobuf) to a local sink that reads and drops them, so
+// that encoding and sending are measured; metrics aggregated for a reader.
+func benchOTLP(b *testing.B) *Telemetry {
+	b.Helper()
+	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/x-protobuf")
+	}))
+	b.Cleanup(sink.Close)
+	cfg := Config{
+		ServiceName:   "bench",
+		Targets:       map[string]string{"primary": "https://api.openai.com/v1"},
+		Traces:        Export{Exporters: []string{ExporterOTLP}, Protocol: ProtocolHTTP, Endpoint: sink.URL + "/v1/traces"},
+		MetricReaders: []sdkmetric.Reader{sdkmetric.NewManualReader()},
+	}
+	return benchSetup(b, cfg)
+}
+
+func benchSetup(b *testing.B, cfg Config) *Telemetry {
+	b.Helper()
 	tel, err := Setup(context.Background(), cfg, "bench")
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
 	return tel
+}
+
+// benchModes are the telemetry set-ups the request benchmarks compare.
+var benchModes = []string{"off", "on", "otlp"}
+
+func benchMode(b *testing.B, mode string) *Telemetry {
+	b.Helper()
+	if mode == "otlp" {
+		return benchOTLP(b)
+	}
+	return benchTelemetry(b, mode == "on")
 }
 
 func BenchmarkObserverAttempt(b *testing.B) {
@@ -96,9 +132,9 @@ func BenchmarkGateway(b *testing.B) {
 		_, _ = w.Write([]byte(strings.ReplaceAll(okBody, "%s", "gpt-4o-mini")))
 	}))
 	defer up.Close()
-	for _, mode := range []string{"off", "on"} {
+	for _, mode := range benchModes {
 		b.Run(mode, func(b *testing.B) {
-			tel := benchTelemetry(b, mode == "on")
+			tel := benchMode(b, mode)
 			target := newTarget(b, tel, "primary", "openai", 1, up.URL, 0)
 			h := gateway(tel, router.New([]*router.Target{target}, settings(), tel.Observer()))
 			b.ReportAllocs()
@@ -113,6 +149,68 @@ func BenchmarkGateway(b *testing.B) {
 					}
 				}
 			})
+		})
+	}
+}
+
+// benchWriter is a reusable ResponseWriter, so that the benchmark measures
+// the middleware rather than httptest's recorder.
+type benchWriter struct {
+	h    http.Header
+	code int
+	n    int
+}
+
+func (w *benchWriter) Header() http.Header { return w.h }
+func (w *benchWriter) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code = code
+	}
+}
+func (w *benchWriter) Write(p []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	w.n += len(p)
+	return len(p), nil
+}
+func (w *benchWriter) Flush() {}
+
+// benchBody is a request body that can be read again.
+type benchBody struct{ strings.Reader }
+
+func (*benchBody) Close() error { return nil }
+
+// BenchmarkMiddleware measures Middleware alone around a handler that reads
+// the body and answers at once: the per-request cost of the server span,
+// the response's trace headers and the HTTP server metrics.
+func BenchmarkMiddleware(b *testing.B) {
+	answer := []byte(strings.ReplaceAll(okBody, "%s", "gpt-4o-mini"))
+	for _, mode := range benchModes {
+		b.Run(mode, func(b *testing.B) {
+			tel := benchMode(b, mode)
+			mux := http.NewServeMux()
+			mux.HandleFunc("POST /v1/chat/completions", func(w http.ResponseWriter, r *http.Request) {
+				_, _ = io.Copy(io.Discard, r.Body)
+				w.Header().Set("Content-Type", "application/json")
+				_, _ = w.Write(answer)
+			})
+			h := tel.Middleware(mux)
+			body := &benchBody{}
+			req := httptest.NewRequest(http.MethodPost, "/v1/chat/completions", body)
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("User-Agent", "bench/1.0")
+			w := &benchWriter{h: make(http.Header, 4)}
+			b.ReportAllocs()
+			for b.Loop() {
+				body.Reset(chatBody)
+				clear(w.h)
+				w.code, w.n = 0, 0
+				h.ServeHTTP(w, req)
+				if w.code != http.StatusOK {
+					b.Fatalf("status %d", w.code)
+				}
+			}
 		})
 	}
 }

@@ -1,0 +1,154 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/keeptrusts/gateway/pkg/config"
+)
+
+// roundTripFunc is an in-memory upstream: no sockets, so a benchmark
+// measures the gateway's own work.
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+const benchAnswer = `{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"The capital of France is Paris."},"finish_reason":"stop"}],"usage":{"prompt_tokens":14,"completion_tokens":8,"total_tokens":22}}`
+
+func benchStreamBody() string {
+	var b strings.Builder
+	for i := range 20 {
+		fmt.Fprintf(&b, "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"w%d \"},\"finish_reason\":null}]}\n\n", i)
+	}
+	b.WriteString("data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n")
+	return b.String()
+}
+
+// benchGateway builds a gateway whose single target answers from memory.
+func benchGateway(b *testing.B, events bool, policies string) http.Handler {
+	b.Helper()
+	yaml := "version: '1'\nproviders:\n  targets:\n    - id: openai-primary\n      provider: openai\n      base_url: http://upstream.invalid/v1\n      secret_key_ref: {env: K}\n      health_check: {enabled: false}\n" + policies
+	cfg, problems, err := config.Load(config.LoadOptions{Data: []byte(yaml), Environ: []string{"K=x"}})
+	if err != nil || problems.Err() != nil {
+		b.Fatal(err, problems)
+	}
+	cfg.Events.Path = filepath.Join(b.TempDir(), "events.db")
+	if !events {
+		f := false
+		cfg.Events.Enabled = &f
+	}
+	gw, err := New(cfg, []string{"K=x"}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = gw.Close(context.Background()) })
+	stream := benchStreamBody()
+	gw.targets[0].Client.Transport = roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		body, ct := benchAnswer, "application/json"
+		if r.Header.Get("Accept") == "text/event-stream" {
+			body, ct = stream, "text/event-stream"
+		}
+		return &http.Response{StatusCode: 200, Header: http.Header{"Content-Type": {ct}}, Body: io.NopCloser(strings.NewReader(body)),
+			ContentLength: int64(len(body)), Request: r}, nil
+	})
+	return gw.Handler()
+}
+
+func benchChat(b *testing.B, h http.Handler, body string) {
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/v1/chat/completions", strings.NewReader(body)))
+		if rec.Code != 200 {
+			b.Fatalf("status %d: %s", rec.Code, rec.Body)
+		}
+	}
+}
+
+// BenchmarkChat is the gateway's CPU per request without the network:
+// decode, route, attempt, metadata, events.
+func BenchmarkChat(b *testing.B) {
+	for _, tc := range []struct {
+		name     string
+		events   bool
+		policies string
+		stream   bool
+	}{
+		{"plain", false, "", false},
+		{"events", true, "", false},
+		{"events+content_filter", true, "policies:\n  - {name: cf, type: content_filter, action: flag, config: {categories: [hate, violence]}}\n", false},
+		{"stream", false, "", true},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			body := tutorialReq
+			if tc.stream {
+				body = strings.Replace(tutorialReq, `{"model"`, `{"stream":true,"model"`, 1)
+			}
+			benchChat(b, benchGateway(b, tc.events, tc.policies), body)
+		})
+	}
+}
+
+func BenchmarkParseChat(b *testing.B) {
+	body := []byte(strings.Replace(tutorialReq, "What is the capital of France?", strings.Repeat("lorem ipsum ", 160), 1))
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := parseChat(body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkAppendMetadata(b *testing.B) {
+	m := &metadata{Provider: "openai-primary", RequestID: "req_01jz0000000000000000000000",
+		Failover: failoverJSON{Triggered: true, OriginalProvider: "openai-primary", Reason: "auth_error"},
+		Attempts: []attemptJSON{{Target: "openai-primary", Model: "gpt-4o-mini", Outcome: "auth_error", Status: 401, DurationMS: 1.5},
+			{Target: "anthropic-fallback", Model: "claude-sonnet-4-20250514", Outcome: "ok", DurationMS: 120.25}}}
+	body := []byte(benchAnswer)
+	b.ReportAllocs()
+	for b.Loop() {
+		out := appendMetadata(body, m)
+		if !bytes.HasSuffix(out, []byte("}}")) {
+			b.Fatal(string(out))
+		}
+	}
+}
+
+// TestAppendMetadataIsJSON checks the hand-written metadata against
+// encoding/json's reading of it.
+func TestAppendMetadataIsJSON(t *testing.T) {
+	m := &metadata{Provider: "p", RequestID: "r\"<&>\n\x01",
+		Failover: failoverJSON{Triggered: true, OriginalProvider: "a", Reason: "auth_error"},
+		Attempts: []attemptJSON{{Target: "a", Model: "m\\x", Outcome: "auth_error", Status: 401, Skipped: true, DurationMS: 1.25}},
+		Policies: []policyJSON{{Name: "cf", Outcome: "flagged", Categories: []string{"hate", "violence"}}}}
+	for _, body := range []string{`{"a":1}`, `{}`, "{ }\n", `{"x":{"y":[1,2]}}`} {
+		out := appendMetadata([]byte(body), m)
+		var got struct {
+			Meta struct {
+				Provider  string
+				RequestID string `json:"request_id"`
+				Failover  failoverJSON
+				Attempts  []attemptJSON
+				Policies  []policyJSON
+			} `json:"keeptrusts_metadata"`
+		}
+		if err := json.Unmarshal(out, &got); err != nil {
+			t.Fatalf("%s: %v", out, err)
+		}
+		if got.Meta.RequestID != m.RequestID || got.Meta.Failover != m.Failover || got.Meta.Attempts[0] != m.Attempts[0] ||
+			got.Meta.Policies[0].Categories[1] != "violence" || got.Meta.Provider != "p" {
+			t.Fatalf("round trip: %+v", got.Meta)
+		}
+	}
+}
