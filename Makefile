@@ -7,7 +7,7 @@ STATICCHECK_VERSION := v0.8.2
 VERSION        ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS        := -s -w -X github.com/keeptrusts/gateway/pkg/cli.Version=$(VERSION)
 # Short fuzzing per target in `make test`; longer with FUZZTIME=1m make fuzz.
-FUZZTIME       ?= 5s
+FUZZTIME       ?= 3s
 
 .PHONY: all build run test unit fuzz node-deps lint fmt bench microbench tools clean
 

@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"strings"
 	"sync"
-	"unicode/utf8"
 	"unsafe"
 
 	"github.com/keeptrusts/gateway/pkg/config"
+	"github.com/keeptrusts/gateway/pkg/jsonw"
 	"github.com/tidwall/gjson"
 )
 
@@ -518,58 +518,7 @@ func (w *walker) text(v gjson.Result) error {
 		return fmt.Errorf("redact: cannot locate the string at offset %d", v.Index)
 	}
 	start := len(w.sc.enc)
-	w.sc.enc = appendJSONString(w.sc.enc, repl)
+	w.sc.enc = jsonw.AppendString(w.sc.enc, repl)
 	w.sc.edits = append(w.sc.edits, edit{v.Index, end, start, len(w.sc.enc)})
 	return nil
-}
-
-// appendJSONString appends s as a JSON string. Invalid UTF-8 becomes
-// U+FFFD, as encoding/json does, so a redacted value is always valid UTF-8;
-// <, > and & are kept as they are (this is not HTML).
-func appendJSONString(dst, s []byte) []byte {
-	const hex = "0123456789abcdef"
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRune(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-		case r == '\u2028' || r == '\u2029':
-			// Valid JSON, but they end lines in JavaScript.
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hex[r&0xF])
-		default:
-			i += size
-			continue
-		}
-		i += size
-		start = i
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
 }

@@ -1,0 +1,33 @@
+package jsonw
+
+import (
+	"encoding/json"
+	"testing"
+)
+
+func TestAppendString(t *testing.T) {
+	tests := []string{"", "plain", "quote \" backslash \\ slash /", "ctl \x00\x01\x1f\n\r\t\b\f", "é ü 日本 🙂", "bad \xff\xfe utf8 \xc3", "line\u2028sep\u2029", "<b>&amp;</b>"}
+	for _, s := range tests {
+		t.Run(s, func(t *testing.T) {
+			enc := AppendString(nil, []byte(s))
+			if string(AppendString(nil, s)) != string(enc) {
+				t.Fatalf("string and []byte forms differ")
+			}
+			if !json.Valid(enc) {
+				t.Fatalf("%q encodes to invalid JSON %s", s, enc)
+			}
+			var got string
+			if err := json.Unmarshal(enc, &got); err != nil {
+				t.Fatal(err)
+			}
+			ref, _ := json.Marshal(s)
+			var want string
+			if err := json.Unmarshal(ref, &want); err != nil {
+				t.Fatal(err)
+			}
+			if got != want {
+				t.Errorf("round trip = %q, want %q", got, want)
+			}
+		})
+	}
+}
