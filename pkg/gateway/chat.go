@@ -17,6 +17,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/keeptrusts/gateway/pkg/classify"
+	"github.com/keeptrusts/gateway/pkg/jsonw"
 	"github.com/keeptrusts/gateway/pkg/policy"
 	"github.com/keeptrusts/gateway/pkg/provider"
 	"github.com/keeptrusts/gateway/pkg/router"
@@ -457,7 +458,7 @@ func appendMetadata(body []byte, m *metadata) []byte {
 					if j > 0 {
 						out = append(out, ',')
 					}
-					out = appendJSONString(out, c)
+					out = jsonw.AppendString(out, c)
 				}
 				out = append(out, ']')
 			}
@@ -472,38 +473,7 @@ func appendField(dst []byte, key, val string) []byte {
 	dst = append(dst, '"')
 	dst = append(dst, key...)
 	dst = append(dst, `":`...)
-	return appendJSONString(dst, val)
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendJSONString appends s as a JSON string. Ids and reasons are plain
-// ASCII; model names may come from an upstream, so everything is escaped.
-func appendJSONString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
-			continue
-		}
-		dst = append(dst, s[start:i]...)
-		switch c {
-		case '"', '\\':
-			dst = append(dst, '\\', c)
-		case '\n':
-			dst = append(dst, '\\', 'n')
-		case '\r':
-			dst = append(dst, '\\', 'r')
-		case '\t':
-			dst = append(dst, '\\', 't')
-		default:
-			dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-		}
-		start = i + 1
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
+	return jsonw.AppendString(dst, val)
 }
 
 func writeJSON(w http.ResponseWriter, status int, body []byte) {
