@@ -9,7 +9,7 @@ LDFLAGS        := -s -w -X github.com/keeptrusts/gateway/pkg/cli.Version=$(VERSI
 # Short fuzzing per target in `make test`; longer with FUZZTIME=1m make fuzz.
 FUZZTIME       ?= 3s
 
-.PHONY: all build run test unit fuzz node-deps lint fmt bench microbench tools clean
+.PHONY: all build run test unit fuzz node-deps lint fmt bench microbench soak tools clean
 
 all: build
 
@@ -48,6 +48,9 @@ fmt:
 
 bench: ## load harness: direct vs bare ReverseProxy vs kt, interleaved (BENCH_OUT=file saves the table)
 	$(GO) run ./cmd/ktbench $(BENCH_FLAGS)
+
+soak: build ## 10 minutes of mixed load with a flapping primary; prints the drill report
+	$(BIN)/kt drill --config pkg/drill/testdata/drill.yaml --scenario flapping --rps 50 --duration 10m --stream-share 0.2
 
 microbench: ## go test micro-benchmarks of the hot pieces
 	$(GO) test -run '^$$' -bench . -benchmem ./...

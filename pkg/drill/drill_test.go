@@ -1,0 +1,93 @@
+package drill
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func testConfig(t *testing.T) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "drill.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestScenarios drives every scenario for a few seconds at 50 rps against an
+// in-process stack and checks the report's invariants.
+func TestScenarios(t *testing.T) {
+	cfg := testConfig(t)
+	for _, sc := range Scenarios() {
+		t.Run(string(sc), func(t *testing.T) {
+			var progress bytes.Buffer
+			rep, err := Run(context.Background(), Options{
+				Data: cfg, File: "drill.yaml", Scenario: sc, RPS: 50, Duration: 3 * time.Second,
+				Progress: &progress,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var table bytes.Buffer
+			if err := rep.WriteTable(&table); err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("\n%s", table.String())
+			if rep.Sent < 100 || rep.Sent > 150 {
+				t.Errorf("sent %d requests, want 100..150 (50 rps for 3 s, capped at 150)", rep.Sent)
+			}
+			if rep.EventsWritten != rep.Sent {
+				t.Errorf("events written %d, requests sent %d", rep.EventsWritten, rep.Sent)
+			}
+			if rep.MaxAttemptsSeen > rep.AttemptLimit {
+				t.Errorf("a request made %d attempts, limit %d", rep.MaxAttemptsSeen, rep.AttemptLimit)
+			}
+			if len(rep.Problems) > 0 {
+				t.Errorf("fault changes failed: %v", rep.Problems)
+			}
+			if progress.Len() == 0 {
+				t.Error("no progress lines")
+			}
+			if rep.RecoverMS == nil {
+				t.Error("the primary never answered again after the fault")
+			}
+			if sc.OneTargetHealthy() {
+				if rep.Succeeded != rep.Sent {
+					t.Errorf("%d of %d requests succeeded with a healthy fallback: %v %v", rep.Succeeded, rep.Sent, rep.Errors, rep.ErrorSamples)
+				}
+				if rep.DetectFallbackMS == nil || rep.AnsweredBy["anthropic-fallback"] == 0 {
+					t.Error("no request was answered by the fallback during the fault")
+				}
+				return
+			}
+			// all-down: 503s only during the outage.
+			if rep.ErrorsDuringFault == 0 || rep.Errors["503"] != rep.ErrorsBeforeFault+rep.ErrorsDuringFault+rep.ErrorsAfterFault {
+				t.Errorf("want 503s during the outage only: %v", rep.Errors)
+			}
+			if rep.ErrorsBeforeFault != 0 || rep.ErrorsAfterRecovery != 0 {
+				t.Errorf("errors outside the outage: %d before, %d after recovery", rep.ErrorsBeforeFault, rep.ErrorsAfterRecovery)
+			}
+		})
+	}
+}
+
+func TestParseScenario(t *testing.T) {
+	for _, tc := range []struct {
+		in string
+		ok bool
+	}{{"primary-down", true}, {"flapping", true}, {"all-down", true}, {"nope", false}, {"", false}} {
+		t.Run(tc.in, func(t *testing.T) {
+			if _, err := ParseScenario(tc.in); (err == nil) != tc.ok {
+				t.Fatalf("ParseScenario(%q) err = %v", tc.in, err)
+			}
+		})
+	}
+}

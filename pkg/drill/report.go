@@ -1,0 +1,303 @@
+package drill
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/keeptrusts/gateway/pkg/classify"
+)
+
+// Report is a drill's outcome. Times are milliseconds; a nil time means the
+// event was not observed.
+type Report struct {
+	Scenario    Scenario `json:"scenario"`
+	RPS         int      `json:"rps"`
+	DurationMS  float64  `json:"duration_ms"`
+	StreamShare float64  `json:"stream_share"`
+	Model       string   `json:"model"`
+	// Targets are the target ids in priority order; the first is the primary.
+	Targets []string `json:"targets"`
+	// FaultStartMS and FaultEndMS bound the outage, from the drill's start.
+	FaultStartMS float64 `json:"fault_start_ms"`
+	FaultEndMS   float64 `json:"fault_end_ms"`
+
+	// Sent counts requests sent; Dropped counts ticks skipped because too
+	// many requests were in flight (the stack could not keep up).
+	Sent    int `json:"sent"`
+	Dropped int `json:"dropped"`
+	// Succeeded counts 200s whose body arrived whole.
+	Succeeded int `json:"succeeded"`
+	// ByStatus counts answers by HTTP status ("0" for transport errors).
+	ByStatus map[string]int `json:"by_status"`
+	// Errors counts client-visible errors by status, plus "transport" and
+	// "stream_broken" (a 200 stream that did not end with [DONE]).
+	Errors map[string]int `json:"errors"`
+	// ErrorsBeforeFault, ErrorsDuringFault and ErrorsAfterFault split the
+	// errors by when their request started; ErrorsAfterRecovery counts those
+	// started after the primary answered again.
+	ErrorsBeforeFault   int `json:"errors_before_fault"`
+	ErrorsDuringFault   int `json:"errors_during_fault"`
+	ErrorsAfterFault    int `json:"errors_after_fault"`
+	ErrorsAfterRecovery int `json:"errors_after_recovery"`
+	// AnsweredBy counts successful answers by target.
+	AnsweredBy map[string]int `json:"answered_by"`
+	// FailoverReasons counts failed-over answers by reason.
+	FailoverReasons map[string]int `json:"failover_reasons"`
+	// MaxAttemptsSeen is the most attempts (skips included) one request
+	// made; AttemptLimit is 1 + failover.retry.max_attempts.
+	MaxAttemptsSeen int `json:"max_attempts_seen"`
+	AttemptLimit    int `json:"attempt_limit"`
+
+	// DetectFallbackMS: from the fault's start to the first answer from a
+	// fallback target. BreakerOpenedMS and HealthFlippedMS: to the primary's
+	// circuit opening and its /health status turning unhealthy.
+	DetectFallbackMS *float64 `json:"detect_fallback_ms"`
+	BreakerOpenedMS  *float64 `json:"breaker_opened_ms"`
+	HealthFlippedMS  *float64 `json:"health_flipped_ms"`
+	// Latency of normal answers (primary, no failover) and of failed-over
+	// ones, and what failover added (failed over minus normal).
+	NormalP50MS        *float64 `json:"normal_p50_ms"`
+	NormalP99MS        *float64 `json:"normal_p99_ms"`
+	FailoverP50MS      *float64 `json:"failover_p50_ms"`
+	FailoverP99MS      *float64 `json:"failover_p99_ms"`
+	FailoverAddedP50MS *float64 `json:"failover_added_p50_ms"`
+	FailoverAddedP99MS *float64 `json:"failover_added_p99_ms"`
+	// WastedAttempts counts requests that still tried the primary (and failed
+	// on it) although /health already showed it open or unhealthy when they
+	// started. SimPrimaryAfterKnownBad is the primary simulator's count of
+	// chat requests from then until the fault ended (-1 unknown; 0 for a
+	// down primary, which sees no requests).
+	WastedAttempts          int   `json:"wasted_attempts"`
+	SimPrimaryAfterKnownBad int64 `json:"sim_primary_requests_after_known_bad"`
+	// RecoverMS: from the fault's end to the first answer from the primary
+	// by a request started after it.
+	RecoverMS *float64 `json:"recover_ms"`
+	// EventsWritten counts events recorded since the drill began; it should
+	// equal Sent. EventsError says why they could not be counted.
+	EventsWritten int    `json:"events_written"`
+	EventsError   string `json:"events_error,omitempty"`
+	// ErrorSamples holds a few error bodies, one per kind of error.
+	ErrorSamples map[string]string `json:"error_samples,omitempty"`
+	// Problems lists fault changes that could not be applied.
+	Problems []string `json:"problems,omitempty"`
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func msp(d time.Duration) *float64 {
+	v := ms(d)
+	return &v
+}
+
+// report computes the figures from the recorded results.
+func (d *driver) report(sent, dropped, written int, evErr error) *Report {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	tl := d.timeline
+	rep := &Report{
+		Scenario: d.opts.Scenario, RPS: d.opts.RPS, DurationMS: ms(d.opts.Duration), StreamShare: d.opts.StreamShare,
+		Model: d.model, Targets: d.targets, FaultStartMS: ms(tl.faultStart), FaultEndMS: ms(tl.faultEnd),
+		Sent: sent, Dropped: dropped, ByStatus: map[string]int{}, Errors: map[string]int{},
+		AnsweredBy: map[string]int{}, FailoverReasons: map[string]int{}, AttemptLimit: 1 + d.maxAttempts(),
+		EventsWritten: written, ErrorSamples: map[string]string{}, SimPrimaryAfterKnownBad: -1,
+	}
+	if evErr != nil {
+		rep.EventsError = evErr.Error()
+	}
+	for _, err := range d.stepErrs {
+		rep.Problems = append(rep.Problems, err.Error())
+	}
+	rs := slices.Clone(d.results)
+	slices.SortFunc(rs, func(a, b result) int { return int(a.start - b.start) })
+
+	var fallbackAt, recoverAt time.Duration = -1, -1
+	var normal, failed []time.Duration
+	for _, r := range rs {
+		rep.ByStatus[strconv.Itoa(r.status)]++
+		rep.MaxAttemptsSeen = max(rep.MaxAttemptsSeen, r.attempts)
+		if r.status == http.StatusOK && r.complete {
+			rep.Succeeded++
+			rep.AnsweredBy[r.provider]++
+			if r.failover {
+				rep.FailoverReasons[r.reason]++
+				failed = append(failed, r.end-r.start)
+			} else if r.provider == d.primary {
+				normal = append(normal, r.end-r.start)
+			}
+			if r.provider != d.primary && r.end >= tl.faultStart && (fallbackAt < 0 || r.end < fallbackAt) {
+				fallbackAt = r.end
+			}
+			if r.provider == d.primary && r.start >= tl.faultEnd && (recoverAt < 0 || r.end < recoverAt) {
+				recoverAt = r.end
+			}
+			if r.primaryBad && r.failover && r.start < tl.faultEnd && attempted(r.reason) {
+				rep.WastedAttempts++
+			}
+			continue
+		}
+		kind := strconv.Itoa(r.status)
+		switch {
+		case r.status == 0:
+			kind = "transport"
+		case r.status == http.StatusOK:
+			kind = "stream_broken"
+		}
+		rep.Errors[kind]++
+		if _, ok := rep.ErrorSamples[kind]; !ok {
+			rep.ErrorSamples[kind] = truncate(r.body, 500)
+		}
+		switch {
+		case r.start < tl.faultStart:
+			rep.ErrorsBeforeFault++
+		case r.start < tl.faultEnd:
+			rep.ErrorsDuringFault++
+		default:
+			rep.ErrorsAfterFault++
+		}
+	}
+	for _, r := range rs {
+		if recoverAt >= 0 && r.start > recoverAt && !(r.status == http.StatusOK && r.complete) {
+			rep.ErrorsAfterRecovery++
+		}
+	}
+	if fallbackAt >= 0 {
+		rep.DetectFallbackMS = msp(fallbackAt - tl.faultStart)
+	}
+	if d.breakerOpened >= 0 {
+		rep.BreakerOpenedMS = msp(d.breakerOpened - tl.faultStart)
+	}
+	if d.healthFlipped >= 0 {
+		rep.HealthFlippedMS = msp(d.healthFlipped - tl.faultStart)
+	}
+	if recoverAt >= 0 {
+		rep.RecoverMS = msp(recoverAt - tl.faultEnd)
+	}
+	if d.knownBadStats >= 0 && d.faultEndStats >= d.knownBadStats {
+		rep.SimPrimaryAfterKnownBad = d.faultEndStats - d.knownBadStats
+	}
+	if len(normal) > 0 {
+		rep.NormalP50MS, rep.NormalP99MS = msp(quantile(normal, 0.5)), msp(quantile(normal, 0.99))
+	}
+	if len(failed) > 0 {
+		rep.FailoverP50MS, rep.FailoverP99MS = msp(quantile(failed, 0.5)), msp(quantile(failed, 0.99))
+	}
+	if len(normal) > 0 && len(failed) > 0 {
+		rep.FailoverAddedP50MS = msp(quantile(failed, 0.5) - quantile(normal, 0.5))
+		rep.FailoverAddedP99MS = msp(quantile(failed, 0.99) - quantile(normal, 0.99))
+	}
+	return rep
+}
+
+// attempted reports whether a failover reason means the primary was really
+// tried (rather than skipped as known bad).
+func attempted(reason string) bool {
+	switch classify.Reason(reason) {
+	case "", classify.CircuitOpen, classify.ProviderUnhealthy:
+		return false
+	}
+	// A rate-limit cooldown skip is reported as rate_limited too; counted,
+	// as the header cannot tell them apart.
+	return true
+}
+
+// quantile returns the q-quantile (nearest rank) of ds; ds is sorted.
+func quantile(ds []time.Duration, q float64) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	i := int(q*float64(len(s)+1)) - 1
+	return s[min(max(i, 0), len(s)-1)]
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// WriteJSON writes the report as one indented JSON object.
+func (r *Report) WriteJSON(w io.Writer) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode report: %w", err)
+	}
+	_, err = w.Write(append(b, '\n'))
+	return err
+}
+
+// WriteTable writes the report for people.
+func (r *Report) WriteTable(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	row := func(k, v string) { fmt.Fprintf(tw, "%s\t%s\n", k, v) }
+	row("scenario", fmt.Sprintf("%s (fault %s → %s)", r.Scenario, fmtMS(&r.FaultStartMS), fmtMS(&r.FaultEndMS)))
+	row("load", fmt.Sprintf("%d rps for %s, %.0f%% streaming, model %s", r.RPS, fmtMS(&r.DurationMS), r.StreamShare*100, r.Model))
+	row("targets", strings.Join(r.Targets, " → "))
+	row("requests sent", fmt.Sprintf("%d (dropped ticks: %d)", r.Sent, r.Dropped))
+	row("succeeded", fmt.Sprintf("%d (%s)", r.Succeeded, pct(r.Succeeded, r.Sent)))
+	row("answered by status", counts(r.ByStatus))
+	row("answered by target", counts(r.AnsweredBy))
+	row("client-visible errors", counts(r.Errors))
+	row("  before / during / after fault", fmt.Sprintf("%d / %d / %d (after recovery: %d)", r.ErrorsBeforeFault, r.ErrorsDuringFault, r.ErrorsAfterFault, r.ErrorsAfterRecovery))
+	row("failovers by reason", counts(r.FailoverReasons))
+	row("attempts per request", fmt.Sprintf("max %d (limit %d)", r.MaxAttemptsSeen, r.AttemptLimit))
+	row("time to detect: fallback answer", fmtMS(r.DetectFallbackMS))
+	row("time to detect: breaker opened", fmtMS(r.BreakerOpenedMS))
+	row("time to detect: health flipped", fmtMS(r.HealthFlippedMS))
+	row("latency normal p50 / p99", fmtMS(r.NormalP50MS)+" / "+fmtMS(r.NormalP99MS))
+	row("latency failed over p50 / p99", fmtMS(r.FailoverP50MS)+" / "+fmtMS(r.FailoverP99MS))
+	row("failover added p50 / p99", fmtMS(r.FailoverAddedP50MS)+" / "+fmtMS(r.FailoverAddedP99MS))
+	sim := "unknown"
+	if r.SimPrimaryAfterKnownBad >= 0 {
+		sim = strconv.FormatInt(r.SimPrimaryAfterKnownBad, 10)
+	}
+	row("attempts wasted on known-bad primary", fmt.Sprintf("%d (primary sim saw %s requests)", r.WastedAttempts, sim))
+	row("time to recover", fmtMS(r.RecoverMS))
+	ev := fmt.Sprintf("%d of %d sent", r.EventsWritten, r.Sent)
+	if r.EventsError != "" {
+		ev += " (" + r.EventsError + ")"
+	}
+	row("events written", ev)
+	for _, k := range slices.Sorted(maps.Keys(r.ErrorSamples)) {
+		row("error sample "+k, strings.ReplaceAll(r.ErrorSamples[k], "\n", " "))
+	}
+	for _, p := range r.Problems {
+		row("problem", p)
+	}
+	return tw.Flush()
+}
+
+func fmtMS(v *float64) string {
+	if v == nil {
+		return "-"
+	}
+	if *v >= 10000 || *v <= -10000 {
+		return fmt.Sprintf("%.1fs", *v/1000)
+	}
+	return fmt.Sprintf("%.1fms", *v)
+}
+
+func pct(n, of int) string {
+	if of == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f%%", 100*float64(n)/float64(of))
+}
+
+func counts(m map[string]int) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, fmt.Sprintf("%s=%d", k, m[k]))
+	}
+	return strings.Join(parts, " ")
+}
