@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -108,5 +109,28 @@ func TestCompletionAndVersion(t *testing.T) {
 	var errb bytes.Buffer
 	if code := ExitCode(nil, &errb); code != 0 {
 		t.Fatal(code)
+	}
+}
+
+func TestDrillCommand(t *testing.T) {
+	out, _, err := run(t, []string{"PATH=/usr/bin"}, "drill", "--config", "../drill/testdata/drill.yaml", "--scenario", "primary-down",
+		"--duration", "2s", "--rps", "20", "--format", "json", "--quiet")
+	if err != nil {
+		t.Fatalf("kt drill: %v\n%s", err, out)
+	}
+	var rep struct {
+		Scenario   string         `json:"scenario"`
+		Sent       int            `json:"sent"`
+		Succeeded  int            `json:"succeeded"`
+		AnsweredBy map[string]int `json:"answered_by"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("--format json: %v\n%s", err, out)
+	}
+	if rep.Scenario != "primary-down" || rep.Sent == 0 || rep.Succeeded != rep.Sent || rep.AnsweredBy["anthropic-fallback"] == 0 {
+		t.Fatalf("report: %+v", rep)
+	}
+	if _, _, err := run(t, nil, "drill", "--config", "../drill/testdata/drill.yaml", "--scenario", "nope"); err == nil {
+		t.Fatal("unknown scenario accepted")
 	}
 }
