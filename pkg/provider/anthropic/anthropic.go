@@ -72,6 +72,8 @@ func setHeaders(h http.Header, ep *provider.Endpoint, client http.Header, keyOve
 }
 
 // ChatRequest builds POST {BaseURL}/v1/messages from the client's OpenAI body.
+// r.Body is expected to be valid JSON, which the gateway checks before it
+// picks a target; a body that is not is still answered with a RequestError.
 func (a *adapter) ChatRequest(ctx context.Context, ep *provider.Endpoint, r *provider.Request) (*http.Request, error) {
 	body, err := translateRequest(r.Body, r.Model, r.Stream, ep.DefaultMaxTokens)
 	if err != nil {
@@ -91,14 +93,7 @@ func (a *adapter) ChatRequest(ctx context.Context, ep *provider.Endpoint, r *pro
 
 // ChatResponse translates a 2xx Anthropic message into a chat.completion.
 func (a *adapter) ChatResponse(body []byte, _ *provider.Request) (*provider.Response, error) {
-	out, res, err := translateResponse(body, a.now().Unix())
-	if err != nil {
-		return nil, err
-	}
-	if res.Body, err = marshalNoEscape(out); err != nil {
-		return nil, fmt.Errorf("encode chat completion: %w", err)
-	}
-	return res, nil
+	return translateResponse(body, a.now().Unix())
 }
 
 // ErrorBody maps an Anthropic error body ({"type":"error","error":{"type",

@@ -50,6 +50,34 @@ func BenchmarkChatRequest(b *testing.B) {
 	}
 }
 
+// BenchmarkChatResponse translates a non-streaming answer with text and a
+// tool call.
+func BenchmarkChatResponse(b *testing.B) {
+	body := typicalResponse(b)
+	a := New()
+	r := &provider.Request{Model: testModel}
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := a.ChatResponse(body, r); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkNewStream measures what a streamed answer costs before its first
+// event: reading stream_options from the client's body.
+func BenchmarkNewStream(b *testing.B) {
+	r := &provider.Request{Body: typicalRequest(b), Model: testModel, Stream: true}
+	a := New()
+	b.ReportAllocs()
+	for b.Loop() {
+		if s := a.NewStream(r); s == nil {
+			b.Fatal("no stream")
+		}
+	}
+}
+
 func BenchmarkStreamEvent(b *testing.B) {
 	s := New().NewStream(&provider.Request{Body: typicalRequest(b), Model: testModel, Stream: true})
 	start := sse.Event{Name: []byte("message_start"), Data: []byte(`{"type":"message_start","message":{"id":"msg_01Bench","type":"message","role":"assistant","content":[],"model":"claude-sonnet-4-20250514","stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":25,"output_tokens":1}}}`)}

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/keeptrusts/gateway/pkg/provider"
 )
@@ -32,6 +33,11 @@ import (
 //     prediction, prompt_cache_key, stream_options (read by the stream
 //     translator), message name fields and image detail. Unknown fields are
 //     ignored as OpenAI adds new ones faster than any gateway could list.
+//
+// Both directions run once per request, so they read their body in one pass
+// (decode.go) and write the other side's body directly, in the field order
+// and with the escaping encoding/json used to produce: the same bytes for
+// the same input, at a fraction of the cost.
 
 // fallbackMaxTokens is used when neither the client nor the endpoint sets a
 // limit: Anthropic requires max_tokens, OpenAI does not.
@@ -101,72 +107,114 @@ func jsonKind(t reflect.Type) string {
 	return "another type"
 }
 
+// Field paths of RequestErrors, built only when one is returned.
+func msgPath(i int) string { return "messages[" + strconv.Itoa(i) + "]" }
+
+func partPath(i, j int) string { return msgPath(i) + ".content[" + strconv.Itoa(j) + "]" }
+
+func toolCallPath(i, j int) string { return msgPath(i) + ".tool_calls[" + strconv.Itoa(j) + "]" }
+
+func toolPath(i int) string { return "tools[" + strconv.Itoa(i) + "]" }
+
 // translateRequest turns the client's OpenAI body into an Anthropic Messages
-// body for model.
+// body for model. body is expected to be valid JSON (the gateway checks it),
+// but anything else is answered with a RequestError too.
+//
+// The Anthropic body is written in the order of its fields while the
+// problems of the client's body are reported in the order they are checked:
+// request-level fields, then messages, then tools, then response_format.
 func translateRequest(body []byte, model string, stream bool, defaultMaxTokens int) ([]byte, error) {
-	var in oaRequest
-	if err := json.Unmarshal(body, &in); err != nil {
-		return nil, decodeError(err)
+	in, err := decodeRequest(body)
+	if err != nil {
+		return nil, err
 	}
 	if err := checkUnsupported(&in); err != nil {
 		return nil, err
 	}
-	out := anRequest{Model: model, Stream: stream}
-	if out.Model == "" {
-		out.Model = in.Model
-	}
-	if out.Model == "" {
+	if model == "" && in.model.str(in.src).empty() {
 		return nil, reqErr("model", "model is required")
 	}
-
-	var err error
-	if out.MaxTokens, err = maxTokens(&in, defaultMaxTokens); err != nil {
+	maxTok, err := maxTokens(&in, defaultMaxTokens)
+	if err != nil {
 		return nil, err
 	}
-	if in.Temperature != nil {
+	if in.temperature.set {
 		// OpenAI accepts 0..2, Anthropic 0..1. Halving would change what a
 		// client's 0.7 means; clamping would silently change 1.5. Refuse.
-		if t := *in.Temperature; t < 0 || t > 1 {
+		if t := in.temperature.v; t < 0 || t > 1 {
 			return nil, reqErr("temperature", "temperature %s is outside Anthropic's range 0..1", strconv.FormatFloat(t, 'g', -1, 64))
 		}
-		out.Temperature = in.Temperature
 	}
-	if in.TopP != nil {
-		if p := *in.TopP; p < 0 || p > 1 {
+	if in.topP.set {
+		if p := in.topP.v; p < 0 || p > 1 {
 			return nil, reqErr("top_p", "top_p must be between 0 and 1")
 		}
-		out.TopP = in.TopP
 	}
-	if out.StopSequences, err = stopSequences(in.Stop); err != nil {
+	stop, err := stopSequences(in.src, in.stop)
+	if err != nil {
 		return nil, err
 	}
-	if out.System, out.Messages, err = translateMessages(in.Messages); err != nil {
-		return nil, err
+	if len(in.messages) == 0 {
+		return nil, reqErr("messages", "messages must contain at least one message")
 	}
-	if out.Tools, out.ToolChoice, err = translateTools(&in); err != nil {
-		return nil, err
+	// response_format's instruction is written with the system prompt, before
+	// the messages, but a problem with it is reported after theirs.
+	var rfText string
+	var rfErr error
+	if in.responseFormat.set {
+		rfText, rfErr = responseFormatInstruction(in.src, &in.responseFormat)
 	}
-	if in.ResponseFormat != nil {
-		b, err := responseFormatInstruction(in.ResponseFormat)
-		if err != nil {
-			return nil, err
-		}
-		if b != nil {
-			out.System = append(out.System, *b)
-		}
+
+	// The Anthropic body is about as long as the client's.
+	w := reqWriter{src: in.src, calls: in.calls, out: make([]byte, 0, len(body)+len(body)/8+len(rfText)+256)}
+	w.out = append(w.out, `{"model":`...)
+	if model != "" {
+		w.out = appendString(w.out, model, false)
+	} else {
+		w.out = appendJstr(w.out, w.str(in.model))
+	}
+	w.out = append(w.out, `,"max_tokens":`...)
+	w.out = strconv.AppendInt(w.out, maxTok, 10)
+	sysAt, sysErr := w.system(in.messages, rfText)
+	if err := w.messages(in.messages, sysAt, sysErr); err != nil {
+		return nil, err
 	}
 	// safety_identifier is OpenAI's successor of user; both are an opaque
 	// end-user id, which is what Anthropic's metadata.user_id is.
-	if uid := in.User; uid != "" {
-		out.Metadata = &anMetadata{UserID: uid}
-	} else if in.SafetyIdentifier != "" {
-		out.Metadata = &anMetadata{UserID: in.SafetyIdentifier}
+	if uid := w.str(in.user); !uid.empty() || !w.str(in.safetyIdentifier).empty() {
+		if uid.empty() {
+			uid = w.str(in.safetyIdentifier)
+		}
+		w.out = append(w.out, `,"metadata":{"user_id":`...)
+		w.out = appendJstr(w.out, uid)
+		w.out = append(w.out, '}')
 	}
-	b, err := marshalNoEscape(&out)
-	if err != nil {
-		return nil, fmt.Errorf("encode anthropic request: %w", err)
+	if len(stop) > 0 {
+		w.out = append(w.out, `,"stop_sequences":[`...)
+		for _, s := range stop {
+			w.sep()
+			w.out = appendJstr(w.out, s)
+		}
+		w.out = append(w.out, ']')
 	}
-	return b, nil
+	if stream {
+		w.out = append(w.out, `,"stream":true`...)
+	}
+	if in.temperature.set {
+		w.out = append(w.out, `,"temperature":`...)
+		w.out = appendFloat(w.out, in.temperature.v)
+	}
+	if in.topP.set {
+		w.out = append(w.out, `,"top_p":`...)
+		w.out = appendFloat(w.out, in.topP.v)
+	}
+	if err := w.tools(&in); err != nil {
+		return nil, err
+	}
+	if rfErr != nil {
+		return nil, rfErr
+	}
+	return append(w.out, '}'), nil
 }
 
 // marshalNoEscape encodes v without HTML escaping, so that prompts reach the
@@ -183,55 +231,65 @@ func marshalNoEscape(v any) ([]byte, error) {
 
 // checkUnsupported rejects fields that change the answer but have no
 // Anthropic counterpart.
-func checkUnsupported(in *oaRequest) error {
+func checkUnsupported(in *reqBody) error {
 	switch {
-	case in.N != nil && *in.N != 1:
+	case in.n.set && in.n.v != 1:
 		return reqErr("n", "Anthropic returns one choice per request; n must be 1")
-	case in.Logprobs != nil && *in.Logprobs:
+	case in.logprobs.set && in.logprobs.v:
 		return reqErr("logprobs", "Anthropic does not return log probabilities")
-	case in.TopLogprobs != nil && *in.TopLogprobs != 0:
+	case in.topLogprobs.set && in.topLogprobs.v != 0:
 		return reqErr("top_logprobs", "Anthropic does not return log probabilities")
-	case in.FrequencyPenalty != nil && *in.FrequencyPenalty != 0:
+	case in.frequencyPenalty.set && in.frequencyPenalty.v != 0:
 		return reqErr("frequency_penalty", "Anthropic has no frequency penalty; omit it or set it to 0")
-	case in.PresencePenalty != nil && *in.PresencePenalty != 0:
+	case in.presencePenalty.set && in.presencePenalty.v != 0:
 		return reqErr("presence_penalty", "Anthropic has no presence penalty; omit it or set it to 0")
-	case len(in.LogitBias) > 0:
+	case in.logitBias:
 		return reqErr("logit_bias", "Anthropic does not support logit_bias")
-	case !isNull(in.Audio):
+	case !isNull(in.audio.in(in.src)):
 		return reqErr("audio", "Anthropic does not produce audio output")
-	case !isNull(in.Functions):
+	case !isNull(in.functions.in(in.src)):
 		return reqErr("functions", "the deprecated functions field is not supported; use tools")
-	case !isNull(in.FunctionCall):
+	case !isNull(in.functionCall.in(in.src)):
 		return reqErr("function_call", "the deprecated function_call field is not supported; use tool_choice")
-	case in.ReasoningEffort != "":
+	case !in.reasoningEffort.str(in.src).empty():
 		return reqErr("reasoning_effort", "reasoning_effort cannot be expressed for Anthropic models")
-	case in.Verbosity != "":
+	case !in.verbosity.str(in.src).empty():
 		return reqErr("verbosity", "verbosity cannot be expressed for Anthropic models")
-	case !isNull(in.WebSearchOptions):
+	case !isNull(in.webSearchOptions.in(in.src)):
 		return reqErr("web_search_options", "web search is not supported for Anthropic targets")
 	}
-	for _, m := range in.Modalities {
-		if m != "text" {
-			return reqErr("modalities", "Anthropic only produces text; modality %q is not supported", m)
+	if in.modalities != (span{}) {
+		// decode checked the array: strings and nulls (which stand for "").
+		r := reader{b: in.src, i: in.modalities.start}
+		r.enter('[')
+		for first := true; ; first = false {
+			if more, _ := r.more(']', first); !more {
+				break
+			}
+			var sp span
+			r.stringField(&sp)
+			if m := sp.str(in.src); !m.is("text") {
+				return reqErr("modalities", "Anthropic only produces text; modality %q is not supported", m.String())
+			}
 		}
 	}
 	return nil
 }
 
-func maxTokens(in *oaRequest, defaultMaxTokens int) (int64, error) {
+func maxTokens(in *reqBody, defaultMaxTokens int) (int64, error) {
 	// max_completion_tokens replaced max_tokens in OpenAI's API; when a client
 	// sends both, the newer one wins.
 	switch {
-	case in.MaxCompletionTokens != nil:
-		if *in.MaxCompletionTokens < 1 {
+	case in.maxCompletionTokens.set:
+		if in.maxCompletionTokens.v < 1 {
 			return 0, reqErr("max_completion_tokens", "max_completion_tokens must be at least 1")
 		}
-		return *in.MaxCompletionTokens, nil
-	case in.MaxTokens != nil:
-		if *in.MaxTokens < 1 {
+		return in.maxCompletionTokens.v, nil
+	case in.maxTokens.set:
+		if in.maxTokens.v < 1 {
 			return 0, reqErr("max_tokens", "max_tokens must be at least 1")
 		}
-		return *in.MaxTokens, nil
+		return in.maxTokens.v, nil
 	case defaultMaxTokens > 0:
 		return int64(defaultMaxTokens), nil
 	default:
@@ -239,200 +297,275 @@ func maxTokens(in *oaRequest, defaultMaxTokens int) (int64, error) {
 	}
 }
 
-func stopSequences(raw json.RawMessage) ([]string, error) {
-	var list []string
+func stopSequences(src []byte, stop span) ([]jstr, error) {
+	raw := stop.in(src)
 	switch firstByte(raw) {
-	case 0, 'n':
-		if !isNull(raw) {
-			return nil, reqErr("stop", "stop must be a string or an array of strings")
-		}
+	case 0, 'n': // null: raw is valid JSON
 		return nil, nil
 	case '"':
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return nil, reqErr("stop", "stop must be a string or an array of strings")
+		if jstr(raw).empty() {
+			return nil, nil
 		}
-		list = []string{s}
+		return []jstr{raw}, nil
 	case '[':
-		if err := json.Unmarshal(raw, &list); err != nil {
-			return nil, reqErr("stop", "stop must be a string or an array of strings")
+		var list []jstr
+		r := reader{b: src, i: stop.start}
+		r.enter('[')
+		for first := true; ; first = false {
+			if more, _ := r.more(']', first); !more {
+				break
+			}
+			var sp span
+			if !r.stringField(&sp) {
+				return nil, reqErr("stop", "stop must be a string or an array of strings")
+			}
+			s := sp.str(src)
+			// An empty stop string never matches for OpenAI; Anthropic
+			// rejects it.
+			if !s.empty() {
+				list = append(list, s)
+			}
 		}
-	default:
-		return nil, reqErr("stop", "stop must be a string or an array of strings")
+		return list, nil
 	}
-	// An empty stop string never matches for OpenAI; Anthropic rejects it.
-	out := list[:0]
-	for _, s := range list {
-		if s != "" {
-			out = append(out, s)
-		}
-	}
-	if len(out) == 0 {
-		return nil, nil
-	}
-	return out, nil
+	return nil, reqErr("stop", "stop must be a string or an array of strings")
 }
 
-// translateMessages splits the conversation into the system prompt and
-// alternating user/assistant messages.
-func translateMessages(msgs []oaMessage) (system []anBlock, out []anMessage, err error) {
-	if len(msgs) == 0 {
-		return nil, nil, reqErr("messages", "messages must contain at least one message")
+// reqWriter writes the Anthropic request body. Methods that append much
+// work on a local copy of out and store it once: every store of out through
+// the pointer costs a write barrier while the garbage collector runs.
+type reqWriter struct {
+	src   []byte        // what the reqBody's spans are in
+	calls []reqToolCall // reqBody.calls
+	out   []byte
+	// scratch holds a decoded string (tool arguments, a data URL) while it
+	// is used.
+	scratch []byte
+	// parts holds the decoded parts of one array content while it is used.
+	parts []reqPart
+}
+
+func (w *reqWriter) str(sp span) jstr   { return sp.str(w.src) }
+func (w *reqWriter) raw(sp span) []byte { return sp.in(w.src) }
+
+// sep writes the comma before an array element unless it is the first one.
+func (w *reqWriter) sep() { w.out = appendSep(w.out) }
+
+func appendSep(out []byte) []byte {
+	if n := len(out); n > 0 && out[n-1] != '[' {
+		out = append(out, ',')
 	}
+	return out
+}
+
+func (w *reqWriter) text(s jstr) {
+	out := appendSep(w.out)
+	out = append(out, `{"type":"text","text":`...)
+	out = appendJstr(out, s)
+	w.out = append(out, '}')
+}
+
+// unquote returns the value of s; it is valid until the next call.
+func (w *reqWriter) unquote(s jstr) []byte {
+	in := s.inner()
+	if bytes.IndexByte(in, '\\') < 0 && utf8.Valid(in) {
+		return in
+	}
+	w.scratch = appendUnquoted(w.scratch[:0], s)
+	return w.scratch
+}
+
+// system writes the system prompt: the text of system and developer
+// messages in their order, then the response_format instruction, if any.
+// A system message that cannot be translated is returned with its index,
+// for messages to report when it reaches it: a problem in an earlier
+// message comes first.
+func (w *reqWriter) system(msgs []reqMessage, instruction string) (int, error) {
+	mark := len(w.out)
+	w.out = append(w.out, `,"system":[`...)
 	for i := range msgs {
-		m := &msgs[i]
-		p := "messages[" + strconv.Itoa(i) + "]"
-		var role string
-		var blocks []anBlock
-		switch m.Role {
-		case "system", "developer":
-			texts, err := textBlocks(m.Content, p)
-			if err != nil {
-				return nil, nil, err
+		if m := &msgs[i]; m.kind == roleSystem {
+			if _, err := w.textBlocks(m.content, i); err != nil {
+				return i, err
 			}
-			system = append(system, texts...)
+		}
+	}
+	if instruction != "" {
+		w.sep()
+		w.out = append(w.out, `{"type":"text","text":`...)
+		w.out = appendString(w.out, instruction, false)
+		w.out = append(w.out, '}')
+	}
+	if w.out[len(w.out)-1] == '[' {
+		w.out = w.out[:mark]
+	} else {
+		w.out = append(w.out, ']')
+	}
+	return -1, nil
+}
+
+// messages writes the alternating user/assistant messages. sysAt and
+// sysErr are system's result.
+func (w *reqWriter) messages(msgs []reqMessage, sysAt int, sysErr error) error {
+	w.out = append(w.out, `,"messages":[`...)
+	open := roleOther // the role of the message being written, if any
+	for i := range msgs {
+		if i == sysAt {
+			return sysErr
+		}
+		m := &msgs[i]
+		to := roleUser
+		switch m.kind {
+		case roleSystem:
 			continue
-		case "user":
-			role = "user"
-			blocks, err = userBlocks(m.Content, p)
-		case "assistant":
-			role = "assistant"
-			blocks, err = assistantBlocks(m, p)
-		case "tool":
-			role = "user"
-			blocks, err = toolResultBlock(m, p)
+		case roleAssistant:
+			to = roleAssistant
+		case roleOther:
+			return reqErr(msgPath(i)+".role", "unsupported message role %q", w.str(m.role).String())
+		}
+		// Consecutive messages of one role are merged: the blocks go into
+		// the open message. An empty message is taken back whole, Anthropic
+		// rejects empty messages and they carry nothing for the model.
+		mark := len(w.out)
+		if to != open {
+			if open != roleOther {
+				w.out = append(w.out, "]}"...)
+			}
+			w.sep()
+			if to == roleUser {
+				w.out = append(w.out, `{"role":"user","content":[`...)
+			} else {
+				w.out = append(w.out, `{"role":"assistant","content":[`...)
+			}
+		}
+		var n int
+		var err error
+		switch m.kind {
+		case roleUser:
+			n, err = w.userBlocks(m.content, i)
+		case roleAssistant:
+			n, err = w.assistantBlocks(m, i)
 		default:
-			return nil, nil, reqErr(p+".role", "unsupported message role %q", m.Role)
+			n, err = w.toolResult(m, i)
 		}
 		if err != nil {
-			return nil, nil, err
+			return err
 		}
-		if len(blocks) == 0 {
-			// Anthropic rejects empty messages; an empty message carries
-			// nothing for the model to read.
+		if n == 0 {
+			w.out = w.out[:mark]
 			continue
 		}
-		if n := len(out); n > 0 && out[n-1].Role == role {
-			out[n-1].Content = append(out[n-1].Content, blocks...)
-			continue
-		}
-		out = append(out, anMessage{Role: role, Content: blocks})
+		open = to
 	}
-	if len(out) == 0 {
-		return nil, nil, reqErr("messages", "messages must contain at least one non-empty user or assistant message")
+	if open == roleOther {
+		return reqErr("messages", "messages must contain at least one non-empty user or assistant message")
 	}
-	return system, out, nil
+	w.out = append(w.out, "]}]"...)
+	return nil
 }
 
-// decodeParts decodes array content.
-func decodeParts(raw json.RawMessage, p string) ([]oaPart, error) {
-	var parts []oaPart
-	if err := json.Unmarshal(raw, &parts); err != nil {
+// decodeParts decodes the array content of message i; the parts' spans
+// are in the returned slice.
+func (w *reqWriter) decodeParts(content span, i int) ([]reqPart, []byte, error) {
+	raw := w.raw(content)
+	parts, ok := readParts(w.parts[:0], raw)
+	w.parts = parts[:0]
+	if ok {
+		return parts, raw, nil
+	}
+	var legacy []oaPart
+	if err := json.Unmarshal(raw, &legacy); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) && te.Field != "" {
-			return nil, reqErr(p+".content."+te.Field, "expected %s, got %s", jsonKind(te.Type), te.Value)
+			return nil, nil, reqErr(msgPath(i)+".content."+te.Field, "expected %s, got %s", jsonKind(te.Type), te.Value)
 		}
-		return nil, reqErr(p+".content", "content must be a string or an array of content parts")
+		return nil, nil, reqErr(msgPath(i)+".content", "content must be a string or an array of content parts")
 	}
-	return parts, nil
+	// Accepted by encoding/json in a form readParts leaves to it (say a
+	// repeated key): read its canonical encoding.
+	if canon, err := marshalNoEscape(legacy); err == nil {
+		if parts, ok = readParts(w.parts[:0], canon); ok {
+			return parts, canon, nil
+		}
+	}
+	return nil, nil, reqErr(msgPath(i)+".content", "content could not be decoded")
 }
 
-// contentString returns string content and whether content was a string.
-func contentString(raw json.RawMessage, p string) (string, bool, error) {
-	switch firstByte(raw) {
+// textBlocks writes content that may only hold text (system, developer,
+// tool) and returns the number of blocks written.
+func (w *reqWriter) textBlocks(content span, i int) (int, error) {
+	switch firstByte(w.raw(content)) {
 	case '"':
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return "", false, reqErr(p+".content", "content is not a valid string")
+		s := w.str(content)
+		if s.empty() {
+			return 0, nil
 		}
-		return s, true, nil
+		w.text(s)
+		return 1, nil
 	case '[':
-		return "", false, nil
+		parts, in, err := w.decodeParts(content, i)
+		if err != nil {
+			return 0, err
+		}
+		n := 0
+		for j := range parts {
+			p := &parts[j]
+			if typ := p.typ.str(in); !typ.is("text") {
+				return 0, reqErr(partPath(i, j)+".type", "only text parts are allowed here, got %q", typ.String())
+			}
+			if t := p.text.str(in); !t.empty() {
+				w.text(t)
+				n++
+			}
+		}
+		return n, nil
 	case 0, 'n':
-		if isNull(raw) {
-			return "", true, nil
-		}
+		return 0, nil
 	}
-	return "", false, reqErr(p+".content", "content must be a string or an array of content parts")
+	return 0, reqErr(msgPath(i)+".content", "content must be a string or an array of content parts")
 }
 
-// textBlocks translates content that may only hold text (system, developer,
-// tool).
-func textBlocks(raw json.RawMessage, p string) ([]anBlock, error) {
-	s, isString, err := contentString(raw, p)
+func (w *reqWriter) userBlocks(content span, i int) (int, error) {
+	if firstByte(w.raw(content)) != '[' {
+		return w.textBlocks(content, i)
+	}
+	parts, in, err := w.decodeParts(content, i)
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
-	if isString {
-		if s == "" {
-			return nil, nil
-		}
-		return []anBlock{{Type: "text", Text: s}}, nil
-	}
-	parts, err := decodeParts(raw, p)
-	if err != nil {
-		return nil, err
-	}
-	blocks := make([]anBlock, 0, len(parts))
-	for j, part := range parts {
-		if part.Type != "text" {
-			return nil, reqErr(p+".content["+strconv.Itoa(j)+"].type", "only text parts are allowed here, got %q", part.Type)
-		}
-		if part.Text != "" {
-			blocks = append(blocks, anBlock{Type: "text", Text: part.Text})
-		}
-	}
-	return blocks, nil
-}
-
-func userBlocks(raw json.RawMessage, p string) ([]anBlock, error) {
-	s, isString, err := contentString(raw, p)
-	if err != nil {
-		return nil, err
-	}
-	if isString {
-		if s == "" {
-			return nil, nil
-		}
-		return []anBlock{{Type: "text", Text: s}}, nil
-	}
-	parts, err := decodeParts(raw, p)
-	if err != nil {
-		return nil, err
-	}
-	blocks := make([]anBlock, 0, len(parts))
-	for j, part := range parts {
-		pp := p + ".content[" + strconv.Itoa(j) + "]"
-		switch part.Type {
-		case "text":
-			if part.Text != "" {
-				blocks = append(blocks, anBlock{Type: "text", Text: part.Text})
+	n := 0
+	for j := range parts {
+		p := &parts[j]
+		switch typ := p.typ.str(in); {
+		case typ.is("text"):
+			t := p.text.str(in)
+			if t.empty() {
+				continue
 			}
-		case "image_url":
-			if part.ImageURL == nil || part.ImageURL.URL == "" {
-				return nil, reqErr(pp+".image_url.url", "image_url.url is required")
+			w.text(t)
+		case typ.is("image_url"):
+			u := p.url.str(in)
+			if !p.imageURL || u.empty() {
+				return 0, reqErr(partPath(i, j)+".image_url.url", "image_url.url is required")
 			}
-			b, err := imageBlock(part.ImageURL.URL, pp+".image_url.url")
-			if err != nil {
-				return nil, err
+			if err := w.image(u, i, j); err != nil {
+				return 0, err
 			}
-			blocks = append(blocks, b)
-		case "file":
-			b, err := fileBlock(part.File, pp+".file")
-			if err != nil {
-				return nil, err
+		case typ.is("file"):
+			if err := w.file(p, in, i, j); err != nil {
+				return 0, err
 			}
-			blocks = append(blocks, b)
-		case "input_audio":
-			return nil, reqErr(pp, "Anthropic does not accept audio input")
+		case typ.is("input_audio"):
+			return 0, reqErr(partPath(i, j), "Anthropic does not accept audio input")
 		default:
-			return nil, reqErr(pp+".type", "unsupported content part type %q", part.Type)
+			return 0, reqErr(partPath(i, j)+".type", "unsupported content part type %q", typ.String())
 		}
+		n++
 	}
-	return blocks, nil
+	return n, nil
 }
 
-// supportedImageTypes are the media types Anthropic accepts for images.
+// supportedImageType reports whether Anthropic accepts images of media type mt.
 func supportedImageType(mt string) bool {
 	switch mt {
 	case "image/jpeg", "image/png", "image/gif", "image/webp":
@@ -442,271 +575,352 @@ func supportedImageType(mt string) bool {
 }
 
 // parseDataURL splits "data:<media type>[;params];base64,<data>".
-func parseDataURL(u string) (mediaType, data string, ok bool) {
-	rest, found := strings.CutPrefix(u, "data:")
+func parseDataURL(u []byte) (mediaType string, data []byte, ok bool) {
+	rest, found := bytes.CutPrefix(u, []byte("data:"))
 	if !found {
-		return "", "", false
+		return "", nil, false
 	}
-	header, data, found := strings.Cut(rest, ",")
+	header, data, found := bytes.Cut(rest, []byte(","))
 	if !found {
-		return "", "", false
+		return "", nil, false
 	}
-	header, found = strings.CutSuffix(header, ";base64")
+	header, found = bytes.CutSuffix(header, []byte(";base64"))
 	if !found {
-		return "", "", false
+		return "", nil, false
 	}
-	mediaType, _, _ = strings.Cut(header, ";")
-	return strings.ToLower(strings.TrimSpace(mediaType)), data, true
+	mt, _, _ := bytes.Cut(header, []byte(";"))
+	return strings.ToLower(strings.TrimSpace(string(mt))), data, true
 }
 
-func imageBlock(u, p string) (anBlock, error) {
+// image writes an image block for the URL of part j of message i.
+func (w *reqWriter) image(s jstr, i, j int) error {
+	u := w.unquote(s)
 	switch {
-	case strings.HasPrefix(u, "data:"):
+	case bytes.HasPrefix(u, []byte("data:")):
 		mt, data, ok := parseDataURL(u)
 		if !ok {
-			return anBlock{}, reqErr(p, "an image data URL must be base64: data:<media type>;base64,<data>")
+			return reqErr(partPath(i, j)+".image_url.url", "an image data URL must be base64: data:<media type>;base64,<data>")
 		}
 		if !supportedImageType(mt) {
-			return anBlock{}, reqErr(p, "image media type %q is not supported by Anthropic (image/jpeg, image/png, image/gif, image/webp)", mt)
+			return reqErr(partPath(i, j)+".image_url.url", "image media type %q is not supported by Anthropic (image/jpeg, image/png, image/gif, image/webp)", mt)
 		}
-		return anBlock{Type: "image", Source: &anSource{Type: "base64", MediaType: mt, Data: data}}, nil
+		w.base64Source("image", mt, data)
 	case hasPrefixFold(u, "https://"), hasPrefixFold(u, "http://"):
-		return anBlock{Type: "image", Source: &anSource{Type: "url", URL: u}}, nil
+		w.sep()
+		w.out = append(w.out, `{"type":"image","source":{"type":"url","url":`...)
+		w.out = appendString(w.out, u, false)
+		w.out = append(w.out, "}}"...)
 	default:
-		return anBlock{}, reqErr(p, "an image URL must be an http(s) URL or a base64 data URL")
+		return reqErr(partPath(i, j)+".image_url.url", "an image URL must be an http(s) URL or a base64 data URL")
 	}
+	return nil
 }
 
-func hasPrefixFold(s, prefix string) bool {
-	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+// base64Source writes an image or document block of inline data.
+func (w *reqWriter) base64Source(typ, mediaType string, data []byte) {
+	w.sep()
+	w.out = append(w.out, `{"type":"`...)
+	w.out = append(w.out, typ...)
+	w.out = append(w.out, `","source":{"type":"base64","media_type":`...)
+	w.out = appendString(w.out, mediaType, false)
+	if len(data) > 0 {
+		w.out = append(w.out, `,"data":`...)
+		w.out = appendString(w.out, data, false)
+	}
+	w.out = append(w.out, "}}"...)
 }
 
-// fileBlock turns an inline PDF into a document block; Anthropic cannot read
+func hasPrefixFold(s []byte, prefix string) bool {
+	return len(s) >= len(prefix) && bytes.EqualFold(s[:len(prefix)], []byte(prefix))
+}
+
+// file turns an inline PDF into a document block; Anthropic cannot read
 // OpenAI file ids.
-func fileBlock(f *oaFile, p string) (anBlock, error) {
-	if f == nil {
-		return anBlock{}, reqErr(p, "file is required")
+func (w *reqWriter) file(p *reqPart, in []byte, i, j int) error {
+	if !p.file {
+		return reqErr(partPath(i, j)+".file", "file is required")
 	}
-	if f.FileData == "" {
-		return anBlock{}, reqErr(p+".file_id", "OpenAI file ids cannot be read by Anthropic; send file_data")
+	fd := p.fileData.str(in)
+	if fd.empty() {
+		return reqErr(partPath(i, j)+".file.file_id", "OpenAI file ids cannot be read by Anthropic; send file_data")
 	}
-	mt, data, ok := parseDataURL(f.FileData)
+	mt, data, ok := parseDataURL(w.unquote(fd))
 	if !ok || mt != "application/pdf" {
-		return anBlock{}, reqErr(p+".file_data", "file_data must be a base64 data URL of a PDF (data:application/pdf;base64,...)")
+		return reqErr(partPath(i, j)+".file.file_data", "file_data must be a base64 data URL of a PDF (data:application/pdf;base64,...)")
 	}
-	return anBlock{Type: "document", Source: &anSource{Type: "base64", MediaType: mt, Data: data}}, nil
+	w.base64Source("document", mt, data)
+	return nil
 }
 
-func assistantBlocks(m *oaMessage, p string) ([]anBlock, error) {
-	s, isString, err := contentString(m.Content, p)
-	if err != nil {
-		return nil, err
-	}
-	var blocks []anBlock
-	if isString {
-		if s != "" {
-			blocks = append(blocks, anBlock{Type: "text", Text: s})
+func (w *reqWriter) assistantBlocks(m *reqMessage, i int) (int, error) {
+	n := 0
+	switch firstByte(w.raw(m.content)) {
+	case '"':
+		if s := w.str(m.content); !s.empty() {
+			w.text(s)
+			n++
 		}
-	} else {
-		parts, err := decodeParts(m.Content, p)
+	case '[':
+		parts, in, err := w.decodeParts(m.content, i)
 		if err != nil {
-			return nil, err
+			return 0, err
 		}
-		for j, part := range parts {
-			switch part.Type {
-			case "text":
-				if part.Text != "" {
-					blocks = append(blocks, anBlock{Type: "text", Text: part.Text})
+		for j := range parts {
+			p := &parts[j]
+			switch typ := p.typ.str(in); {
+			case typ.is("text"):
+				if t := p.text.str(in); !t.empty() {
+					w.text(t)
+					n++
 				}
-			case "refusal":
-				if part.Refusal != "" {
-					blocks = append(blocks, anBlock{Type: "text", Text: part.Refusal})
+			case typ.is("refusal"):
+				if t := p.refusal.str(in); !t.empty() {
+					w.text(t)
+					n++
 				}
 			default:
-				return nil, reqErr(p+".content["+strconv.Itoa(j)+"].type", "unsupported assistant content part type %q", part.Type)
+				return 0, reqErr(partPath(i, j)+".type", "unsupported assistant content part type %q", typ.String())
 			}
 		}
+	case 0, 'n':
+	default:
+		return 0, reqErr(msgPath(i)+".content", "content must be a string or an array of content parts")
 	}
 	// A refusal the model gave earlier is part of what it said.
-	if len(blocks) == 0 && m.Refusal != nil && *m.Refusal != "" {
-		blocks = append(blocks, anBlock{Type: "text", Text: *m.Refusal})
+	if refusal := w.str(m.refusal); n == 0 && !refusal.empty() {
+		w.text(refusal)
+		n++
 	}
-	if !isNull(m.Audio) {
-		return nil, reqErr(p+".audio", "Anthropic cannot replay audio answers")
+	if !isNull(w.raw(m.audio)) {
+		return 0, reqErr(msgPath(i)+".audio", "Anthropic cannot replay audio answers")
 	}
-	if !isNull(m.FunctionCall) {
-		return nil, reqErr(p+".function_call", "the deprecated function_call field is not supported; use tool_calls")
+	if !isNull(w.raw(m.functionCall)) {
+		return 0, reqErr(msgPath(i)+".function_call", "the deprecated function_call field is not supported; use tool_calls")
 	}
-	for j, tc := range m.ToolCalls {
-		tp := p + ".tool_calls[" + strconv.Itoa(j) + "]"
-		if tc.Type != "" && tc.Type != "function" {
-			return nil, reqErr(tp+".type", "unsupported tool call type %q", tc.Type)
+	for j, tc := range w.calls[m.calls:m.callsEnd] {
+		if typ := w.str(tc.typ); !typ.empty() && !typ.is("function") {
+			return 0, reqErr(toolCallPath(i, j)+".type", "unsupported tool call type %q", typ.String())
 		}
-		if tc.ID == "" {
-			return nil, reqErr(tp+".id", "tool call id is required")
+		id, name := w.str(tc.id), w.str(tc.name)
+		if id.empty() {
+			return 0, reqErr(toolCallPath(i, j)+".id", "tool call id is required")
 		}
-		if tc.Function.Name == "" {
-			return nil, reqErr(tp+".function.name", "function name is required")
+		if name.empty() {
+			return 0, reqErr(toolCallPath(i, j)+".function.name", "function name is required")
 		}
-		input, err := toolInput(tc.Function.Arguments)
-		if err != nil {
-			return nil, reqErr(tp+".function.arguments", "%v", err)
+		out := appendSep(w.out)
+		out = append(out, `{"type":"tool_use","id":`...)
+		out = appendJstr(out, id)
+		out = append(out, `,"name":`...)
+		out = appendJstr(out, name)
+		w.out = append(out, `,"input":`...)
+		if err := w.toolInput(w.str(tc.arguments)); err != nil {
+			return 0, reqErr(toolCallPath(i, j)+".function.arguments", "%v", err)
 		}
-		blocks = append(blocks, anBlock{Type: "tool_use", ID: tc.ID, Name: tc.Function.Name, Input: input})
+		w.out = append(w.out, '}')
+		n++
 	}
-	return blocks, nil
+	return n, nil
 }
 
-// toolInput parses OpenAI's arguments string into Anthropic's input object.
-func toolInput(args string) (json.RawMessage, error) {
-	b := bytes.TrimSpace([]byte(args))
+// toolInput writes OpenAI's arguments string as Anthropic's input object.
+// The arguments are unescaped at the end of the output and compacted where
+// they stand: compacting never makes them longer.
+func (w *reqWriter) toolInput(args jstr) error {
+	mark := len(w.out)
+	out := appendUnquoted(w.out, args)
+	b := bytes.TrimSpace(out[mark:])
 	if len(b) == 0 {
 		// Some clients send "" for a function without parameters.
-		return json.RawMessage("{}"), nil
+		w.out = append(out[:mark], "{}"...)
+		return nil
 	}
-	if !json.Valid(b) {
-		return nil, errors.New("arguments must be a JSON object, got invalid JSON")
-	}
-	if b[0] != '{' {
-		return nil, errors.New("arguments must be a JSON object")
-	}
-	return json.RawMessage(b), nil
-}
-
-func toolResultBlock(m *oaMessage, p string) ([]anBlock, error) {
-	if m.ToolCallID == "" {
-		return nil, reqErr(p+".tool_call_id", "tool_call_id is required on tool messages")
-	}
-	b := anBlock{Type: "tool_result", ToolUseID: m.ToolCallID}
-	s, isString, err := contentString(m.Content, p)
-	if err != nil {
-		return nil, err
-	}
-	if isString {
-		if s != "" {
-			b.Content = s
-		}
-	} else {
-		texts, err := textBlocks(m.Content, p)
-		if err != nil {
-			return nil, err
-		}
-		if len(texts) > 0 {
-			b.Content = texts
-		}
-	}
-	// A tool result is kept even when empty: the tool_use it answers needs it.
-	return []anBlock{b}, nil
-}
-
-func translateTools(in *oaRequest) ([]anTool, *anToolChoice, error) {
-	tools := make([]anTool, 0, len(in.Tools))
-	for i, t := range in.Tools {
-		p := "tools[" + strconv.Itoa(i) + "]"
-		if t.Type != "function" {
-			return nil, nil, reqErr(p+".type", "unsupported tool type %q; only function tools can be expressed", t.Type)
-		}
-		if t.Function == nil || t.Function.Name == "" {
-			return nil, nil, reqErr(p+".function.name", "function name is required")
-		}
-		schema := t.Function.Parameters
-		switch {
-		case isNull(schema):
-			// Anthropic requires a schema; OpenAI's absent parameters mean
-			// "takes no arguments".
-			schema = json.RawMessage(`{"type":"object"}`)
-		case firstByte(schema) != '{':
-			return nil, nil, reqErr(p+".function.parameters", "parameters must be a JSON Schema object")
-		}
-		tools = append(tools, anTool{Name: t.Function.Name, Description: t.Function.Description, InputSchema: schema})
-	}
-	if len(tools) == 0 {
-		tools = nil
-	}
-
-	var choice *anToolChoice
-	switch firstByte(in.ToolChoice) {
-	case 0, 'n':
-		if !isNull(in.ToolChoice) {
-			return nil, nil, reqErr("tool_choice", "tool_choice must be a string or an object")
-		}
-	case '"':
-		var s string
-		if err := json.Unmarshal(in.ToolChoice, &s); err != nil {
-			return nil, nil, reqErr("tool_choice", "tool_choice must be a string or an object")
-		}
-		switch s {
-		case "none":
-			// Tools stay declared: Anthropic refuses tool_use blocks in the
-			// history of a request that declares no tools.
-			choice = &anToolChoice{Type: "none"}
-		case "auto":
-			choice = &anToolChoice{Type: "auto"}
-		case "required":
-			choice = &anToolChoice{Type: "any"}
-		default:
-			return nil, nil, reqErr("tool_choice", "unsupported tool_choice %q", s)
-		}
-	case '{':
-		var named oaNamedToolChoice
-		if err := json.Unmarshal(in.ToolChoice, &named); err != nil {
-			return nil, nil, reqErr("tool_choice", "tool_choice must be a string or an object")
-		}
-		if named.Type != "function" {
-			return nil, nil, reqErr("tool_choice.type", "unsupported tool_choice type %q", named.Type)
-		}
-		if named.Function == nil || named.Function.Name == "" {
-			return nil, nil, reqErr("tool_choice.function.name", "function name is required")
-		}
-		choice = &anToolChoice{Type: "tool", Name: named.Function.Name}
+	valid, compact := validJSON(b)
+	switch {
+	case !valid:
+		return errors.New("arguments must be a JSON object, got invalid JSON")
+	case b[0] != '{':
+		return errors.New("arguments must be a JSON object")
+	case compact:
+		w.out = append(out[:mark], b...)
 	default:
-		return nil, nil, reqErr("tool_choice", "tool_choice must be a string or an object")
+		w.out = appendCompact(out[:mark], b)
+	}
+	return nil
+}
+
+// toolResult writes a tool message as a tool_result block. It is kept even
+// when empty: the tool_use it answers needs it.
+func (w *reqWriter) toolResult(m *reqMessage, i int) (int, error) {
+	id := w.str(m.toolCallID)
+	if id.empty() {
+		return 0, reqErr(msgPath(i)+".tool_call_id", "tool_call_id is required on tool messages")
+	}
+	out := appendSep(w.out)
+	out = append(out, `{"type":"tool_result","tool_use_id":`...)
+	w.out = appendJstr(out, id)
+	switch firstByte(w.raw(m.content)) {
+	case '"':
+		if s := w.str(m.content); !s.empty() {
+			out := append(w.out, `,"content":`...)
+			w.out = appendJstr(out, s)
+		}
+	case '[':
+		mark := len(w.out)
+		w.out = append(w.out, `,"content":[`...)
+		n, err := w.textBlocks(m.content, i)
+		if err != nil {
+			return 0, err
+		}
+		if n == 0 {
+			w.out = w.out[:mark]
+		} else {
+			w.out = append(w.out, ']')
+		}
+	case 0, 'n':
+	default:
+		return 0, reqErr(msgPath(i)+".content", "content must be a string or an array of content parts")
+	}
+	w.out = append(w.out, '}')
+	return 1, nil
+}
+
+// toolChoice is Anthropic's tool_choice; an empty typ means none is sent.
+type toolChoice struct {
+	typ, name       string
+	disableParallel bool
+}
+
+// tools writes the tool declarations and the tool choice.
+func (w *reqWriter) tools(in *reqBody) error {
+	if len(in.tools) > 0 {
+		w.out = append(w.out, `,"tools":[`...)
+		for i := range in.tools {
+			t := &in.tools[i]
+			if typ := w.str(t.typ); !typ.is("function") {
+				return reqErr(toolPath(i)+".type", "unsupported tool type %q; only function tools can be expressed", typ.String())
+			}
+			name := w.str(t.name)
+			if !t.function || name.empty() {
+				return reqErr(toolPath(i)+".function.name", "function name is required")
+			}
+			schema, compact := w.raw(t.parameters), t.compact
+			switch {
+			case isNull(schema):
+				// Anthropic requires a schema; OpenAI's absent parameters mean
+				// "takes no arguments".
+				schema, compact = []byte(`{"type":"object"}`), true
+			case firstByte(schema) != '{':
+				return reqErr(toolPath(i)+".function.parameters", "parameters must be a JSON Schema object")
+			}
+			out := appendSep(w.out)
+			out = append(out, `{"name":`...)
+			out = appendJstr(out, name)
+			if d := w.str(t.description); !d.empty() {
+				out = append(out, `,"description":`...)
+				out = appendJstr(out, d)
+			}
+			out = append(out, `,"input_schema":`...)
+			// The client's schema is valid JSON already: it is only compacted.
+			if compact {
+				out = append(out, schema...)
+			} else {
+				out = appendCompact(out, schema)
+			}
+			w.out = append(out, '}')
+		}
+		w.out = append(w.out, ']')
 	}
 
-	if tools == nil {
-		if choice != nil && (choice.Type == "any" || choice.Type == "tool") {
-			return nil, nil, reqErr("tool_choice", "tool_choice requires tools")
+	choice, err := decodeToolChoice(w.raw(in.toolChoice))
+	if err != nil {
+		return err
+	}
+	if len(in.tools) == 0 {
+		if choice.typ == "any" || choice.typ == "tool" {
+			return reqErr("tool_choice", "tool_choice requires tools")
 		}
 		// Without tools a choice of none/auto means nothing.
-		return nil, nil, nil
+		return nil
 	}
-	if in.ParallelToolCalls != nil && !*in.ParallelToolCalls {
-		if choice == nil {
-			choice = &anToolChoice{Type: "auto"}
+	if in.parallelToolCalls.set && !in.parallelToolCalls.v {
+		if choice.typ == "" {
+			choice.typ = "auto"
 		}
-		if choice.Type != "none" {
-			t := true
-			choice.DisableParallelToolUse = &t
-		}
+		choice.disableParallel = choice.typ != "none"
 	}
-	return tools, choice, nil
+	if choice.typ == "" {
+		return nil
+	}
+	w.out = append(w.out, `,"tool_choice":{"type":"`...)
+	w.out = append(w.out, choice.typ...)
+	w.out = append(w.out, '"')
+	if choice.name != "" {
+		w.out = append(w.out, `,"name":`...)
+		w.out = appendString(w.out, choice.name, false)
+	}
+	if choice.disableParallel {
+		w.out = append(w.out, `,"disable_parallel_tool_use":true`...)
+	}
+	w.out = append(w.out, '}')
+	return nil
 }
 
-func responseFormatInstruction(rf *oaResponseFormat) (*anBlock, error) {
-	switch rf.Type {
-	case "", "text":
-		return nil, nil
-	case "json_object":
-		return &anBlock{Type: "text", Text: jsonObjectInstruction}, nil
-	case "json_schema":
-		if rf.JSONSchema == nil || isNull(rf.JSONSchema.Schema) {
-			return nil, reqErr("response_format.json_schema.schema", "a JSON schema is required")
+func decodeToolChoice(raw []byte) (toolChoice, error) {
+	switch firstByte(raw) {
+	case 0, 'n': // null: raw is valid JSON
+		return toolChoice{}, nil
+	case '"':
+		switch s := jstr(raw); {
+		case s.is("none"):
+			// Tools stay declared: Anthropic refuses tool_use blocks in the
+			// history of a request that declares no tools.
+			return toolChoice{typ: "none"}, nil
+		case s.is("auto"):
+			return toolChoice{typ: "auto"}, nil
+		case s.is("required"):
+			return toolChoice{typ: "any"}, nil
+		default:
+			return toolChoice{}, reqErr("tool_choice", "unsupported tool_choice %q", s.String())
 		}
-		var schema bytes.Buffer
-		if err := json.Compact(&schema, rf.JSONSchema.Schema); err != nil {
-			return nil, reqErr("response_format.json_schema.schema", "schema is not valid JSON")
+	case '{':
+		// Rare enough for encoding/json.
+		var named oaNamedToolChoice
+		if err := json.Unmarshal(raw, &named); err != nil {
+			return toolChoice{}, reqErr("tool_choice", "tool_choice must be a string or an object")
+		}
+		if named.Type != "function" {
+			return toolChoice{}, reqErr("tool_choice.type", "unsupported tool_choice type %q", named.Type)
+		}
+		if named.Function == nil || named.Function.Name == "" {
+			return toolChoice{}, reqErr("tool_choice.function.name", "function name is required")
+		}
+		return toolChoice{typ: "tool", name: named.Function.Name}, nil
+	}
+	return toolChoice{}, reqErr("tool_choice", "tool_choice must be a string or an object")
+}
+
+func responseFormatInstruction(src []byte, rf *reqFormat) (string, error) {
+	switch typ := rf.typ.str(src); {
+	case typ.empty(), typ.is("text"):
+		return "", nil
+	case typ.is("json_object"):
+		return jsonObjectInstruction, nil
+	case typ.is("json_schema"):
+		schema := rf.schema.in(src)
+		if !rf.jsonSchema || isNull(schema) {
+			return "", reqErr("response_format.json_schema.schema", "a JSON schema is required")
 		}
 		text := jsonSchemaInstruction
-		if rf.JSONSchema.Name != "" {
-			text += " named " + strconv.Quote(rf.JSONSchema.Name)
+		if name := rf.name.str(src); !name.empty() {
+			text += " named " + strconv.Quote(name.String())
 		}
-		if rf.JSONSchema.Description != "" {
-			text += " (" + rf.JSONSchema.Description + ")"
+		if desc := rf.description.str(src); !desc.empty() {
+			text += " (" + desc.String() + ")"
 		}
-		text += ": " + schema.String()
-		return &anBlock{Type: "text", Text: text}, nil
+		return text + ": " + string(appendCompact(nil, schema)), nil
 	default:
-		return nil, reqErr("response_format.type", "unsupported response_format type %q", rf.Type)
+		return "", reqErr("response_format.type", "unsupported response_format type %q", typ.String())
 	}
 }
 
@@ -755,49 +969,98 @@ func openAIUsage(u provider.Usage) oaUsage {
 // their signatures are useless to a client that cannot send them back.
 // Server tool blocks (web search) are dropped too: the gateway never asks for
 // them.
-func translateResponse(body []byte, created int64) (*oaResponse, *provider.Response, error) {
-	var in anResponse
-	if err := json.Unmarshal(body, &in); err != nil {
-		return nil, nil, fmt.Errorf("decode anthropic message: %w", err)
+func translateResponse(body []byte, created int64) (*provider.Response, error) {
+	in, err := decodeResponse(body)
+	if err != nil {
+		return nil, err
 	}
-	if in.Type != "message" {
-		return nil, nil, fmt.Errorf("anthropic answer is not a message (type %q)", in.Type)
+	src := in.src
+	if typ := in.typ.str(src); !typ.is("message") {
+		return nil, fmt.Errorf("anthropic answer is not a message (type %q)", typ.String())
 	}
-	var text strings.Builder
-	hasText := false
-	var calls []oaToolCall
-	for _, b := range in.Content {
-		switch b.Type {
-		case "text":
-			text.WriteString(b.Text)
+	hasText, calls := false, 0
+	for i := range in.content {
+		switch typ := in.content[i].typ.str(src); {
+		case typ.is("text"):
 			hasText = true
-		case "tool_use":
-			args := "{}"
-			if !isNull(b.Input) {
-				var buf bytes.Buffer
-				if err := json.Compact(&buf, b.Input); err != nil {
-					return nil, nil, fmt.Errorf("tool_use input of %q: %w", b.Name, err)
-				}
-				args = buf.String()
-			}
-			calls = append(calls, oaToolCall{ID: b.ID, Type: "function", Function: oaFunctionCall{Name: b.Name, Arguments: args}})
+		case typ.is("tool_use"):
+			calls++
 		}
 	}
-	msg := oaRespMessage{Role: "assistant", ToolCalls: calls}
+
+	out := make([]byte, 0, len(body)+256)
+	out = append(out, `{"id":`...)
+	out = appendJstr(out, in.id.str(src))
+	out = append(out, `,"object":"chat.completion","created":`...)
+	out = strconv.AppendInt(out, created, 10)
+	out = append(out, `,"model":`...)
+	out = appendJstr(out, in.model.str(src))
+	out = append(out, `,"choices":[{"index":0,"message":{"role":"assistant","content":`...)
 	// OpenAI answers content null when the model only called tools.
-	if hasText || len(calls) == 0 {
-		s := text.String()
-		msg.Content = &s
+	if hasText || calls == 0 {
+		// The text blocks' values, concatenated, as one string.
+		out = append(out, '"')
+		for i := range in.content {
+			if b := &in.content[i]; b.typ.str(src).is("text") {
+				if t := b.text.str(src); plain(t.inner()) {
+					out = append(out, t.inner()...)
+				} else {
+					out = appendReencoded(out, t)
+				}
+			}
+		}
+		out = append(out, '"')
+	} else {
+		out = append(out, "null"...)
 	}
-	fr := finishReason(in.StopReason)
-	u := usage(in.Usage)
-	out := &oaResponse{
-		ID:      in.ID,
-		Object:  "chat.completion",
-		Created: created,
-		Model:   in.Model,
-		Choices: []oaChoice{{Index: 0, Message: msg, FinishReason: fr}},
-		Usage:   openAIUsage(u),
+	out = append(out, `,"refusal":null`...)
+	if calls > 0 {
+		out = append(out, `,"tool_calls":[`...)
+		var args []byte
+		for i := range in.content {
+			b := &in.content[i]
+			if !b.typ.str(src).is("tool_use") {
+				continue
+			}
+			if out[len(out)-1] != '[' {
+				out = append(out, ',')
+			}
+			out = append(out, `{"id":`...)
+			out = appendJstr(out, b.id.str(src))
+			out = append(out, `,"type":"function","function":{"name":`...)
+			out = appendJstr(out, b.name.str(src))
+			out = append(out, `,"arguments":`...)
+			switch input := b.input.in(src); {
+			case isNull(input):
+				out = append(out, `"{}"`...)
+			case b.compact:
+				out = appendString(out, input, false)
+			default:
+				args = appendCompact(args[:0], input)
+				out = appendString(out, args, false)
+			}
+			out = append(out, "}}"...)
+		}
+		out = append(out, ']')
 	}
-	return out, &provider.Response{Model: in.Model, Usage: u, FinishReasons: []string{fr}}, nil
+	stopReason := in.stopReason.str(src)
+	stop := stopReason.inner()
+	if bytes.IndexByte(stop, '\\') >= 0 || !utf8.Valid(stop) {
+		stop = appendUnquoted(nil, stopReason)
+	}
+	fr := finishReason(string(stop))
+	out = append(out, `},"logprobs":null,"finish_reason":"`...)
+	out = append(out, fr...)
+	u := usage(in.usage)
+	ou := openAIUsage(u)
+	out = append(out, `"}],"usage":{"prompt_tokens":`...)
+	out = strconv.AppendInt(out, ou.PromptTokens, 10)
+	out = append(out, `,"completion_tokens":`...)
+	out = strconv.AppendInt(out, ou.CompletionTokens, 10)
+	out = append(out, `,"total_tokens":`...)
+	out = strconv.AppendInt(out, ou.TotalTokens, 10)
+	out = append(out, `,"prompt_tokens_details":{"cached_tokens":`...)
+	out = strconv.AppendInt(out, ou.PromptTokensDetails.CachedTokens, 10)
+	out = append(out, "}}}"...)
+	return &provider.Response{Body: out, Model: in.model.str(src).String(), Usage: u, FinishReasons: []string{fr}}, nil
 }

@@ -70,12 +70,19 @@ func (a *adapter) NewStream(r *provider.Request) provider.Stream {
 	s := &stream{created: a.now().Unix(), model: r.Model}
 	// Most bodies do not ask for usage; skip decoding them again.
 	if bytes.Contains(r.Body, []byte("include_usage")) {
-		var f oaStreamFlags
-		if json.Unmarshal(r.Body, &f) == nil && f.StreamOptions != nil {
-			s.includeUsage = f.StreamOptions.IncludeUsage
-		}
+		s.includeUsage = includeUsage(r.Body)
 	}
 	return s
+}
+
+// includeUsage reads stream_options.include_usage; a body encoding/json
+// cannot decode into oaStreamFlags asks for nothing.
+func includeUsage(body []byte) bool {
+	if v, ok := readIncludeUsage(body); ok {
+		return v
+	}
+	var f oaStreamFlags
+	return json.Unmarshal(body, &f) == nil && f.StreamOptions != nil && f.StreamOptions.IncludeUsage
 }
 
 // eventKind returns the event name as a constant string, "" if unknown.
@@ -408,7 +415,8 @@ func fastTextDelta(data []byte) (json.RawMessage, bool) {
 	for i < len(rest) && rest[i] >= '0' && rest[i] <= '9' {
 		i++
 	}
-	if i == 0 || i > 9 {
+	// JSON numbers have no leading zeros: "007" is not an index.
+	if i == 0 || i > 9 || i > 1 && rest[0] == '0' {
 		return nil, false
 	}
 	if rest, ok = bytes.CutPrefix(rest[i:], textDeltaMid); !ok {

@@ -7,6 +7,11 @@ import "encoding/json"
 // depend on either vendor's SDK. Unions (string-or-array content, tool_choice,
 // stop) are kept as json.RawMessage and decoded by hand where their shape is
 // known.
+//
+// The translator's hot path reads bodies with its own reader (decode.go)
+// into views of these structs; the structs stay the definition of the wire
+// format and what encoding/json makes of it, used whenever that reader
+// defers to encoding/json and by the stream translator.
 
 // ---- OpenAI Chat Completions: request ----
 
@@ -125,30 +130,6 @@ type oaStreamFlags struct {
 
 // ---- OpenAI Chat Completions: response ----
 
-type oaResponse struct {
-	ID      string     `json:"id"`
-	Object  string     `json:"object"`
-	Created int64      `json:"created"`
-	Model   string     `json:"model"`
-	Choices []oaChoice `json:"choices"`
-	Usage   oaUsage    `json:"usage"`
-}
-
-type oaChoice struct {
-	Index   int           `json:"index"`
-	Message oaRespMessage `json:"message"`
-	// Logprobs is always null: Anthropic has none.
-	Logprobs     *struct{} `json:"logprobs"`
-	FinishReason string    `json:"finish_reason"`
-}
-
-type oaRespMessage struct {
-	Role      string       `json:"role"`
-	Content   *string      `json:"content"`
-	Refusal   *string      `json:"refusal"`
-	ToolCalls []oaToolCall `json:"tool_calls,omitempty"`
-}
-
 type oaUsage struct {
 	PromptTokens        int64              `json:"prompt_tokens"`
 	CompletionTokens    int64              `json:"completion_tokens"`
@@ -158,64 +139,6 @@ type oaUsage struct {
 
 type oaPromptTokDetails struct {
 	CachedTokens int64 `json:"cached_tokens"`
-}
-
-// ---- Anthropic Messages: request ----
-
-type anRequest struct {
-	Model         string        `json:"model"`
-	MaxTokens     int64         `json:"max_tokens"`
-	System        []anBlock     `json:"system,omitempty"`
-	Messages      []anMessage   `json:"messages"`
-	Metadata      *anMetadata   `json:"metadata,omitempty"`
-	StopSequences []string      `json:"stop_sequences,omitempty"`
-	Stream        bool          `json:"stream,omitempty"`
-	Temperature   *float64      `json:"temperature,omitempty"`
-	TopP          *float64      `json:"top_p,omitempty"`
-	Tools         []anTool      `json:"tools,omitempty"`
-	ToolChoice    *anToolChoice `json:"tool_choice,omitempty"`
-}
-
-type anMetadata struct {
-	UserID string `json:"user_id"`
-}
-
-type anMessage struct {
-	Role    string    `json:"role"`
-	Content []anBlock `json:"content"`
-}
-
-// anBlock is a request content block: text, image, document, tool_use or
-// tool_result, told apart by Type.
-type anBlock struct {
-	Type      string          `json:"type"`
-	Text      string          `json:"text,omitempty"`
-	Source    *anSource       `json:"source,omitempty"`
-	ID        string          `json:"id,omitempty"`
-	Name      string          `json:"name,omitempty"`
-	Input     json.RawMessage `json:"input,omitempty"`
-	ToolUseID string          `json:"tool_use_id,omitempty"`
-	// Content of a tool_result: a string or []anBlock; nil is omitted.
-	Content any `json:"content,omitempty"`
-}
-
-type anSource struct {
-	Type      string `json:"type"`
-	MediaType string `json:"media_type,omitempty"`
-	Data      string `json:"data,omitempty"`
-	URL       string `json:"url,omitempty"`
-}
-
-type anTool struct {
-	Name        string          `json:"name"`
-	Description string          `json:"description,omitempty"`
-	InputSchema json.RawMessage `json:"input_schema"`
-}
-
-type anToolChoice struct {
-	Type                   string `json:"type"`
-	Name                   string `json:"name,omitempty"`
-	DisableParallelToolUse *bool  `json:"disable_parallel_tool_use,omitempty"`
 }
 
 // ---- Anthropic Messages: response and stream events ----
