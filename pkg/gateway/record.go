@@ -90,11 +90,11 @@ func (g *Gateway) finishRecord(ctx context.Context, rec *record) {
 		}
 	}
 	cost, _ := g.prices.Cost(rec.model, pricing.Usage(rec.usage))
-	traceID := ""
-	if sc := trace.SpanContextFromContext(ctx); sc.HasTraceID() {
-		traceID = sc.TraceID().String()
-	}
 	if g.events != nil {
+		traceID := ""
+		if sc := trace.SpanContextFromContext(ctx); sc.HasTraceID() {
+			traceID = sc.TraceID().String()
+		}
 		ev := events.Event{
 			ID:               events.NewID(),
 			Timestamp:        rec.start.UTC(),

@@ -67,6 +67,22 @@ func benchSetup(b *testing.B, cfg Config) *Telemetry {
 	return tel
 }
 
+// reportCPU reports the process's CPU time per operation as cpu-ns/op
+// when b ends: everything the request cost, the exporter's goroutines
+// and the loopback upstream included.
+func reportCPU(b *testing.B) {
+	b.Helper()
+	start, ok := processCPU()
+	if !ok {
+		return
+	}
+	b.Cleanup(func() {
+		if end, ok := processCPU(); ok && b.N > 0 {
+			b.ReportMetric(float64(end-start)/float64(b.N), "cpu-ns/op")
+		}
+	})
+}
+
 // benchModes are the telemetry set-ups the request benchmarks compare.
 var benchModes = []string{"off", "on", "otlp"}
 
@@ -138,6 +154,7 @@ func BenchmarkGateway(b *testing.B) {
 			target := newTarget(b, tel, "primary", "openai", 1, up.URL, 0)
 			h := gateway(tel, router.New([]*router.Target{target}, settings(), tel.Observer()))
 			b.ReportAllocs()
+			reportCPU(b)
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					req := httptest.NewRequest(http.MethodPost, "/v1/chat/completions", strings.NewReader(chatBody))
@@ -202,6 +219,7 @@ func BenchmarkMiddleware(b *testing.B) {
 			req.Header.Set("User-Agent", "bench/1.0")
 			w := &benchWriter{h: make(http.Header, 4)}
 			b.ReportAllocs()
+			reportCPU(b)
 			for b.Loop() {
 				body.Reset(chatBody)
 				clear(w.h)

@@ -1,10 +1,12 @@
 package telemetry
 
 import (
+	"strconv"
 	"sync"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // maxCachedSets bounds each cache below: label values are bounded by
@@ -14,7 +16,10 @@ const maxCachedSets = 1024
 
 // setCache remembers the measurement options (sorted, hashed attribute
 // sets) of label combinations already seen, so that recording an attempt
-// does not rebuild them every time.
+// does not rebuild them every time. The options are kept as the one-element
+// slices Record and Add take: passing a kept slice with opts... allocates
+// nothing, while passing one option builds a new variadic slice that
+// escapes into the SDK on every measurement.
 type setCache[K comparable, V any] struct {
 	mu sync.RWMutex
 	m  map[K]V
@@ -48,7 +53,7 @@ type opKey struct {
 // opSets are the options of gen_ai.client.operation.duration and of
 // gen_ai.client.token.usage's input and output points.
 type opSets struct {
-	duration, input, output metric.MeasurementOption
+	duration, input, output []metric.RecordOption
 }
 
 func buildOpSets(k opKey) opSets {
@@ -67,9 +72,9 @@ func buildOpSets(k opKey) opSets {
 	}
 	n := len(attrs)
 	return opSets{
-		duration: metric.WithAttributeSet(attribute.NewSet(attrs...)),
-		input:    metric.WithAttributeSet(attribute.NewSet(append(attrs[:n:n], tokenInput)...)),
-		output:   metric.WithAttributeSet(attribute.NewSet(append(attrs[:n:n], tokenOutput)...)),
+		duration: recordSet(attrs...),
+		input:    recordSet(append(attrs[:n:n], tokenInput)...),
+		output:   recordSet(append(attrs[:n:n], tokenOutput)...),
 	}
 }
 
@@ -79,59 +84,107 @@ type attemptKey struct {
 	skipped         bool
 }
 
-func buildAttemptSet(k attemptKey) metric.MeasurementOption {
-	return metric.WithAttributeSet(attribute.NewSet(labelTarget.String(k.target), labelOutcome.String(k.outcome), labelSkipped.Bool(k.skipped)))
+func buildAttemptSet(k attemptKey) []metric.AddOption {
+	return addSet(labelTarget.String(k.target), labelOutcome.String(k.outcome), labelSkipped.Bool(k.skipped))
 }
 
 // failoverKey identifies a keeptrusts.failovers point.
 type failoverKey struct{ from, to, reason string }
 
-func buildFailoverSet(k failoverKey) metric.MeasurementOption {
-	return metric.WithAttributeSet(attribute.NewSet(labelFrom.String(k.from), labelTo.String(k.to), labelReason.String(k.reason)))
+func buildFailoverSet(k failoverKey) []metric.AddOption {
+	return addSet(labelFrom.String(k.from), labelTo.String(k.to), labelReason.String(k.reason))
 }
 
 // serverKey identifies the labels of the gateway-level request metrics.
 type serverKey struct {
 	requestedModel, model, errorType string
-	stream                           bool
+	// errStatus is the HTTP status that is error.type when errorType is "".
+	errStatus int
+	stream    bool
 }
 
-func buildServerSet(k serverKey) metric.MeasurementOption {
+func buildServerSet(k serverKey) []metric.RecordOption {
 	attrs := make([]attribute.KeyValue, 0, 5)
 	attrs = append(attrs, opChat, attrRequestModel.String(k.requestedModel))
 	if k.model != "" {
 		attrs = append(attrs, attrResponseModel.String(k.model))
 	}
-	if k.errorType != "" {
+	switch {
+	case k.errorType != "":
 		attrs = append(attrs, attrErrorType.String(k.errorType))
+	case k.errStatus != 0:
+		attrs = append(attrs, attrErrorType.String(strconv.Itoa(k.errStatus)))
 	}
 	if k.stream {
 		attrs = append(attrs, attrRequestStream.Bool(true))
 	}
-	return metric.WithAttributeSet(attribute.NewSet(attrs...))
+	return recordSet(attrs...)
 }
 
 // requestsKey identifies a keeptrusts.requests point.
 type requestsKey struct{ statusClass, provider string }
 
-func buildRequestsSet(k requestsKey) metric.MeasurementOption {
-	return metric.WithAttributeSet(attribute.NewSet(labelStatusClass.String(k.statusClass), labelProvider.String(k.provider)))
+func buildRequestsSet(k requestsKey) []metric.AddOption {
+	return addSet(labelStatusClass.String(k.statusClass), labelProvider.String(k.provider))
+}
+
+// costKey identifies a keeptrusts.cost point.
+type costKey struct{ provider, model string }
+
+func buildCostSet(k costKey) []metric.AddOption {
+	return addSet(labelProvider.String(k.provider), labelModel.String(k.model))
+}
+
+func buildPolicySet(h PolicyHit) []metric.AddOption {
+	return addSet(labelPolicy.String(h.Policy), labelCategory.String(h.Category), labelAction.String(h.Action))
+}
+
+// startKey identifies what an attempt span starts with: its name and
+// attributes depend on nothing else.
+type startKey struct {
+	target, kind, model string
+	n                   int
+	stream              bool
+}
+
+// startOpts are an attempt span's name and start attributes, the
+// attributes already wrapped in their option so that starting a span
+// copies them once (into the span) instead of building them every time.
+type startOpts struct {
+	name  string
+	attrs trace.SpanStartOption
 }
 
 // caches are the set caches of one Telemetry.
 type caches struct {
 	ops       setCache[opKey, opSets]
-	attempts  setCache[attemptKey, metric.MeasurementOption]
-	failovers setCache[failoverKey, metric.MeasurementOption]
-	server    setCache[serverKey, metric.MeasurementOption]
-	requests  setCache[requestsKey, metric.MeasurementOption]
+	attempts  setCache[attemptKey, []metric.AddOption]
+	failovers setCache[failoverKey, []metric.AddOption]
+	server    setCache[serverKey, []metric.RecordOption]
+	requests  setCache[requestsKey, []metric.AddOption]
+	cost      setCache[costKey, []metric.AddOption]
+	policies  setCache[PolicyHit, []metric.AddOption]
+	starts    setCache[startKey, startOpts]
+	// finish holds gen_ai.response.finish_reasons of single reasons
+	// ("stop", "length"), which StringSlice would otherwise copy per attempt.
+	finish setCache[string, attribute.KeyValue]
 	// overhead holds the two keeptrusts.gateway.overhead sets: [stream].
-	overhead [2]metric.MeasurementOption
+	overhead [2][]metric.RecordOption
 }
 
 func newCaches() *caches {
-	return &caches{overhead: [2]metric.MeasurementOption{
-		metric.WithAttributeSet(attribute.NewSet(labelStream.Bool(false))),
-		metric.WithAttributeSet(attribute.NewSet(labelStream.Bool(true))),
+	return &caches{overhead: [2][]metric.RecordOption{
+		recordSet(labelStream.Bool(false)),
+		recordSet(labelStream.Bool(true)),
 	}}
+}
+
+// recordSet is the options of a Record with the attribute set of attrs.
+func recordSet(attrs ...attribute.KeyValue) []metric.RecordOption {
+	return []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(attrs...))}
+}
+
+// addSet is the options of an Add with the attribute set of attrs.
+func addSet(attrs ...attribute.KeyValue) []metric.AddOption {
+	return []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attrs...))}
 }

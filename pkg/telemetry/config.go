@@ -55,6 +55,10 @@ type Config struct {
 	ExemplarFilter exemplar.Filter
 	// MetricInterval is the push interval of exported metrics; 0 means 60s.
 	MetricInterval time.Duration
+	// SpanQueueSize bounds the spans waiting for export (beyond it they are
+	// dropped) and SpanBatchSize is how many go in one export; 0 means
+	// 4096 and 512 (OTEL_BSP_MAX_QUEUE_SIZE, OTEL_BSP_MAX_EXPORT_BATCH_SIZE).
+	SpanQueueSize, SpanBatchSize int
 	// Prometheus enables the scrape handler (PrometheusHandler).
 	Prometheus bool
 	// TraceProbes records a span per health probe.
@@ -181,6 +185,19 @@ func NewConfig(f *config.File, environ []string) (Config, error) {
 			errs = append(errs, fmt.Sprintf("OTEL_METRIC_EXPORT_INTERVAL: want a positive number of milliseconds, got %q", v))
 		} else {
 			c.MetricInterval = time.Duration(ms) * time.Millisecond
+		}
+	}
+	for _, v := range []struct {
+		name string
+		to   *int
+	}{{"OTEL_BSP_MAX_QUEUE_SIZE", &c.SpanQueueSize}, {"OTEL_BSP_MAX_EXPORT_BATCH_SIZE", &c.SpanBatchSize}} {
+		if s := strings.TrimSpace(env[v.name]); s != "" {
+			n, err := strconv.Atoi(s)
+			if err != nil || n <= 0 {
+				errs = append(errs, fmt.Sprintf("%s: want a positive number, got %q", v.name, s))
+				continue
+			}
+			*v.to = n
 		}
 	}
 	if len(errs) > 0 {

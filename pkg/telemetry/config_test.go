@@ -167,6 +167,17 @@ func TestNewConfig(t *testing.T) {
 		{name: "unknown sampler", env: []string{"OTEL_TRACES_SAMPLER=jaeger_remote"}, wantErr: "OTEL_TRACES_SAMPLER"},
 		{name: "bad sampler arg", env: []string{"OTEL_TRACES_SAMPLER=traceidratio", "OTEL_TRACES_SAMPLER_ARG=2"}, wantErr: "OTEL_TRACES_SAMPLER_ARG"},
 		{name: "bad interval", env: []string{"OTEL_METRIC_EXPORT_INTERVAL=soon"}, wantErr: "OTEL_METRIC_EXPORT_INTERVAL"},
+		{
+			name: "span queue and batch sizes",
+			env:  []string{"OTEL_BSP_MAX_QUEUE_SIZE=8192", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE= 1024 "},
+			want: func(t *testing.T, c Config) {
+				if c.SpanQueueSize != 8192 || c.SpanBatchSize != 1024 {
+					t.Errorf("queue %d batch %d", c.SpanQueueSize, c.SpanBatchSize)
+				}
+			},
+		},
+		{name: "bad span queue size", env: []string{"OTEL_BSP_MAX_QUEUE_SIZE=0"}, wantErr: "OTEL_BSP_MAX_QUEUE_SIZE"},
+		{name: "bad span batch size", env: []string{"OTEL_BSP_MAX_EXPORT_BATCH_SIZE=lots"}, wantErr: "OTEL_BSP_MAX_EXPORT_BATCH_SIZE"},
 		{name: "bad exemplar filter", env: []string{"OTEL_METRICS_EXEMPLAR_FILTER=sometimes"}, wantErr: "OTEL_METRICS_EXEMPLAR_FILTER"},
 		{name: "bad resource attributes", env: []string{"OTEL_RESOURCE_ATTRIBUTES=novalue"}, wantErr: "OTEL_RESOURCE_ATTRIBUTES"},
 		{

@@ -1,7 +1,9 @@
 package telemetry
 
 import (
+	"encoding/hex"
 	"net/http"
+	"net/textproto"
 	"strings"
 
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
@@ -16,25 +18,44 @@ import (
 const HeaderTraceID = "X-Keeptrusts-Trace-Id"
 
 // Middleware wraps the gateway's whole handler (pass the ServeMux itself, so
-// that the matched pattern names the span) in an otelhttp server span: W3C
+// that the matched pattern names the span) in an HTTP server span: W3C
 // trace context and baggage are taken from the client, the span is named
 // "{method} {route}" from the mux pattern (never the raw path), and the
 // response carries traceparent and X-Keeptrusts-Trace-Id naming the
 // gateway's span. Orchestrator polls (/livez, /readyz) and /metrics scrapes
 // are not traced. With tracing and metrics both off it returns next as is.
+//
+// POST requests, the model calls that carry the gateway's load, take a
+// lean path (serverSpans) that records the same span and the same
+// http.server.* metrics as otelhttp at a fraction of its cost; every other
+// request (models, health, events) goes through otelhttp itself.
 func (t *Telemetry) Middleware(next http.Handler) http.Handler {
 	if t == nil || (!t.tracing && !t.metering) {
 		return next
 	}
-	traceContext := propagation.TraceContext{}
+	lean := t.serverSpans(next)
+	full := t.otelhttpHandler(next)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case !traced(r):
+			next.ServeHTTP(w, r)
+		case r.Method == http.MethodPost:
+			lean.ServeHTTP(w, r)
+		default:
+			full.ServeHTTP(w, r)
+		}
+	})
+}
+
+// otelhttpHandler wraps next in otelhttp's server handler, configured as
+// the lean path is, so that both record the same telemetry.
+func (t *Telemetry) otelhttpHandler(next http.Handler) http.Handler {
 	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		span := trace.SpanFromContext(r.Context())
 		// Only a span of our own: echoing a client's remote context back
 		// would name a span the gateway never recorded.
 		if sc := span.SpanContext(); sc.IsValid() && !sc.IsRemote() {
-			h := w.Header()
-			traceContext.Inject(r.Context(), propagation.HeaderCarrier(h))
-			h.Set(HeaderTraceID, sc.TraceID().String())
+			setTraceHeaders(w.Header(), sc)
 		}
 		next.ServeHTTP(w, r)
 		// The mux sets the pattern on the request it was given; otelhttp
@@ -53,6 +74,69 @@ func (t *Telemetry) Middleware(next http.Handler) http.Handler {
 		otelhttp.WithSpanNameFormatter(spanName),
 		otelhttp.WithFilter(traced),
 	)
+}
+
+// setTraceHeaders names sc in the response: traceparent (and tracestate)
+// as propagation.TraceContext writes them, and X-Keeptrusts-Trace-Id. The
+// trace id header shares the traceparent's bytes and both values share one
+// backing array: two allocations where the propagator and
+// TraceID().String() take five.
+func setTraceHeaders(h http.Header, sc trace.SpanContext) {
+	if ts := sc.TraceState().String(); ts != "" {
+		h["Tracestate"] = []string{ts}
+	}
+	tid, sid := sc.TraceID(), sc.SpanID()
+	// Only the flags the W3C spec defines, as TraceContext.Inject does.
+	flags := [1]byte{byte(sc.TraceFlags() & (trace.FlagsSampled | trace.FlagsRandom))}
+	var b [55]byte // 00-{32 hex}-{16 hex}-{2 hex}
+	b[0], b[1], b[2] = '0', '0', '-'
+	hex.Encode(b[3:35], tid[:])
+	b[35] = '-'
+	hex.Encode(b[36:52], sid[:])
+	b[52] = '-'
+	hex.Encode(b[53:55], flags[:])
+	tp := string(b[:])
+	vals := make([]string, 2)
+	vals[0], vals[1] = tp, tp[3:35]
+	h["Traceparent"] = vals[0:1:1]
+	h[HeaderTraceID] = vals[1:2:2]
+}
+
+// headerCarrier is propagation.HeaderCarrier that knows the W3C
+// propagators' keys in their canonical form: HeaderCarrier canonicalizes
+// "traceparent" and "baggage" on every Get and Set, which allocates a new
+// key each time, for every request in and every attempt out.
+type headerCarrier http.Header
+
+// Get returns the first value of key.
+func (h headerCarrier) Get(key string) string {
+	if v := h[canonicalKey(key)]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+// Values returns every value of key.
+func (h headerCarrier) Values(key string) []string { return h[canonicalKey(key)] }
+
+// Set replaces the values of key with value.
+func (h headerCarrier) Set(key, value string) { h[canonicalKey(key)] = []string{value} }
+
+// Keys lists the header names.
+func (h headerCarrier) Keys() []string { return propagation.HeaderCarrier(h).Keys() }
+
+// canonicalKey is textproto's canonical form of a header name, without
+// building it for the names the propagators use.
+func canonicalKey(k string) string {
+	switch k {
+	case "traceparent":
+		return "Traceparent"
+	case "tracestate":
+		return "Tracestate"
+	case "baggage":
+		return "Baggage"
+	}
+	return textproto.CanonicalMIMEHeaderKey(k)
 }
 
 // traced tells which requests get a span: not the orchestrators' and
@@ -124,15 +208,17 @@ func (p *propagatingTransport) RoundTrip(req *http.Request) (*http.Response, err
 	if !trace.SpanContextFromContext(ctx).IsValid() && baggage.FromContext(ctx).Len() == 0 {
 		return p.rt.RoundTrip(req)
 	}
-	// A RoundTripper must not change the caller's request: copy it with
-	// its own header map.
+	// A RoundTripper must not change the caller's request: copy it with a
+	// header map of its own. The map is copied shallowly: the propagator
+	// only sets keys, replacing their value slices, so the caller's slices
+	// are shared but never written.
 	r := new(http.Request)
 	*r = *req
-	r.Header = req.Header.Clone()
-	if r.Header == nil {
-		r.Header = make(http.Header, 2)
+	r.Header = make(http.Header, len(req.Header)+3)
+	for k, v := range req.Header {
+		r.Header[k] = v
 	}
-	p.prop.Inject(ctx, propagation.HeaderCarrier(r.Header))
+	p.prop.Inject(ctx, headerCarrier(r.Header))
 	return p.rt.RoundTrip(r)
 }
 

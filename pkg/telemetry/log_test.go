@@ -108,7 +108,7 @@ func TestLogExport(t *testing.T) {
 	}
 	got := map[string]string{}
 	r.WalkAttributes(func(kv attribute.KeyValue) bool {
-		got[string(kv.Key)] = kv.Value.Emit()
+		got[string(kv.Key)] = kv.Value.String()
 		return true
 	})
 	if got["component"] != "router" || !strings.Contains(got["attempt"], "openai-primary") {

@@ -2,6 +2,7 @@ package telemetry
 
 import (
 	"context"
+	"sync"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -12,7 +13,28 @@ import (
 )
 
 // observer is the router.Observer behind Telemetry.Observer.
-type observer struct{ t *Telemetry }
+type observer struct {
+	t      *Telemetry
+	client trace.SpanStartOption // SpanKindClient, built once
+	// buildStart is buildStartOpts bound once, not per attempt.
+	buildStart func(startKey) startOpts
+	bufs       sync.Pool // *attrBuf
+}
+
+// attrBuf holds the attributes an attempt span ends with.
+type attrBuf [12]attribute.KeyValue
+
+func newObserver(t *Telemetry) *observer {
+	o := &observer{t: t, client: trace.WithSpanKind(trace.SpanKindClient)}
+	o.buildStart = o.buildStartOpts
+	o.bufs.New = func() any { return new(attrBuf) }
+	return o
+}
+
+// buildFinishReason is gen_ai.response.finish_reasons of one reason.
+func buildFinishReason(r string) attribute.KeyValue {
+	return attrFinishReasons.StringSlice([]string{r})
+}
 
 // attemptSpanKey marks the context StartAttempt returned, so that
 // EndAttempt ends the attempt's span and never the request's.
@@ -36,24 +58,28 @@ func (o *observer) StartAttempt(ctx context.Context, a *router.Attempt) context.
 	if !t.tracing {
 		return ctx
 	}
-	attrs := make([]attribute.KeyValue, 0, 10)
+	so := t.caches.starts.get(startKey{target: a.Target, kind: a.Kind, model: a.Model, n: a.N, stream: a.Stream}, o.buildStart)
+	ctx, span := t.tracer.Start(ctx, so.name, o.client, so.attrs, trace.WithTimestamp(a.Start))
+	return context.WithValue(ctx, attemptSpanKey{}, span)
+}
+
+// buildStartOpts builds an attempt span's name and start attributes.
+func (o *observer) buildStartOpts(k startKey) startOpts {
+	servers := o.t.servers[k.target]
+	attrs := make([]attribute.KeyValue, 0, 7+len(servers))
 	attrs = append(attrs,
 		opChat,
-		attrProviderName.String(providerName(a.Kind)),
-		attrRequestModel.String(a.Model),
-		attrTargetID.String(a.Target),
-		attrTargetKind.String(a.Kind),
-		attrAttempt.Int(a.N),
+		attrProviderName.String(providerName(k.kind)),
+		attrRequestModel.String(k.model),
+		attrTargetID.String(k.target),
+		attrTargetKind.String(k.kind),
+		attrAttempt.Int(k.n),
 	)
-	if a.Stream {
+	if k.stream {
 		attrs = append(attrs, attrRequestStream.Bool(true))
 	}
-	attrs = append(attrs, t.servers[a.Target]...)
-	ctx, span := t.tracer.Start(ctx, "chat "+a.Model,
-		trace.WithSpanKind(trace.SpanKindClient),
-		trace.WithTimestamp(a.Start),
-		trace.WithAttributes(attrs...))
-	return context.WithValue(ctx, attemptSpanKey{}, span)
+	attrs = append(attrs, servers...)
+	return startOpts{name: "chat " + k.model, attrs: trace.WithAttributes(attrs...)}
 }
 
 // EndAttempt ends the attempt's span at Start+Duration and records the
@@ -67,7 +93,10 @@ func (o *observer) EndAttempt(ctx context.Context, a *router.Attempt) {
 	}
 	failed := !a.Outcome.OK()
 	if span, ok := ctx.Value(attemptSpanKey{}).(trace.Span); ok && span.IsRecording() {
-		attrs := make([]attribute.KeyValue, 0, 10)
+		// The SDK copies the attributes: the buffer goes back to the pool.
+		buf := o.bufs.Get().(*attrBuf)
+		defer o.bufs.Put(buf)
+		attrs := buf[:0]
 		if a.ResponseModel != "" {
 			attrs = append(attrs, attrResponseModel.String(a.ResponseModel))
 		}
@@ -80,7 +109,11 @@ func (o *observer) EndAttempt(ctx context.Context, a *router.Attempt) {
 				attrs = append(attrs, attrCacheCreateTokens.Int64(u.CacheCreationTokens))
 			}
 		}
-		if len(a.FinishReasons) > 0 {
+		switch len(a.FinishReasons) {
+		case 0:
+		case 1:
+			attrs = append(attrs, t.caches.finish.get(a.FinishReasons[0], buildFinishReason))
+		default:
 			attrs = append(attrs, attrFinishReasons.StringSlice(a.FinishReasons))
 		}
 		if a.Outcome.Status != 0 {
@@ -110,12 +143,12 @@ func (o *observer) EndAttempt(ctx context.Context, a *router.Attempt) {
 	c := t.caches
 	sets := c.ops.get(opKey{kind: a.Kind, model: a.Model, target: a.Target, responseModel: a.ResponseModel, errorType: errType}, buildOpSets)
 	in := t.inst
-	in.opDuration.Record(ctx, a.Duration.Seconds(), sets.duration)
+	in.opDuration.Record(ctx, a.Duration.Seconds(), sets.duration...)
 	if u := a.Usage; u.InputTokens > 0 || u.OutputTokens > 0 {
-		in.tokenUsage.Record(ctx, u.InputTokens, sets.input)
-		in.tokenUsage.Record(ctx, u.OutputTokens, sets.output)
+		in.tokenUsage.Record(ctx, u.InputTokens, sets.input...)
+		in.tokenUsage.Record(ctx, u.OutputTokens, sets.output...)
 	}
-	in.attempts.Add(ctx, 1, c.attempts.get(attemptKey{target: a.Target, outcome: outcome(a)}, buildAttemptSet))
+	in.attempts.Add(ctx, 1, c.attempts.get(attemptKey{target: a.Target, outcome: outcome(a)}, buildAttemptSet)...)
 }
 
 // skip records a target that was not tried.
@@ -138,7 +171,7 @@ func (o *observer) skip(ctx context.Context, a *router.Attempt) {
 		span.End(trace.WithTimestamp(a.Start))
 	}
 	if t.metering {
-		t.inst.attempts.Add(ctx, 1, t.caches.attempts.get(attemptKey{target: a.Target, outcome: reason, skipped: true}, buildAttemptSet))
+		t.inst.attempts.Add(ctx, 1, t.caches.attempts.get(attemptKey{target: a.Target, outcome: reason, skipped: true}, buildAttemptSet)...)
 	}
 }
 
@@ -161,7 +194,7 @@ func (o *observer) Failover(ctx context.Context, f router.FailoverStep) {
 		span.End()
 	}
 	if t.metering {
-		t.inst.failovers.Add(ctx, 1, t.caches.failovers.get(failoverKey{from: f.From, to: f.To, reason: reason}, buildFailoverSet))
+		t.inst.failovers.Add(ctx, 1, t.caches.failovers.get(failoverKey{from: f.From, to: f.To, reason: reason}, buildFailoverSet)...)
 	}
 }
 

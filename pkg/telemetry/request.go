@@ -2,10 +2,7 @@ package telemetry
 
 import (
 	"context"
-	"strconv"
 	"time"
-
-	"go.opentelemetry.io/otel/metric"
 )
 
 // Request is what the gateway knows about one chat request once it has
@@ -54,43 +51,53 @@ func (t *Telemetry) RecordRequest(ctx context.Context, r Request) {
 		return
 	}
 	in, c := t.inst, t.caches
-	errType := r.ErrorType
-	if errType == "" && r.Status >= 400 {
-		errType = strconv.Itoa(r.Status)
+	k := serverKey{requestedModel: r.RequestedModel, model: r.Model, errorType: r.ErrorType, stream: r.Stream}
+	if k.errorType == "" && r.Status >= 400 {
+		// The status code stands in; spelt out only when the set is built.
+		k.errStatus = r.Status
 	}
-	opt := c.server.get(serverKey{requestedModel: r.RequestedModel, model: r.Model, errorType: errType, stream: r.Stream}, buildServerSet)
-	in.serverDuration.Record(ctx, r.Duration.Seconds(), opt)
+	opt := c.server.get(k, buildServerSet)
+	in.serverDuration.Record(ctx, r.Duration.Seconds(), opt...)
 	if r.Stream && r.TimeToFirstToken > 0 {
-		in.serverTTFT.Record(ctx, r.TimeToFirstToken.Seconds(), opt)
+		in.serverTTFT.Record(ctx, r.TimeToFirstToken.Seconds(), opt...)
 	}
 
 	provider := r.Provider
 	if provider == "" {
 		provider = "none"
 	}
-	in.requests.Add(ctx, 1, c.requests.get(requestsKey{statusClass: statusClass(r.Status), provider: provider}, buildRequestsSet))
+	in.requests.Add(ctx, 1, c.requests.get(requestsKey{statusClass: statusClass(r.Status), provider: provider}, buildRequestsSet)...)
 	stream := 0
 	if r.Stream {
 		stream = 1
 	}
-	in.overhead.Record(ctx, max(r.Duration-r.UpstreamTime, 0).Seconds(), c.overhead[stream])
+	in.overhead.Record(ctx, max(r.Duration-r.UpstreamTime, 0).Seconds(), c.overhead[stream]...)
 	if r.CostUSD > 0 {
 		model := r.Model
 		if model == "" {
 			model = r.RequestedModel
 		}
-		in.cost.Add(ctx, r.CostUSD, metric.WithAttributes(labelProvider.String(provider), labelModel.String(model)))
+		in.cost.Add(ctx, r.CostUSD, c.cost.get(costKey{provider: provider, model: model}, buildCostSet)...)
 	}
 	for _, h := range r.PolicyHits {
-		in.policyHits.Add(ctx, 1, metric.WithAttributes(labelPolicy.String(h.Policy), labelCategory.String(h.Category), labelAction.String(h.Action)))
+		in.policyHits.Add(ctx, 1, c.policies.get(h, buildPolicySet)...)
 	}
 }
 
-// statusClass is "2xx" ... "5xx", or "other".
+// statusClass is "2xx" ... "5xx", or "other"; constants, so that naming
+// one builds no string per request.
 func statusClass(code int) string {
-	switch {
-	case code >= 100 && code < 600:
-		return strconv.Itoa(code/100) + "xx"
+	switch code / 100 {
+	case 1:
+		return "1xx"
+	case 2:
+		return "2xx"
+	case 3:
+		return "3xx"
+	case 4:
+		return "4xx"
+	case 5:
+		return "5xx"
 	}
 	return "other"
 }

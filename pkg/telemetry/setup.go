@@ -29,7 +29,12 @@ import (
 )
 
 // Queue bounds: when the collector is slow or gone, spans and log records
-// beyond these are dropped rather than held or waited for.
+// beyond these are dropped rather than held or waited for. A span queue of
+// 4096 holds about a second of a busy gateway's spans (two or three per
+// request); batches of 512 keep the exporter's per-request overhead (one
+// HTTP or gRPC call per batch) small next to encoding the spans. The
+// processor exports from its own goroutine: requests only hand a span to
+// its queue, never wait on the collector.
 const (
 	maxSpanQueue = 4096
 	maxSpanBatch = 512
@@ -72,13 +77,20 @@ func setupOTelSDK(ctx context.Context, cfg Config, res *resource.Resource) (p pr
 
 	// Traces.
 	var spanProcs []sdktrace.SpanProcessor
+	queue, batch := cfg.SpanQueueSize, cfg.SpanBatchSize
+	if queue <= 0 {
+		queue = maxSpanQueue
+	}
+	if batch <= 0 {
+		batch = maxSpanBatch
+	}
 	for _, name := range cfg.Traces.Exporters {
 		exp, err := newSpanExporter(ctx, name, cfg.Traces, console)
 		if err != nil {
 			return fail(fmt.Errorf("trace exporter %s: %w", name, err))
 		}
 		spanProcs = append(spanProcs, sdktrace.NewBatchSpanProcessor(exp,
-			sdktrace.WithMaxQueueSize(maxSpanQueue), sdktrace.WithMaxExportBatchSize(maxSpanBatch)))
+			sdktrace.WithMaxQueueSize(queue), sdktrace.WithMaxExportBatchSize(min(batch, queue))))
 	}
 	spanProcs = append(spanProcs, cfg.SpanProcessors...)
 	if len(spanProcs) > 0 {

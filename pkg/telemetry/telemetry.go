@@ -1,5 +1,6 @@
 // Package telemetry sets up OpenTelemetry for the gateway and records what
-// makes failover visible: a server span per HTTP request (otelhttp), one
+// makes failover visible: a server span per HTTP request (otelhttp's, or
+// for the POSTs that carry the load a lean equivalent; see server.go), one
 // CLIENT span per upstream attempt in the GenAI semantic conventions
 // ("chat {model}"), a span per failover, metrics per attempt, per request,
 // per probe and per target, and trace ids on log records.
@@ -126,7 +127,7 @@ func Setup(ctx context.Context, cfg Config, version string) (*Telemetry, error) 
 		t.servers[id] = serverAttrs(u)
 	}
 	if t.tracing || t.metering {
-		t.observer = &observer{t: t}
+		t.observer = newObserver(t)
 	} else {
 		t.observer = nopObserver{}
 	}
