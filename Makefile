@@ -6,10 +6,12 @@ STATICCHECK    := $(BIN)/staticcheck
 STATICCHECK_VERSION := v0.8.2
 VERSION        ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS        := -s -w -X github.com/keeptrusts/gateway/pkg/cli.Version=$(VERSION)
+# Real observability components for `make e2e`, built once per machine.
+OBS_BIN        ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/keeptrusts/bin
 # Short fuzzing per target in `make test`; longer with FUZZTIME=1m make fuzz.
 FUZZTIME       ?= 3s
 
-.PHONY: all build run test unit fuzz node-deps lint fmt bench microbench soak tools clean
+.PHONY: all build run test unit fuzz node-deps lint fmt bench microbench soak tools clean obs-tools e2e up
 
 all: build
 
@@ -54,6 +56,15 @@ soak: build ## 10 minutes of mixed load with a flapping primary; prints the dril
 
 microbench: ## go test micro-benchmarks of the hot pieces
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+obs-tools: ## install the real observability components (collector, Jaeger, Prometheus) once per machine
+	bash scripts/obs-tools.sh
+
+e2e: obs-tools ## promtool checks and rule tests, collector validate, and the stack e2e with the real components
+	KT_OBS_BIN=$(OBS_BIN) $(GO) test -race -count=1 -v -run 'TestObservabilityTools|TestObservabilityStack' ./deploy/deploytest
+
+up: ## docker compose up: gateway, two sims, collector, Jaeger, Prometheus, Grafana
+	docker compose up --build
 
 tools: $(STATICCHECK)
 
