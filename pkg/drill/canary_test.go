@@ -107,16 +107,16 @@ func TestSecretsCanary(t *testing.T) {
 	for _, s := range spans {
 		add("spans", s.Name()+" "+s.Status().Description)
 		for _, a := range s.Attributes() {
-			add("spans", fmt.Sprintf(" %s=%s", a.Key, a.Value.Emit()))
+			add("spans", fmt.Sprintf(" %s=%s", a.Key, a.Value.String()))
 		}
 		for _, e := range s.Events() {
 			add("spans", " "+e.Name)
 			for _, a := range e.Attributes {
-				add("spans", fmt.Sprintf(" %s=%s", a.Key, a.Value.Emit()))
+				add("spans", fmt.Sprintf(" %s=%s", a.Key, a.Value.String()))
 			}
 		}
 		for _, a := range s.Resource().Attributes() {
-			add("spans", fmt.Sprintf(" %s=%s", a.Key, a.Value.Emit()))
+			add("spans", fmt.Sprintf(" %s=%s", a.Key, a.Value.String()))
 		}
 	}
 	// kt policy lint: a valid file and one with problems.
