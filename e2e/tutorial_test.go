@@ -23,7 +23,7 @@ import (
 
 var (
 	ktBin    string
-	stateDir string // XDG_STATE_HOME of every kt process: the event store lives there
+	stateDir string // default XDG_STATE_HOME of kt processes (keeps the user's own state dir out of tests)
 )
 
 func TestMain(m *testing.M) {
@@ -210,6 +210,9 @@ type healthView struct {
 
 func TestTutorial(t *testing.T) {
 	dir := t.TempDir()
+	// The tutorial's event store is its own: other tests' gateways write to
+	// the shared default.
+	state := "XDG_STATE_HOME=" + filepath.Join(dir, "state")
 	oaPort, anPort, gwPort := freePort(t), freePort(t), freePort(t)
 	// Step 1 happens in the environment; the simulated providers check the keys.
 	start(t, nil, "sim", "--kind", "openai", "--port", fmt.Sprint(oaPort), "--admin-port", fmt.Sprint(freePort(t)), "--expect-key", openAIKey)
@@ -220,7 +223,7 @@ func TestTutorial(t *testing.T) {
 	if err := os.WriteFile(cfgPath, fmt.Appendf(nil, tutorialConfig, oaPort, anPort), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	keys := []string{"OPENAI_API_KEY=" + openAIKey, "ANTHROPIC_API_KEY=" + anthropicKey}
+	keys := []string{"OPENAI_API_KEY=" + openAIKey, "ANTHROPIC_API_KEY=" + anthropicKey, state}
 
 	// Step 3: lint, then start the gateway.
 	lint := exec.Command(ktBin, "policy", "lint", "--file", cfgPath)
@@ -271,7 +274,7 @@ func TestTutorial(t *testing.T) {
 	// Step 5: an invalid primary key, restarted without --port (the port
 	// comes from the environment here so the test cannot collide with a
 	// gateway already on 41002).
-	badKeys := []string{"OPENAI_API_KEY=sk-invalid-key-for-testing", "ANTHROPIC_API_KEY=" + anthropicKey, fmt.Sprintf("KT_SERVER__PORT=%d", gwPort)}
+	badKeys := []string{"OPENAI_API_KEY=sk-invalid-key-for-testing", "ANTHROPIC_API_KEY=" + anthropicKey, fmt.Sprintf("KT_SERVER__PORT=%d", gwPort), state}
 	gw = startGateway(t, badKeys, cfgPath)
 	a = answer{}
 	if code := httpJSON(t, http.MethodPost, gwURL+"/v1/chat/completions", step4Body, &a); code != 200 {
@@ -337,7 +340,7 @@ func TestTutorial(t *testing.T) {
 	var evs []event
 	waitFor(t, "the 4 events of steps 4-7", 5*time.Second, func() bool {
 		tail := exec.Command(ktBin, "events", "tail", "--last", "5", "--format", "json", "--gateway", gwURL)
-		tail.Env = append(os.Environ(), "XDG_STATE_HOME="+stateDir)
+		tail.Env = append(os.Environ(), state)
 		out, err = tail.Output()
 		if err != nil {
 			t.Fatalf("kt events tail: %v\n%s", err, out)
@@ -357,7 +360,7 @@ func TestTutorial(t *testing.T) {
 	// With the gateway down, tail reads the local store and says so.
 	gw.stop(t)
 	tail := exec.Command(ktBin, "events", "tail", "--last", "5", "--format", "json", "--gateway", gwURL)
-	tail.Env = append(os.Environ(), "XDG_STATE_HOME="+stateDir)
+	tail.Env = append(os.Environ(), state)
 	var stderr bytes.Buffer
 	tail.Stderr = &stderr
 	out, err = tail.Output()
