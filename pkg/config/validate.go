@@ -229,9 +229,15 @@ func (v *validator) target(p string, t Target) {
 	v.atLeast(cp+".half_open_requests", c.HalfOpenRequests, 1)
 }
 
-// checkBaseURL returns why a base URL is unusable, or "". Messages never
-// include userinfo: a user:password@ in a URL is a credential.
+// checkBaseURL returns why a base URL is unusable, or "".
 func checkBaseURL(s string) string {
+	return checkHTTPURL(s, "use secret_key_ref or headers", "")
+}
+
+// checkHTTPURL returns why s is not a usable absolute http(s) URL without
+// query or fragment, or "". Messages never include userinfo: a
+// user:password@ in a URL is a credential; credHint says where it belongs.
+func checkHTTPURL(s, credHint, example string) string {
 	u, err := url.Parse(s)
 	if err != nil {
 		if strings.Contains(s, "@") {
@@ -246,12 +252,12 @@ func checkBaseURL(s string) string {
 		return "is not a valid URL: " + err.Error()
 	}
 	if u.User != nil {
-		return "must not contain credentials (user:password@); use secret_key_ref or headers"
+		return "must not contain credentials (user:password@); " + credHint
 	}
 	shown := quote(u.String())
 	switch {
 	case u.Scheme != "http" && u.Scheme != "https":
-		return fmt.Sprintf("%s must start with http:// or https://", shown)
+		return fmt.Sprintf("%s must start with http:// or https://%s", shown, example)
 	case u.Host == "":
 		return fmt.Sprintf("%s has no host", shown)
 	case u.RawQuery != "" || u.ForceQuery:
@@ -527,33 +533,7 @@ func (v *validator) telemetry(t Telemetry) {
 	v.positive("telemetry.metric_interval_seconds", t.MetricIntervalSeconds)
 }
 
-// checkEndpoint returns why an OTLP endpoint is unusable, or "". Like base
-// URLs, messages never repeat userinfo.
+// checkEndpoint returns why an OTLP endpoint is unusable, or "".
 func checkEndpoint(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		if strings.Contains(s, "@") {
-			return "is not a valid URL"
-		}
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return "is not a valid URL: " + err.Error()
-	}
-	if u.User != nil {
-		return "must not contain credentials (user:password@); set OTEL_EXPORTER_OTLP_HEADERS instead"
-	}
-	shown := quote(u.String())
-	switch {
-	case u.Scheme != "http" && u.Scheme != "https":
-		return fmt.Sprintf("%s must start with http:// or https:// (e.g. http://otel-collector:4318)", shown)
-	case u.Host == "":
-		return fmt.Sprintf("%s has no host", shown)
-	case u.RawQuery != "" || u.ForceQuery:
-		return fmt.Sprintf("%s must not have a query string", shown)
-	case u.Fragment != "":
-		return fmt.Sprintf("%s must not have a fragment", shown)
-	}
-	return ""
+	return checkHTTPURL(s, "set OTEL_EXPORTER_OTLP_HEADERS instead", " (e.g. http://otel-collector:4318)")
 }
