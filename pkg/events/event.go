@@ -1,13 +1,11 @@
 package events
 
 import (
-	"bytes"
 	"encoding/json"
-	"fmt"
+	"math/rand/v2"
 	"strings"
+	"sync/atomic"
 	"time"
-
-	"github.com/oklog/ulid/v2"
 )
 
 // IDPrefix starts every event id.
@@ -122,20 +120,7 @@ type PolicyResult struct {
 // valid JSON into a JSON string. It does not HTML-escape, leaving that to
 // the caller's encoder (json.Marshal escapes; RenderJSON does not).
 func (e Event) MarshalJSON() ([]byte, error) {
-	type plain Event // drops the method, avoiding recursion
-	p := plain(e)
-	if p.Attempts == nil {
-		p.Attempts = []Attempt{}
-	}
-	p.RequestBody = validJSON(p.RequestBody)
-	p.ResponseBody = validJSON(p.ResponseBody)
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(p); err != nil {
-		return nil, fmt.Errorf("marshal event: %w", err)
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+	return appendJSON(make([]byte, 0, 1024), &e)
 }
 
 // validJSON keeps a body that is valid JSON and turns anything else into a
@@ -151,20 +136,61 @@ func validJSON(b json.RawMessage) json.RawMessage {
 
 // NewID returns a new event id: IDPrefix + a lowercase ULID (lowercasing
 // keeps Crockford base32 order, digits before letters). IDs sort by creation
-// time to the millisecond. Within a millisecond successive ids increase
-// (ULID's monotonic entropy) unless concurrent callers interleave: they get
-// unique ids (80 random bits per millisecond, incremented under a lock) but
-// no strict order, which is why the store orders by record order, not id.
+// time: the ULID's 48-bit millisecond timestamp is followed by the
+// nanoseconds within that millisecond (20 bits), then 60 random bits. Every
+// id a process mints is strictly greater than the one before, whichever
+// goroutine asks (ids minted in the same nanosecond, or while the wall clock
+// steps back, take the next free nanosecond); ids from different processes
+// sharing a store are told apart by the random bits.
+//
+// Not ulid.Make: its monotonic entropy source sits behind one global mutex,
+// contended when requests finish on every core at once. This costs one
+// atomic compare-and-swap and one allocation.
 func NewID() string {
-	// Built in one buffer: NewID runs on every request (via Enqueue), so it
-	// costs one allocation, not three.
-	var b [len(IDPrefix) + ulid.EncodedSize]byte
+	return formatID(idClock.next(time.Now().UnixNano()), rand.Uint64())
+}
+
+// formatID is the id for Unix time t in nanoseconds and random bits r.
+func formatID(t int64, r uint64) string {
+	ms, sub := uint64(t/1e6), uint64(t%1e6)
+	// The 128-bit ULID: ms (48 bits) | sub (20 bits) | r's top 60 bits.
+	hi := ms<<16 | sub>>4
+	lo := sub<<60 | r>>4
+	var b [len(IDPrefix) + ulidLen]byte
 	copy(b[:], IDPrefix)
-	_ = ulid.Make().MarshalTextTo(b[len(IDPrefix):]) // fails only on a wrong-sized buffer
-	for i := len(IDPrefix); i < len(b); i++ {
-		if c := b[i]; c >= 'A' && c <= 'Z' {
-			b[i] = c + ('a' - 'A')
-		}
+	// 26 base32 digits hold 130 bits; the first digit takes the top 3.
+	for i := len(b) - 1; i >= len(IDPrefix); i-- {
+		b[i] = crockford[lo&31]
+		lo = lo>>5 | hi<<59
+		hi >>= 5
 	}
 	return string(b[:])
+}
+
+// ulidLen is the length of a ULID in base32.
+const ulidLen = 26
+
+// crockford is Crockford's base32 alphabet in lower case.
+const crockford = "0123456789abcdefghjkmnpqrstvwxyz"
+
+// monotonicClock hands out strictly increasing Unix nanosecond times.
+type monotonicClock struct{ last atomic.Int64 }
+
+// idClock is the one piece of package-level mutable state, on purpose: id
+// order is a property of the process (every caller of the package-level
+// NewID shares it), just as it was under ulid.Make's global entropy source.
+var idClock monotonicClock
+
+// next returns now, or one more than the last time handed out if now is
+// not later (same nanosecond, or the wall clock stepped back), clamped to
+// the ULID epoch: a clock before 1970 mints ids at 1970.
+func (c *monotonicClock) next(now int64) int64 {
+	now = max(now, 0)
+	for {
+		last := c.last.Load()
+		t := max(now, last+1)
+		if c.last.CompareAndSwap(last, t) {
+			return t
+		}
+	}
 }

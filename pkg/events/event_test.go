@@ -1,7 +1,10 @@
 package events
 
 import (
+	"bytes"
+	"encoding/binary"
 	"encoding/json"
+	"math"
 	"regexp"
 	"strings"
 	"sync"
@@ -79,6 +82,86 @@ func TestNewIDUniqueUnderConcurrency(t *testing.T) {
 				t.Fatalf("duplicate id %s", id)
 			}
 			seen[id] = true
+		}
+	}
+}
+
+func TestFormatIDIsULID(t *testing.T) {
+	tests := []struct {
+		name string
+		t    int64
+		r    uint64
+	}{
+		{"epoch, no random bits", 0, 0},
+		{"all random bits", 0, math.MaxUint64},
+		{"sub-millisecond part", 1_748_780_000_123_456_789, 0x0123456789abcdef},
+		{"last nanosecond of a millisecond", 999_999, 1},
+		{"largest time", math.MaxInt64, math.MaxUint64},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ms, sub := uint64(tt.t/1e6), uint64(tt.t%1e6)
+			// The 80 entropy bits: sub (20) then r's top 60, big-endian.
+			var entropy [10]byte
+			hi := sub >> 4          // top 16 bits
+			lo := sub<<60 | tt.r>>4 // low 64 bits
+			binary.BigEndian.PutUint16(entropy[:2], uint16(hi))
+			binary.BigEndian.PutUint64(entropy[2:], lo)
+			want, err := ulid.New(ms, bytes.NewReader(entropy[:]))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := formatID(tt.t, tt.r); got != IDPrefix+strings.ToLower(want.String()) {
+				t.Errorf("formatID(%d, %#x) = %s, want %s%s", tt.t, tt.r, got, IDPrefix, strings.ToLower(want.String()))
+			}
+		})
+	}
+}
+
+func TestMonotonicClock(t *testing.T) {
+	tests := []struct {
+		name      string
+		last, now int64
+		want      int64
+	}{
+		{"clock ahead", 100, 200, 200},
+		{"same nanosecond", 200, 200, 201},
+		{"clock stepped back", 200, 150, 201},
+		{"before 1970", 0, -5, 1},
+		{"first id", 0, 1_748_780_000_000_000_000, 1_748_780_000_000_000_000},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var c monotonicClock
+			c.last.Store(tt.last)
+			if got := c.next(tt.now); got != tt.want {
+				t.Errorf("next(%d) after %d = %d, want %d", tt.now, tt.last, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestMonotonicClockConcurrent(t *testing.T) {
+	// Every caller gets a distinct time even when the clock stands still.
+	var c monotonicClock
+	const goroutines, perG = 8, 1000
+	got := make([][]int64, goroutines)
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Go(func() {
+			for range perG {
+				got[g] = append(got[g], c.next(42))
+			}
+		})
+	}
+	wg.Wait()
+	seen := make(map[int64]bool)
+	for _, ts := range got {
+		for i, v := range ts {
+			if seen[v] || (i > 0 && v <= ts[i-1]) {
+				t.Fatalf("time %d repeated or out of order", v)
+			}
+			seen[v] = true
 		}
 	}
 }

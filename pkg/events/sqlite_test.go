@@ -2,10 +2,12 @@ package events
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -33,6 +35,79 @@ func TestSQLiteRoundTrip(t *testing.T) {
 	}
 	if got[0].Timestamp.Location() != time.UTC {
 		t.Errorf("timestamp location = %v, want UTC", got[0].Timestamp.Location())
+	}
+}
+
+// TestSQLiteInsertBatchSizes covers Insert's chunking: batches shorter
+// than, equal to and longer than one INSERT statement's rows, with a tail.
+func TestSQLiteInsertBatchSizes(t *testing.T) {
+	base := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+	for _, n := range []int{1, insertChunk - 1, insertChunk, insertChunk + 1, 2*insertChunk + 5, DefaultBatchSize} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			s, _ := openTemp(t, Retention{})
+			in := make([]Event, n)
+			for i := range in {
+				in[i] = fullEvent(fmt.Sprintf("evt_%04d", i), base.Add(time.Duration(i)*time.Millisecond))
+				in[i].Status = 200 + i
+				in[i].Provider = fmt.Sprint("p", i%3)
+				in[i].Failover.Triggered = i%2 == 0
+			}
+			insert(t, s, in...)
+			got := query(t, s, Filter{})
+			if !reflect.DeepEqual(got, in) {
+				t.Fatalf("stored %d events differ from the %d inserted", len(got), n)
+			}
+			// The indexed columns are bound per row, not only the JSON.
+			var rows, sum int
+			if err := s.db.QueryRowContext(context.Background(),
+				"SELECT count(*), coalesce(sum(status), 0) FROM events WHERE failover_triggered AND provider = 'p0'").Scan(&rows, &sum); err != nil {
+				t.Fatal(err)
+			}
+			wantRows, wantSum := 0, 0
+			for i := range in {
+				if i%2 == 0 && i%3 == 0 {
+					wantRows++
+					wantSum += 200 + i
+				}
+			}
+			if rows != wantRows || sum != wantSum {
+				t.Errorf("indexed columns: %d rows summing %d, want %d summing %d", rows, sum, wantRows, wantSum)
+			}
+		})
+	}
+}
+
+func TestSQLiteInsertAtomic(t *testing.T) {
+	s, _ := openTemp(t, Retention{})
+	evs := make([]Event, insertChunk+10)
+	for i := range evs {
+		evs[i] = Event{ID: fmt.Sprintf("evt_%04d", i), Timestamp: time.Now()}
+	}
+	// After the first chunk has gone to SQLite: the whole batch still fails.
+	evs[insertChunk+5].LatencyMS = math.NaN()
+	if err := s.Insert(context.Background(), evs); err == nil || !strings.Contains(err.Error(), "evt_0069") {
+		t.Fatalf("Insert with an unencodable event = %v, want an error naming evt_0069", err)
+	}
+	if got := query(t, s, Filter{}); len(got) != 0 {
+		t.Errorf("a failed batch left %d events", len(got))
+	}
+	// The prepared statements survive the rollback.
+	evs[insertChunk+5].LatencyMS = 1
+	insert(t, s, evs...)
+	if got := query(t, s, Filter{}); len(got) != len(evs) {
+		t.Errorf("after a failed batch, a good one stored %d of %d events", len(got), len(evs))
+	}
+}
+
+func TestSQLiteInsertDuplicateInBatch(t *testing.T) {
+	s, _ := openTemp(t, Retention{})
+	a := Event{ID: "evt_a", Timestamp: time.Now(), Model: "first"}
+	b := a
+	b.Model = "second"
+	insert(t, s, a, Event{ID: "evt_b", Timestamp: time.Now()}, b)
+	got := query(t, s, Filter{})
+	if ids := idsOf(got); !slices.Equal(ids, []string{"evt_a", "evt_b"}) || got[0].Model != "first" {
+		t.Fatalf("got %v (first model %q), want evt_a (first), evt_b", ids, got[0].Model)
 	}
 }
 
@@ -252,6 +327,27 @@ func TestSQLiteRetention(t *testing.T) {
 			[]Event{ev("evt_1", 2*time.Hour), ev("evt_2", 0), ev("evt_3", 0), ev("evt_4", 0)},
 			2, []string{"evt_3", "evt_4"},
 		},
+		{
+			// Age pruning leaves a hole in record order (a long request
+			// recorded late with an old start): the count still keeps the
+			// newest MaxEvents that remain, not fewer.
+			"count after a hole in record order",
+			Retention{MaxAge: time.Hour, MaxEvents: 3},
+			[]Event{ev("evt_1", 0), ev("evt_2", 0), ev("evt_3", 2*time.Hour), ev("evt_4", 0), ev("evt_5", 0)},
+			2, []string{"evt_2", "evt_4", "evt_5"},
+		},
+		{
+			"hole makes the span exceed the count but not the limit",
+			Retention{MaxAge: time.Hour, MaxEvents: 3},
+			[]Event{ev("evt_1", 0), ev("evt_2", 2*time.Hour), ev("evt_3", 0), ev("evt_4", 0)},
+			1, []string{"evt_1", "evt_3", "evt_4"},
+		},
+		{
+			"count far over the limit",
+			Retention{MaxEvents: 1},
+			[]Event{ev("evt_1", 0), ev("evt_2", 0), ev("evt_3", 0), ev("evt_4", 0), ev("evt_5", 0)},
+			4, []string{"evt_5"},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -327,6 +423,57 @@ func TestSQLiteWALMode(t *testing.T) {
 	}
 	if mode != "wal" || sync != 1 || version != schemaVersion {
 		t.Errorf("journal_mode=%s synchronous=%d user_version=%d; want wal, 1 (NORMAL), %d", mode, sync, version, schemaVersion)
+	}
+	var page int
+	if err := s.db.QueryRowContext(ctx, "PRAGMA page_size").Scan(&page); err != nil {
+		t.Fatal(err)
+	}
+	if page != pageSize {
+		t.Errorf("new store page_size = %d, want %d", page, pageSize)
+	}
+}
+
+// A store created with SQLite's default 4 KiB pages (by an earlier kt)
+// keeps them and keeps working: the page size applies to new files only.
+func TestSQLiteExistingPageSize(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.db")
+	old, err := OpenSQLite(path, Retention{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	insert(t, old, Event{ID: "evt_1", Timestamp: time.Now()})
+	if err := old.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Rewrite it with 4 KiB pages, as it was before.
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{"PRAGMA journal_mode=DELETE", "PRAGMA page_size=4096", "VACUUM", "PRAGMA journal_mode=WAL"} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s, err := OpenSQLite(path, Retention{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	insert(t, s, Event{ID: "evt_2", Timestamp: time.Now()})
+	var page int
+	if err := s.db.QueryRow("PRAGMA page_size").Scan(&page); err != nil {
+		t.Fatal(err)
+	}
+	if page != 4096 {
+		t.Errorf("existing store page_size = %d, want it kept at 4096", page)
+	}
+	if got := idsOf(query(t, s, Filter{})); !slices.Equal(got, []string{"evt_1", "evt_2"}) {
+		t.Errorf("events = %v, want evt_1, evt_2", got)
 	}
 }
 
@@ -495,4 +642,64 @@ func TestSQLiteTwoWriters(t *testing.T) {
 	if n != 400 {
 		t.Fatalf("stored %d events, want 400", n)
 	}
+}
+
+// TestSQLitePrunePlans holds retention to index lookups: it runs every
+// PruneInterval on stores of up to a million events, so a statement that
+// reads the whole table (as the count cutoff once did) costs seconds of
+// CPU an hour for nothing.
+func TestSQLitePrunePlans(t *testing.T) {
+	s, _ := openTemp(t, Retention{})
+	tests := []struct {
+		name string
+		sql  string
+		args []any
+		want []string // every one in the plan
+		not  []string // none in the plan
+	}{
+		{"age", pruneAgeSQL, []any{1}, []string{"SEARCH events USING INDEX events_ts (ts<?)"}, []string{"SCAN"}},
+		{"span", pruneSpanSQL, nil, []string{"SEARCH events"}, []string{"SCAN events", "TEMP B-TREE"}},
+		// A scan, but of the smallest index rather than the table's rows.
+		{"count", pruneCountSQL, nil, []string{"SCAN events USING COVERING INDEX"}, nil},
+		// The subquery walks from the oldest event and stops at the offset;
+		// a sort would read everything first.
+		{"oldest", pruneOldestSQL, []any{1}, []string{"SEARCH events USING INTEGER PRIMARY KEY (rowid<?)"}, []string{"TEMP B-TREE"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			plan := queryPlan(t, s, tt.sql, tt.args...)
+			for _, w := range tt.want {
+				if !strings.Contains(plan, w) {
+					t.Errorf("plan of %s lacks %q:\n%s", tt.sql, w, plan)
+				}
+			}
+			for _, n := range tt.not {
+				if strings.Contains(plan, n) {
+					t.Errorf("plan of %s has %q:\n%s", tt.sql, n, plan)
+				}
+			}
+		})
+	}
+}
+
+func queryPlan(t *testing.T, s *SQLite, query string, args ...any) string {
+	t.Helper()
+	rows, err := s.db.QueryContext(context.Background(), "EXPLAIN QUERY PLAN "+query, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var lines []string
+	for rows.Next() {
+		var id, parent, notUsed int
+		var detail string
+		if err := rows.Scan(&id, &parent, &notUsed, &detail); err != nil {
+			t.Fatal(err)
+		}
+		lines = append(lines, detail)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(lines, "\n")
 }

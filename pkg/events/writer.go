@@ -26,7 +26,9 @@ type WriterOptions struct {
 	// RetryBackoff is the wait before the first retry, doubled for each
 	// further one; default 100ms.
 	RetryBackoff time.Duration
-	// PruneInterval is how often retention runs when the store is a Pruner;
+	// PruneInterval is how often retention runs when the store is a Pruner:
+	// at most once per PruneInterval, on its own timer rather than as part
+	// of a flush, and only if events were written since it last ran;
 	// default 1 minute.
 	PruneInterval time.Duration
 	// SubscriberBuffer is each subscriber's channel capacity; a subscriber
@@ -347,12 +349,22 @@ func (w *Writer) run() {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
+	// Retention has its own timer, armed by a write when it is not already
+	// armed and due PruneInterval after the last run (the store pruned when
+	// it was opened): it runs at most once per PruneInterval however many
+	// batches are written, never while the writer is idle, and never adds
+	// its cost to a flush's.
+	pruneTimer := time.NewTimer(time.Hour)
+	pruneTimer.Stop()
+	defer pruneTimer.Stop()
+	pruneArmed := false
 	lastPrune := time.Now()
 	var loggedDrops uint64
 	var lastDropLog time.Time
 
 	flush := func() {
 		timer.Stop()
+		wrote := len(batch) > 0
 		w.flush(batch)
 		clear(batch) // let the written events' bodies be collected
 		batch = batch[:0]
@@ -360,13 +372,17 @@ func (w *Writer) run() {
 			w.log.Warn("events dropped: writer queue full", "dropped", d-loggedDrops, "dropped_total", d)
 			loggedDrops, lastDropLog = d, time.Now()
 		}
-		if w.pruner != nil && time.Since(lastPrune) >= w.opts.PruneInterval {
-			lastPrune = time.Now()
-			w.prune()
+		if w.pruner != nil && wrote && !pruneArmed {
+			pruneTimer.Reset(w.opts.PruneInterval - time.Since(lastPrune))
+			pruneArmed = true
 		}
 	}
 	for {
 		select {
+		case <-pruneTimer.C:
+			pruneArmed = false
+			lastPrune = time.Now()
+			w.prune()
 		case e := <-w.queue:
 			if len(batch) == 0 {
 				timer.Reset(w.opts.FlushInterval)

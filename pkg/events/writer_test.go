@@ -330,6 +330,51 @@ func TestWriterPrunes(t *testing.T) {
 	}
 }
 
+func TestWriterPruneSchedule(t *testing.T) {
+	tests := []struct {
+		name     string
+		interval time.Duration
+		events   int
+		// wantPrune: retention must run (after the last flush, with no
+		// further write to trigger it); otherwise it must not have run by
+		// the time every event is written.
+		wantPrune bool
+	}{
+		// The only flush comes before the interval is up: retention still
+		// runs once it is, on its own timer.
+		{"runs on its own timer after the interval", 20 * time.Millisecond, 1, true},
+		// Many flushes within one interval: none of them prunes.
+		{"not per flush within the interval", time.Hour, 50, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var rec recorder
+			var prunes atomic.Int64
+			store := &fakeStore{
+				InsertFn: rec.insert(nil),
+				PruneFn: func(context.Context) (int64, error) {
+					prunes.Add(1)
+					return 0, nil
+				},
+			}
+			w := NewWriter(store, WriterOptions{BatchSize: 1, PruneInterval: tt.interval})
+			for range tt.events {
+				w.Enqueue(Event{})
+			}
+			waitFor(t, "events written", func() bool { return w.Stats().Written == uint64(tt.events) })
+			if tt.wantPrune {
+				waitFor(t, "retention to run", func() bool { return prunes.Load() > 0 })
+			} else if n := prunes.Load(); n != 0 {
+				t.Errorf("retention ran %d times within its interval", n)
+			}
+			closeWriter(t, w)
+			if got := rec.calls; got != tt.events {
+				t.Errorf("%d inserts, want %d (one per event with BatchSize 1)", got, tt.events)
+			}
+		})
+	}
+}
+
 func TestWriterPruneErrorRecorded(t *testing.T) {
 	errPrune := errors.New("prune failed")
 	store := &fakeStore{PruneFn: func(context.Context) (int64, error) { return 0, errPrune }}

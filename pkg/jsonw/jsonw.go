@@ -4,7 +4,8 @@ package jsonw
 
 import "unicode/utf8"
 
-// AppendString appends s as a JSON string. Invalid UTF-8 becomes
+// AppendString appends s as a JSON string, byte for byte as encoding/json
+// writes it with HTML escaping off. Invalid UTF-8 becomes
 // U+FFFD, as encoding/json does, so a redacted value is always valid UTF-8;
 // <, > and & are kept as they are (this is not HTML).
 func AppendString[S ~string | ~[]byte](dst []byte, s S) []byte {
@@ -22,6 +23,10 @@ func AppendString[S ~string | ~[]byte](dst []byte, s S) []byte {
 			switch c {
 			case '"', '\\':
 				dst = append(dst, '\\', c)
+			case '\b':
+				dst = append(dst, '\\', 'b')
+			case '\f':
+				dst = append(dst, '\\', 'f')
 			case '\n':
 				dst = append(dst, '\\', 'n')
 			case '\r':
