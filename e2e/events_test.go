@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -71,7 +70,7 @@ func TestEventsSurviveShutdownAndCrash(t *testing.T) {
 	// SIGTERM right after the last answer: nothing may be lost.
 	gw := startGateway(t, env, cfg, "--port", fmt.Sprint(gwPort))
 	send(100)
-	gw.stop(t)
+	stop(t, gw)
 	if n := countStored(t, store); n != 100 {
 		t.Fatalf("after SIGTERM %d of 100 events stored", n)
 	}
@@ -98,6 +97,5 @@ func TestEventsSurviveShutdownAndCrash(t *testing.T) {
 
 func kill(t *testing.T, p *proc) {
 	t.Helper()
-	_ = p.cmd.Process.Signal(syscall.SIGKILL)
-	<-p.done
+	p.Kill()
 }

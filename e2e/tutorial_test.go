@@ -8,15 +8,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/keeptrusts/gateway/internal/proctest"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -46,53 +44,19 @@ func TestMain(m *testing.M) {
 }
 
 // proc is a started kt process whose combined output is captured.
-type proc struct {
-	cmd  *exec.Cmd
-	mu   sync.Mutex
-	out  bytes.Buffer
-	done chan struct{}
-}
+type proc = proctest.Proc
 
-func (p *proc) Write(b []byte) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.out.Write(b)
-}
-
-func (p *proc) output() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.out.String()
-}
-
+// start runs kt with args; the state dir defaults to the test binary's own.
 func start(t *testing.T, env []string, args ...string) *proc {
 	t.Helper()
-	p := &proc{cmd: exec.Command(ktBin, args...), done: make(chan struct{})}
-	p.cmd.Env = append(append(os.Environ(), "XDG_STATE_HOME="+stateDir), env...)
-	p.cmd.Stdout, p.cmd.Stderr = p, p
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() { p.stop(t) })
-	return p
+	return proctest.Start(t, "kt "+strings.Join(args, " "), append([]string{"XDG_STATE_HOME=" + stateDir}, env...), ktBin, args...)
 }
 
-// stop sends SIGTERM (graceful) and waits; SIGKILL after a deadline.
-func (p *proc) stop(t *testing.T) {
+// stop stops p gracefully and fails the test if SIGTERM was not enough.
+func stop(t *testing.T, p *proc) {
 	t.Helper()
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(10 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-		t.Errorf("kt %v did not stop on SIGTERM; output:\n%s", p.cmd.Args[1:], p.output())
+	if !p.Stop() {
+		t.Errorf("%s did not stop on SIGTERM; output:\n%s", p.Name, p.Output())
 	}
 }
 
@@ -107,15 +71,7 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool)
 	}
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
+func freePort(t *testing.T) int { return proctest.FreePort(t) }
 
 func httpJSON(t *testing.T, method, url, body string, out any) int {
 	t.Helper()
@@ -247,13 +203,13 @@ func TestTutorial(t *testing.T) {
 		"INFO keeptrusts::gateway Gateway ready",
 	}
 	var got []string
-	for _, l := range strings.Split(gw.output(), "\n") {
+	for _, l := range strings.Split(gw.Output(), "\n") {
 		if strings.HasPrefix(l, "INFO keeptrusts::gateway ") {
 			got = append(got, l)
 		}
 	}
 	if len(got) < len(wantLines) {
-		t.Fatalf("start-up output:\n%s", gw.output())
+		t.Fatalf("start-up output:\n%s", gw.Output())
 	}
 	for i, w := range wantLines {
 		if !strings.HasPrefix(got[i], w) {
@@ -269,7 +225,7 @@ func TestTutorial(t *testing.T) {
 	if a.Model != "gpt-4o-mini" || a.Metadata.Provider != "openai-primary" || !strings.Contains(a.Choices[0].Message.Content, "Paris") {
 		t.Fatalf("step 4: %+v", a)
 	}
-	gw.stop(t)
+	stop(t, gw)
 
 	// Step 5: an invalid primary key, restarted without --port (the port
 	// comes from the environment here so the test cannot collide with a
@@ -309,7 +265,7 @@ func TestTutorial(t *testing.T) {
 	if a.Metadata.Provider != "anthropic-fallback" || a.Metadata.Failover.Reason != "provider_unhealthy" {
 		t.Fatalf("unhealthy primary not skipped: %+v", a.Metadata)
 	}
-	gw.stop(t)
+	stop(t, gw)
 
 	// Step 7: the valid key again; healthy after healthy_threshold probes,
 	// traffic back on the primary.
@@ -358,7 +314,7 @@ func TestTutorial(t *testing.T) {
 	}
 
 	// With the gateway down, tail reads the local store and says so.
-	gw.stop(t)
+	stop(t, gw)
 	tail := exec.Command(ktBin, "events", "tail", "--last", "5", "--format", "json", "--gateway", gwURL)
 	tail.Env = append(os.Environ(), state)
 	var stderr bytes.Buffer
@@ -377,11 +333,11 @@ func startGateway(t *testing.T, env []string, cfgPath string, extra ...string) *
 	gw := start(t, env, append([]string{"gateway", "run", "--policy-config", cfgPath}, extra...)...)
 	waitFor(t, "Gateway ready", 15*time.Second, func() bool {
 		select {
-		case <-gw.done:
-			t.Fatalf("gateway exited:\n%s", gw.output())
+		case <-gw.Done():
+			t.Fatalf("gateway exited:\n%s", gw.Output())
 		default:
 		}
-		return strings.Contains(gw.output(), "Gateway ready")
+		return strings.Contains(gw.Output(), "Gateway ready")
 	})
 	return gw
 }
@@ -392,14 +348,14 @@ func startGateway(t *testing.T, env []string, cfgPath string, extra ...string) *
 func TestDemoStep4(t *testing.T) {
 	port := freePort(t)
 	gw := start(t, nil, "gateway", "run", "--demo", "--port", fmt.Sprint(port))
-	waitFor(t, "demo ready", 15*time.Second, func() bool { return strings.Contains(gw.output(), "Gateway ready") })
+	waitFor(t, "demo ready", 15*time.Second, func() bool { return strings.Contains(gw.Output(), "Gateway ready") })
 	url := fmt.Sprintf("http://127.0.0.1:%d/v1/chat/completions", port)
 	var a answer
 	if code := httpJSON(t, http.MethodPost, url, step4Body, &a); code != 200 || a.Model != "gpt-4o-mini" || a.Metadata.Provider != "openai-primary" {
-		t.Fatalf("demo step 4: %d %+v\n%s", code, a, gw.output())
+		t.Fatalf("demo step 4: %d %+v\n%s", code, a, gw.Output())
 	}
 	adminURL := ""
-	sc := bufio.NewScanner(strings.NewReader(gw.output()))
+	sc := bufio.NewScanner(strings.NewReader(gw.Output()))
 	for sc.Scan() {
 		if _, after, ok := strings.Cut(sc.Text(), "openai-primary"); ok && strings.Contains(after, "fault injection: ") {
 			_, adminURL, _ = strings.Cut(after, "fault injection: ")
@@ -408,7 +364,7 @@ func TestDemoStep4(t *testing.T) {
 		}
 	}
 	if adminURL == "" {
-		t.Fatalf("demo banner has no fault injection URL:\n%s", gw.output())
+		t.Fatalf("demo banner has no fault injection URL:\n%s", gw.Output())
 	}
 	if code := httpJSON(t, http.MethodPut, adminURL, `{"kind":"down"}`, nil); code/100 != 2 {
 		t.Fatalf("fault injection: %d", code)

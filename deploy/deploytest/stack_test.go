@@ -1,20 +1,17 @@
 package deploytest
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/keeptrusts/gateway/internal/proctest"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -60,81 +57,28 @@ func TestObservabilityTools(t *testing.T) {
 	}
 }
 
-// proc is a started process whose output is kept for failure messages.
-type proc struct {
-	name string
-	cmd  *exec.Cmd
-	mu   sync.Mutex
-	out  bytes.Buffer
-	done chan struct{}
-}
-
-func (p *proc) Write(b []byte) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.out.Write(b)
-}
-
-func (p *proc) output() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.out.String()
-}
-
-// startProc starts a process and stops it (SIGTERM, then SIGKILL) when the
-// test ends; its output is logged if the test failed.
-func startProc(t *testing.T, name string, env []string, path string, args ...string) *proc {
+// startProc starts a process that is stopped (SIGTERM, then SIGKILL) when
+// the test ends; its output is logged if the test failed.
+func startProc(t *testing.T, name string, env []string, path string, args ...string) *proctest.Proc {
 	t.Helper()
-	p := &proc{name: name, cmd: exec.Command(path, args...), done: make(chan struct{})}
-	p.cmd.Env = append(os.Environ(), env...)
-	p.cmd.Stdout, p.cmd.Stderr = p, p
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	go func() { _ = p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(10 * time.Second):
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
-		if t.Failed() {
-			out := p.output()
-			if len(out) > 6000 {
-				out = "...\n" + out[len(out)-6000:]
-			}
-			t.Logf("--- %s output:\n%s", name, out)
-		}
-	})
-	return p
+	return proctest.Start(t, name, env, path, args...)
 }
 
-// freePort returns a loopback port nobody listens on right now.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
+func freePort(t *testing.T) int { return proctest.FreePort(t) }
 
 // addr is 127.0.0.1:port.
 func addr(port int) string { return fmt.Sprintf("127.0.0.1:%d", port) }
 
 // eventually polls cond every 250 ms until it returns nil or the deadline
 // passes, then fails with cond's last error.
-func eventually(t *testing.T, what string, timeout time.Duration, procs []*proc, cond func() error) {
+func eventually(t *testing.T, what string, timeout time.Duration, procs []*proctest.Proc, cond func() error) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
 		for _, p := range procs {
 			select {
-			case <-p.done:
-				t.Fatalf("%s exited while waiting for %s", p.name, what)
+			case <-p.Done():
+				t.Fatalf("%s exited while waiting for %s", p.Name, what)
 			default:
 			}
 		}
@@ -226,7 +170,7 @@ policies:
 type stack struct {
 	gateway, jaegerQuery, prometheus string
 	openaiAdmin                      string
-	procs                            []*proc
+	procs                            []*proctest.Proc
 }
 
 // startStack builds kt and starts Jaeger, the collector, Prometheus, two
