@@ -4,13 +4,30 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/keeptrusts/gateway/pkg/auth"
 	"github.com/keeptrusts/gateway/pkg/logging"
 	"github.com/keeptrusts/gateway/pkg/sim"
 )
+
+// adminTokenEnv names the environment variable holding kt sim's admin token.
+const adminTokenEnv = "KEEPTRUSTS_ADMIN_TOKEN"
+
+// getenvFrom is the value of key in environ ("KEY=value" entries; the last
+// one wins, as in os/exec), "" when unset.
+func getenvFrom(environ []string, key string) string {
+	v := ""
+	for _, kv := range environ {
+		if k, val, ok := strings.Cut(kv, "="); ok && k == key {
+			v = val
+		}
+	}
+	return v
+}
 
 func newSimCmd(e *env) *cobra.Command {
 	var (
@@ -36,10 +53,18 @@ admin port:
 Fault kinds: none, down, reset, hang, slow_first_token, slow_stream, error,
 rate_limit, reset_mid_stream, wrong_key, stream_error.
 
+The admin API is guarded like the gateway's management endpoints: set
+KEEPTRUSTS_ADMIN_TOKEN in the environment and every admin request needs
+"Authorization: Bearer $KEEPTRUSTS_ADMIN_TOKEN"; without it the admin API is open
+when --host is loopback (the default, 127.0.0.1) and refused (403) otherwise.
+GET /healthz stays open for container health checks.
+
 The gateway's base_url for an openai sim is http://HOST:PORT/v1; for an
 anthropic sim it is http://HOST:PORT.`,
 		Example: `  kt sim --kind openai --port 41010 --expect-key sk-test
-  kt sim --kind anthropic --port 41020 --fault error --status 529`,
+  kt sim --kind anthropic --port 41020 --fault error --status 529
+  KEEPTRUSTS_ADMIN_TOKEN=$(cat admin-token) kt sim --kind openai --host 0.0.0.0
+  curl -H "Authorization: Bearer $(cat admin-token)" http://127.0.0.1:41011/stats`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			logger, err := logging.New(e.stderr, "text", logLevel)
@@ -61,7 +86,9 @@ anthropic sim it is http://HOST:PORT.`,
 			if opts.Kind != sim.KindOpenAI && opts.Kind != sim.KindAnthropic {
 				return fmt.Errorf("--kind %q: want openai or anthropic", kind)
 			}
-			srv, err := sim.Start(c.Context(), net.JoinHostPort(host, strconv.Itoa(port)), net.JoinHostPort(host, strconv.Itoa(adminPort)), sim.New(opts))
+			guard := auth.NewAdmin(host, getenvFrom(e.environ, adminTokenEnv)).WithTokenHint(adminTokenEnv)
+			srv, err := sim.Start(c.Context(), net.JoinHostPort(host, strconv.Itoa(port)), net.JoinHostPort(host, strconv.Itoa(adminPort)), sim.New(opts),
+				sim.WithAdminGuard(guard.Wrap))
 			if err != nil {
 				return err
 			}
@@ -70,7 +97,7 @@ anthropic sim it is http://HOST:PORT.`,
 			if opts.Kind == sim.KindOpenAI {
 				base += "/v1"
 			}
-			logger.Info("Simulated "+kind+" provider ready", "base_url", base, "admin", srv.AdminURL())
+			logger.Info("Simulated "+kind+" provider ready", "base_url", base, "admin", srv.AdminURL(), "admin_auth", guard.String())
 			<-c.Context().Done()
 			return nil
 		},

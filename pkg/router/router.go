@@ -1,10 +1,12 @@
 // Package router picks targets and runs the failover loop: for each request
-// it walks the targets in priority order, skips those that are unhealthy or
-// whose circuit is open, makes one attempt per remaining target until one
-// answers or the attempt budget is spent, applies model mapping on fallback
-// targets, and bounds every attempt and the whole request in time. Each
-// attempt's outcome is classified once (pkg/classify) and reported to the
-// target's health (breaker) and to the Observer.
+// it orders the targets (by priority, or with the weighted strategy by a
+// per-request weighted split across the healthy targets), skips those that
+// are unhealthy or whose circuit is open, makes one attempt per remaining
+// target until one answers or the attempt budget is spent, applies model
+// mapping on every target but the highest-priority one, and bounds every
+// attempt and the whole request in time. Each attempt's outcome is
+// classified once (pkg/classify) and reported to the target's health
+// (breaker) and to the Observer.
 package router
 
 import (
@@ -16,6 +18,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cespare/xxhash/v2"
+
 	"github.com/keeptrusts/gateway/pkg/classify"
 	"github.com/keeptrusts/gateway/pkg/health"
 	"github.com/keeptrusts/gateway/pkg/provider"
@@ -25,8 +29,14 @@ import (
 type Target struct {
 	// ID of the target.
 	ID string
-	// Priority orders targets, lower first.
+	// Priority orders targets, lower first. The highest-priority target
+	// (rank 0) is the one model mapping does not apply to, with either
+	// strategy.
 	Priority int
+	// Weight is the target's share of the weighted split (StrategyWeighted);
+	// 0 (or less) = never picked first, fallback only. Ignored by
+	// StrategyPriority.
+	Weight int
 	// Adapter speaks the target's wire format.
 	Adapter provider.Adapter
 	// Endpoint is where and how to reach it.
@@ -39,14 +49,34 @@ type Target struct {
 	ForwardClientAuth bool
 }
 
+// Routing strategies (Settings.Strategy).
+const (
+	// StrategyPriority walks the targets in priority order (the default).
+	StrategyPriority = "priority"
+	// StrategyWeighted splits traffic across the healthy targets by
+	// Target.Weight (weighted rendezvous hashing on Request.StickyKey, or
+	// on a random key per request), then fails over inside the split.
+	StrategyWeighted = "weighted"
+)
+
 // Settings are the failover settings.
 type Settings struct {
-	// Failover enables moving to other targets; when false only the top
-	// priority target is used.
+	// Strategy is StrategyPriority ("" means the same) or StrategyWeighted.
+	// Any other value is treated as StrategyPriority (pkg/config rejects
+	// it); Router.Strategy reports the one in effect.
+	Strategy string
+	// Failover enables moving to other targets; when false only the first
+	// target of the request's order is used: the top priority target with
+	// StrategyPriority, the weighted pick with StrategyWeighted.
 	Failover bool
 	// MaxAttempts is how many fallback targets to try after the first.
 	MaxAttempts int
-	// ModelMapping maps a requested model to the model used on fallback targets.
+	// ModelMapping maps a requested model to the model used on every target
+	// except the highest-priority one (rank 0 after the stable priority
+	// sort), whatever position that target takes in a request's order. With
+	// StrategyPriority that is every fallback; with StrategyWeighted it also
+	// applies to a first pick that is not the highest-priority target (the
+	// B side of an A/B split).
 	ModelMapping map[string]string
 	// AttemptTimeout bounds one attempt (a stream: until its first event).
 	AttemptTimeout time.Duration
@@ -61,9 +91,14 @@ type Settings struct {
 
 // Router routes requests over targets.
 type Router struct {
+	// targets in priority order; the index is the target's rank.
 	targets  []*Target
 	settings Settings
 	observer Observer
+	// weighted is set for StrategyWeighted.
+	weighted bool
+	// idHash holds xxhash(ID) per rank, for the weighted split.
+	idHash []uint64
 }
 
 // Observer is the one place an attempt is recorded: telemetry (a span and
@@ -93,11 +128,19 @@ type FailoverStep struct {
 }
 
 // New returns a router over targets, ordered by priority (stable, so equal
-// priorities keep their list order).
+// priorities keep their list order). With StrategyPriority and Failover
+// off only the top priority target is kept; StrategyWeighted keeps them all
+// and picks per request.
 func New(targets []*Target, s Settings, obs Observer) *Router {
 	ts := slices.Clone(targets)
 	slices.SortStableFunc(ts, func(a, b *Target) int { return a.Priority - b.Priority })
-	if !s.Failover && len(ts) > 1 {
+	weighted := s.Strategy == StrategyWeighted
+	if weighted {
+		s.Strategy = StrategyWeighted
+	} else {
+		s.Strategy = StrategyPriority
+	}
+	if !weighted && !s.Failover && len(ts) > 1 {
 		ts = ts[:1]
 	}
 	if s.AttemptTimeout <= 0 {
@@ -112,11 +155,23 @@ func New(targets []*Target, s Settings, obs Observer) *Router {
 	if obs == nil {
 		obs = nopObserver{}
 	}
-	return &Router{targets: ts, settings: s, observer: obs}
+	r := &Router{targets: ts, settings: s, observer: obs, weighted: weighted}
+	if weighted {
+		r.idHash = make([]uint64, len(ts))
+		for i, t := range ts {
+			r.idHash[i] = xxhash.Sum64String(t.ID)
+		}
+	}
+	return r
 }
 
-// Targets returns the targets in routing order.
+// Targets returns the targets in priority order: the routing order with
+// StrategyPriority; StrategyWeighted orders them per request.
 func (r *Router) Targets() []*Target { return r.targets }
+
+// Strategy returns the strategy in effect: StrategyPriority or
+// StrategyWeighted.
+func (r *Router) Strategy() string { return r.settings.Strategy }
 
 // Request is a client chat completion request.
 type Request struct {
@@ -130,6 +185,12 @@ type Request struct {
 	Header http.Header
 	// ClientAuth is the client's bearer token, forwarded only to targets that opt in.
 	ClientAuth string
+	// StickyKey, with StrategyWeighted, makes the request's target order a
+	// function of this key (e.g. a user id): the same key always gets the
+	// same order, across requests, routers and processes, while the same
+	// targets are healthy. Empty means a random order per request. Ignored by
+	// StrategyPriority.
+	StickyKey string
 }
 
 // Attempt records one try (or skip) of one target.
@@ -239,19 +300,32 @@ var errAttemptTimeout = errors.New("attempt timed out")
 // Do routes one request. It returns a Result (success or client error), an
 // *Error when every target failed or was unavailable, or ErrCanceled.
 func (r *Router) Do(ctx context.Context, req *Request) (*Result, error) {
-	deadline := time.Now().Add(r.settings.RequestTimeout)
+	start := time.Now()
+	deadline := start.Add(r.settings.RequestTimeout)
 	limit := 1 + r.settings.MaxAttempts
+	// order is nil with StrategyPriority: the targets' own order is used.
+	var buf [stackPicks]pick
+	order := r.order(buf[:0], req.StickyKey, start)
+	n := len(r.targets)
+	if !r.settings.Failover {
+		n = min(n, 1)
+	}
 	attempts := make([]Attempt, 0, len(r.targets))
 	var fo Failover
 	tried := 0
-	for i, t := range r.targets {
+	for k := range n {
 		if tried >= limit {
 			break
 		}
 		if ctx.Err() != nil {
 			return nil, ErrCanceled
 		}
-		model := r.modelFor(i, req.Model)
+		rank := k
+		if order != nil {
+			rank = int(order[k].rank)
+		}
+		t := r.targets[rank]
+		model := r.modelFor(rank, req.Model)
 		now := time.Now()
 		if len(attempts) > 0 {
 			prev := &attempts[len(attempts)-1]
@@ -299,9 +373,10 @@ func (f *Failover) leave(target string, reason classify.Reason) {
 	f.Reason = reason
 }
 
-// modelFor applies model mapping on every target after the primary.
-func (r *Router) modelFor(i int, model string) string {
-	if i == 0 {
+// modelFor applies model mapping on every target but the one of rank 0
+// (the highest priority), whatever its place in the request's order.
+func (r *Router) modelFor(rank int, model string) string {
+	if rank == 0 {
 		return model
 	}
 	if m, ok := r.settings.ModelMapping[model]; ok {

@@ -102,6 +102,7 @@ func streamChunks(n int, thenReset bool) func(http.ResponseWriter, *http.Request
 type targetOpts struct {
 	breakerFailures int
 	probe           bool
+	weight          int
 }
 
 func newTarget(t *testing.T, id string, prio int, url string, o targetOpts) *Target {
@@ -115,6 +116,7 @@ func newTarget(t *testing.T, id string, prio int, url string, o targetOpts) *Tar
 	return &Target{
 		ID:       id,
 		Priority: prio,
+		Weight:   o.weight,
 		Adapter:  openai.New("openai"),
 		Endpoint: &provider.Endpoint{BaseURL: url + "/v1", APIKey: "sk-" + id},
 		Client:   &http.Client{Transport: tr},

@@ -45,11 +45,44 @@ type Server struct {
 	done      chan struct{}
 }
 
+// StartOption changes how Start serves a Sim.
+type StartOption func(*startConfig)
+
+// startConfig collects the StartOptions.
+type startConfig struct {
+	wrapAdmin func(http.Handler) http.Handler
+}
+
+// WithAdminGuard serves the admin API through wrap (e.g. an auth.Admin's
+// Wrap), so that changing faults or reading stats needs what wrap demands.
+// GET (and HEAD) /healthz bypasses wrap: it only reports liveness, kind and
+// fault, and container health checks call it without credentials.
+func WithAdminGuard(wrap func(http.Handler) http.Handler) StartOption {
+	return func(c *startConfig) { c.wrapAdmin = wrap }
+}
+
+// guardAdmin puts wrap in front of every admin endpoint but the health check.
+func guardAdmin(h http.Handler, wrap func(http.Handler) http.Handler) http.Handler {
+	guarded := wrap(h)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/healthz" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+			h.ServeHTTP(w, r)
+			return
+		}
+		guarded.ServeHTTP(w, r)
+	})
+}
+
 // Start listens on apiAddr and adminAddr (e.g. "127.0.0.1:0"; an empty
 // adminAddr runs no admin API) and serves s. If s's fault is down, the API
 // address is reserved and closed at once. ctx bounds listening; when it is
-// done the server closes itself.
-func Start(ctx context.Context, apiAddr, adminAddr string, s *Sim) (*Server, error) {
+// done the server closes itself. Without options the admin API is open to
+// anyone who can reach adminAddr; see WithAdminGuard.
+func Start(ctx context.Context, apiAddr, adminAddr string, s *Sim, opts ...StartOption) (*Server, error) {
+	var cfg startConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", apiAddr)
 	if err != nil {
@@ -64,7 +97,11 @@ func Start(ctx context.Context, apiAddr, adminAddr string, s *Sim) (*Server, err
 		}
 		srv.adminURL = "http://" + dialable(aln.Addr().String())
 		actx, cancel := context.WithCancel(context.Background())
-		srv.admin, srv.adminCancel, srv.adminDone = srv.httpServer(actx, s.AdminHandler()), cancel, make(chan struct{})
+		admin := s.AdminHandler()
+		if cfg.wrapAdmin != nil {
+			admin = guardAdmin(admin, cfg.wrapAdmin)
+		}
+		srv.admin, srv.adminCancel, srv.adminDone = srv.httpServer(actx, admin), cancel, make(chan struct{})
 		go func() {
 			defer close(srv.adminDone)
 			_ = srv.admin.Serve(aln)
