@@ -76,7 +76,7 @@ Validate and run your own configuration:
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newGatewayCmd(e), newPolicyCmd(e), newEventsCmd(e), newSimCmd(e), newDrillCmd(e), newVersionCmd(e))
+	root.AddCommand(newGatewayCmd(e), newPolicyCmd(e), newEventsCmd(e), newSimCmd(e), newKeysCmd(e), newDrillCmd(e), newVersionCmd(e))
 	return root
 }
 
