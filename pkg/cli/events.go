@@ -13,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode"
 
 	"github.com/spf13/cobra"
 
@@ -26,8 +27,28 @@ type tailOptions struct {
 	provider string
 	failover string
 	since    string
+	team     string
 	gateway  string
 	store    string
+	// token is the gateway's admin token from $KT_ADMIN_TOKEN, "" when
+	// unset. Never printed.
+	token string
+}
+
+// tailTokenEnv names the environment variable holding the admin token that
+// `kt events tail` sends to the gateway (kt sim reads the same one).
+const tailTokenEnv = adminTokenEnv
+
+// tailToken reads the admin token from environ, without surrounding
+// whitespace: the gateway ignores it too, and a token read from a file often
+// ends in a newline.
+func tailToken(environ []string) (string, error) {
+	tok := strings.TrimSpace(getenvFrom(environ, tailTokenEnv))
+	if strings.IndexFunc(tok, unicode.IsControl) >= 0 {
+		// Not sendable in a header; the value itself is not shown.
+		return "", fmt.Errorf("%s contains control characters; set it to the gateway's admin token alone", tailTokenEnv)
+	}
+	return tok, nil
 }
 
 func newEventsCmd(e *env) *cobra.Command {
@@ -41,17 +62,24 @@ func newEventsCmd(e *env) *cobra.Command {
 		Short: "Print recent request events, optionally following new ones",
 		Long: `tail prints the most recent request events, oldest first: who answered, the
 model, status, latency, the failover decision and its reason, tokens and cost.
+With client authentication on, each event also names the team and the gateway
+key (by its configured name) that made the request; the table then has a TEAM
+column and --team keeps one team's events.
 
 It asks the running gateway (GET /v1/events). When the gateway cannot be
 reached it says so and reads the local event store instead (--store), so
-events can be read after the gateway stopped.
+events can be read after the gateway stopped. When the gateway requires an
+admin token for its management endpoints (always when one is configured, and
+when it listens beyond loopback), set KT_ADMIN_TOKEN to that token: it is
+sent as "Authorization: Bearer $KT_ADMIN_TOKEN".
 
 --format json prints one JSON array (pipe it to jq '.[]'); with --follow it
 prints one JSON object per line as events happen. --format table prints
 aligned columns.`,
 		Example: `  kt events tail --last 5 --format json | jq '.[] | {id, provider, latency_ms, failover}'
   kt events tail --follow --failover true
-  kt events tail --provider anthropic-fallback --since 15m`,
+  kt events tail --provider anthropic-fallback --since 15m
+  KT_ADMIN_TOKEN=$(cat admin-token) kt events tail --gateway https://gateway.example.com --team data-science`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if o.format != "json" && o.format != "table" {
@@ -62,6 +90,11 @@ aligned columns.`,
 					return fmt.Errorf("--failover %q: want true or false", o.failover)
 				}
 			}
+			tok, err := tailToken(e.environ)
+			if err != nil {
+				return err
+			}
+			o.token = tok
 			if o.follow {
 				return followEvents(c.Context(), e, o)
 			}
@@ -85,6 +118,7 @@ aligned columns.`,
 	fl.StringVar(&o.provider, "provider", "", "only events answered by this target id")
 	fl.StringVar(&o.failover, "failover", "", "only events whose failover was (true) or was not (false) triggered")
 	fl.StringVar(&o.since, "since", "", "only events since an RFC3339 time or a duration ago (15m, 2h)")
+	fl.StringVar(&o.team, "team", "", "only events of this team (the team of the gateway key that made the request)")
 	fl.StringVar(&o.gateway, "gateway", "http://localhost:41002", "gateway base URL")
 	defaultStore, _ := events.DefaultPath()
 	fl.StringVar(&o.store, "store", defaultStore, "event store read when the gateway is unreachable")
@@ -100,7 +134,7 @@ func render(w io.Writer, format string, evs []events.Event) error {
 }
 
 func (o tailOptions) filter() (events.Filter, error) {
-	f := events.Filter{Last: o.last, Provider: o.provider}
+	f := events.Filter{Last: o.last, Provider: o.provider, Team: o.team}
 	if o.failover != "" {
 		b, _ := strconv.ParseBool(o.failover)
 		f.Failover = &b
@@ -124,9 +158,9 @@ func fetchEvents(ctx context.Context, o tailOptions) ([]events.Event, error) {
 	if err != nil {
 		return nil, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(o.gateway, "/")+"/v1/events?"+f.Values().Encode(), nil)
+	req, err := o.request(ctx, "/v1/events", f)
 	if err != nil {
-		return nil, fmt.Errorf("--gateway %q: %w", o.gateway, err)
+		return nil, err
 	}
 	resp, err := tailClient.Do(req)
 	if err != nil {
@@ -138,13 +172,46 @@ func fetchEvents(ctx context.Context, o tailOptions) ([]events.Event, error) {
 		return nil, fmt.Errorf("read events: %w", err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("gateway answered %s: %s", resp.Status, apiMessage(body))
+		return nil, o.gatewayError(resp, body)
 	}
 	var evs []events.Event
 	if err := json.Unmarshal(body, &evs); err != nil {
 		return nil, fmt.Errorf("decode events: %w", err)
 	}
 	return evs, nil
+}
+
+// request is a GET of the gateway's path with f's query parameters,
+// carrying the admin token when there is one.
+func (o tailOptions) request(ctx context.Context, path string, f events.Filter) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(o.gateway, "/")+path+"?"+f.Values().Encode(), nil)
+	if err != nil {
+		return nil, fmt.Errorf("--gateway %q: %w", o.gateway, err)
+	}
+	if o.token != "" {
+		req.Header.Set("Authorization", "Bearer "+o.token)
+	}
+	return req, nil
+}
+
+// gatewayError is the error for a gateway's non-200 answer with body. A
+// refusal for want of an admin token (401, 403) says how to fix it, with
+// the gateway's own message, which names the gateway-side setting.
+func (o tailOptions) gatewayError(resp *http.Response, body []byte) error {
+	msg := apiMessage(body)
+	if o.token != "" {
+		// The gateway never echoes the token; a proxy in front of it might.
+		msg = strings.ReplaceAll(msg, o.token, "[redacted]")
+	}
+	switch {
+	case resp.StatusCode == http.StatusUnauthorized && o.token == "":
+		return fmt.Errorf("gateway answered %s: %s; the gateway's management endpoints require its admin token: set %s to it", resp.Status, msg, tailTokenEnv)
+	case resp.StatusCode == http.StatusUnauthorized:
+		return fmt.Errorf("gateway answered %s: %s; the gateway did not accept the token in %s: set it to the gateway's admin token", resp.Status, msg, tailTokenEnv)
+	case resp.StatusCode == http.StatusForbidden:
+		return fmt.Errorf("gateway answered %s: %s; the gateway refuses management requests without an admin token: configure one on the gateway, then set %s to it", resp.Status, msg, tailTokenEnv)
+	}
+	return fmt.Errorf("gateway answered %s: %s", resp.Status, msg)
 }
 
 // apiMessage extracts an OpenAI-style error message, or the body itself.
@@ -198,6 +265,15 @@ func followEvents(ctx context.Context, e *env, o tailOptions) error {
 	if err != nil {
 		return err
 	}
+	f, err := o.filter()
+	if err != nil {
+		return err
+	}
+	// The table's TEAM column shows from the start when the history has a
+	// team or --team asks for one; otherwise from the first event with a
+	// team on, under a new header, so a row never has more columns than
+	// the header above it.
+	teamCol := o.team != "" || events.HasTeam(evs)
 	header := true
 	emit := func(ev events.Event) error {
 		if o.format == "json" {
@@ -208,9 +284,13 @@ func followEvents(ctx context.Context, e *env, o tailOptions) error {
 			_, err = fmt.Fprintf(e.stdout, "%s\n", b)
 			return err
 		}
-		// Rows are rendered one at a time as they come; the header only once.
+		// Rows are rendered one at a time as they come; the header only
+		// once, or again when the team column appears.
+		if !teamCol && ev.Team != "" {
+			teamCol, header = true, true
+		}
 		var buf strings.Builder
-		if err := events.RenderTable(&buf, []events.Event{ev}); err != nil {
+		if err := events.RenderTableWith(&buf, []events.Event{ev}, events.TableOptions{Team: teamCol}); err != nil {
 			return err
 		}
 		out := buf.String()
@@ -222,7 +302,7 @@ func followEvents(ctx context.Context, e *env, o tailOptions) error {
 		return err
 	}
 	if len(evs) == 0 && o.format == "table" {
-		if err := events.RenderTable(e.stdout, nil); err != nil {
+		if err := events.RenderTableWith(e.stdout, nil, events.TableOptions{Team: teamCol}); err != nil {
 			return err
 		}
 		header = false
@@ -232,12 +312,8 @@ func followEvents(ctx context.Context, e *env, o tailOptions) error {
 			return err
 		}
 	}
-	f, err := o.filter()
-	if err != nil {
-		return err
-	}
 	f.Last = 0
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(o.gateway, "/")+"/v1/events/stream?"+f.Values().Encode(), nil)
+	req, err := o.request(ctx, "/v1/events/stream", f)
 	if err != nil {
 		return err
 	}
@@ -251,7 +327,7 @@ func followEvents(ctx context.Context, e *env, o tailOptions) error {
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		return fmt.Errorf("gateway answered %s: %s", resp.Status, apiMessage(b))
+		return o.gatewayError(resp, b)
 	}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 16<<20)
@@ -264,6 +340,11 @@ func followEvents(ctx context.Context, e *env, o tailOptions) error {
 		var ev events.Event
 		if err := json.Unmarshal([]byte(data), &ev); err != nil {
 			return fmt.Errorf("decode event: %w", err)
+		}
+		// The gateway filters the stream; filtering again keeps --team
+		// honest with a gateway whose stream does not know every filter.
+		if !f.Matches(ev) {
+			continue
 		}
 		if err := emit(ev); err != nil {
 			return err

@@ -5,15 +5,19 @@
 //
 //   - Event is the record; its JSON field names are a public contract
 //     (`kt events tail --format json | jq`).
-//   - Store persists and queries events; SQLite is the embedded
+//   - Store persists and queries events and sums their cost per team
+//     (SpendByTeam, for per-team budgets); SQLite is the embedded
 //     implementation (pure Go, modernc.org/sqlite), opened read-write by the
 //     gateway (OpenSQLite) and read-only by the CLI when the gateway is down
 //     (OpenSQLiteReadOnly).
+//   - Event.Team and Event.KeyName say which team and which gateway key
+//     (by its configured name) made the request, when client auth is on.
 //   - Writer takes events off the request path: Enqueue is a non-blocking
 //     channel send, a single goroutine batches them into Store.Insert and
 //     then fans persisted events out to subscribers (`--follow`).
 //   - ParseFilter and Filter.Values are the event endpoint's query
-//     parameters, shared by the gateway and the CLI.
+//     parameters, shared by the gateway and the CLI; Filter.Matches applies
+//     a filter to a live event.
 //   - RenderJSON and RenderTable print events for the CLI.
 //
 // # Durability

@@ -20,6 +20,12 @@ type Event struct {
 	Timestamp time.Time `json:"timestamp"`
 	// RequestID is the request's id as returned to the client.
 	RequestID string `json:"request_id"`
+	// Team is the team of the gateway key that authenticated the request;
+	// "" when client authentication is off.
+	Team string `json:"team,omitempty"`
+	// KeyName is the configured name of that gateway key (never the key
+	// itself); "" when client authentication is off.
+	KeyName string `json:"key_name,omitempty"`
 	// TraceID is the W3C trace id, when the request was traced.
 	TraceID string `json:"trace_id,omitempty"`
 	// Provider is the target id that answered; "" when none did.

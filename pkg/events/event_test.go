@@ -174,9 +174,10 @@ func TestEventMarshalJSON(t *testing.T) {
 		not  []string
 	}{
 		{"nil attempts is an empty array", Event{}, []string{`"attempts":[]`}, []string{`null`}},
-		{"empty omitempty fields are left out", Event{}, nil, []string{"trace_id", "policies", "error", "request_body", "response_body", "cache_read_tokens", "original_provider", "reason"}},
+		{"empty omitempty fields are left out", Event{}, nil, []string{"trace_id", "team", "key_name", "policies", "error", "request_body", "response_body", "cache_read_tokens", "original_provider", "reason"}},
 		{"bodies kept", Event{RequestBody: json.RawMessage(`{"a": [1, 2]}`)}, []string{`"request_body":{"a":[1,2]}`}, nil},
 		{"invalid body becomes a string", Event{ResponseBody: json.RawMessage(`{"cut`)}, []string{`"response_body":"{\"cut"`}, nil},
+		{"team and key name follow request_id", Event{RequestID: "r", Team: "platform", KeyName: "ci"}, []string{`"request_id":"r","team":"platform","key_name":"ci","provider"`}, nil},
 		{"attempt omits zero status and skipped", Event{Attempts: []Attempt{{Target: "t", Outcome: "upstream_timeout"}}}, []string{`{"target":"t","model":"","outcome":"upstream_timeout","duration_ms":0}`}, nil},
 	}
 	for _, tt := range tests {
@@ -205,7 +206,8 @@ func FuzzEventJSON(f *testing.F) {
 	f.Add("", []byte(`"str"`), []byte(`null`))
 	f.Add("m", []byte(`  {"a" : 1}  `), []byte(`[1, 2]`))
 	f.Fuzz(func(t *testing.T, model string, req, resp []byte) {
-		in := Event{ID: "evt_x", Model: model, RequestBody: req, ResponseBody: resp}
+		// The model also as the team: a team's table cell is as safe.
+		in := Event{ID: "evt_x", Model: model, Team: model, RequestBody: req, ResponseBody: resp}
 		b, err := json.Marshal(in)
 		if err != nil {
 			t.Fatalf("Marshal failed: %v", err)

@@ -29,6 +29,14 @@ func appendJSON(dst []byte, e *Event) ([]byte, error) {
 	}
 	dst = append(dst, `","request_id":`...)
 	dst = jsonw.AppendString(dst, e.RequestID)
+	if e.Team != "" {
+		dst = append(dst, `,"team":`...)
+		dst = jsonw.AppendString(dst, e.Team)
+	}
+	if e.KeyName != "" {
+		dst = append(dst, `,"key_name":`...)
+		dst = jsonw.AppendString(dst, e.KeyName)
+	}
 	if e.TraceID != "" {
 		dst = append(dst, `,"trace_id":`...)
 		dst = jsonw.AppendString(dst, e.TraceID)

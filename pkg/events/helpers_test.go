@@ -22,6 +22,7 @@ type fakeStore struct {
 	InsertFn func(ctx context.Context, evs []Event) error
 	QueryFn  func(ctx context.Context, f Filter) ([]Event, error)
 	PruneFn  func(ctx context.Context) (int64, error)
+	SpendFn  func(ctx context.Context, since time.Time) (map[string]float64, error)
 }
 
 func (f *fakeStore) Insert(ctx context.Context, evs []Event) error {
@@ -36,6 +37,13 @@ func (f *fakeStore) Query(ctx context.Context, fl Filter) ([]Event, error) {
 		return []Event{}, nil
 	}
 	return f.QueryFn(ctx, fl)
+}
+
+func (f *fakeStore) SpendByTeam(ctx context.Context, since time.Time) (map[string]float64, error) {
+	if f.SpendFn == nil {
+		return map[string]float64{}, nil
+	}
+	return f.SpendFn(ctx, since)
 }
 
 func (f *fakeStore) Prune(ctx context.Context) (int64, error) {
@@ -147,6 +155,8 @@ func fullEvent(id string, ts time.Time) Event {
 		ID:               id,
 		Timestamp:        ts,
 		RequestID:        "req_" + id,
+		Team:             "platform",
+		KeyName:          "ci-pipeline",
 		TraceID:          "4bf92f3577b34da6a3ce929d0e0e4736",
 		Provider:         "anthropic-fallback",
 		Model:            "claude-sonnet-4-20250514",

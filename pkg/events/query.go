@@ -10,7 +10,7 @@ import (
 )
 
 // Query parameter names of the event endpoint
-// (GET /v1/events?last=10&provider=openai-primary&failover=true&since=…&after=evt_…).
+// (GET /v1/events?last=10&provider=openai-primary&failover=true&since=…&team=…&after=evt_…).
 // Kept here so the gateway that parses them and the CLI that builds them
 // cannot disagree.
 const (
@@ -19,6 +19,7 @@ const (
 	ParamFailover = "failover"
 	ParamSince    = "since"
 	ParamAfter    = "after"
+	ParamTeam     = "team"
 )
 
 // ParseFilter reads a Filter from the event endpoint's query parameters.
@@ -56,9 +57,11 @@ func ParseFilter(q url.Values) (Filter, error) {
 			f.Since = t
 		case ParamAfter:
 			f.AfterID = v
+		case ParamTeam:
+			f.Team = v
 		default:
-			return Filter{}, fmt.Errorf("unknown query parameter %q (want %s, %s, %s, %s or %s)",
-				k, ParamLast, ParamProvider, ParamFailover, ParamSince, ParamAfter)
+			return Filter{}, fmt.Errorf("unknown query parameter %q (want %s, %s, %s, %s, %s or %s)",
+				k, ParamLast, ParamProvider, ParamFailover, ParamSince, ParamTeam, ParamAfter)
 		}
 	}
 	return f, nil
@@ -82,6 +85,9 @@ func (f Filter) Values() url.Values {
 	}
 	if f.AfterID != "" {
 		q.Set(ParamAfter, f.AfterID)
+	}
+	if f.Team != "" {
+		q.Set(ParamTeam, f.Team)
 	}
 	return q
 }

@@ -18,8 +18,11 @@ func TestParseFilter(t *testing.T) {
 		wantErr string
 	}{
 		{"empty", "", Filter{}, ""},
-		{"all", "last=10&provider=openai-primary&failover=true&since=2025-06-01T12:00:00.0000005Z&after=evt_01",
-			Filter{Last: 10, Provider: "openai-primary", Failover: &yes, Since: since, AfterID: "evt_01"}, ""},
+		{"all", "last=10&provider=openai-primary&failover=true&since=2025-06-01T12:00:00.0000005Z&after=evt_01&team=platform",
+			Filter{Last: 10, Provider: "openai-primary", Failover: &yes, Since: since, AfterID: "evt_01", Team: "platform"}, ""},
+		{"team", "team=data-science", Filter{Team: "data-science"}, ""},
+		{"empty team does not filter", "team=", Filter{}, ""},
+		{"repeated team", "team=a&team=b", Filter{}, `"team": given 2 times`},
 		{"failover false", "failover=false", Filter{Failover: &no}, ""},
 		{"since with offset", "since=2025-06-01T14:00:00%2B02:00", Filter{Since: time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)}, ""},
 		{"bad last", "last=ten", Filter{}, `"last": "ten" is not a count`},
@@ -27,6 +30,7 @@ func TestParseFilter(t *testing.T) {
 		{"bad failover", "failover=maybe", Filter{}, `"failover": "maybe" is not true or false`},
 		{"bad since", "since=yesterday", Filter{}, `"since": "yesterday" is not an RFC 3339 time`},
 		{"misspelt", "provder=x", Filter{}, `unknown query parameter "provder"`},
+		{"misspelt team", "teams=x", Filter{}, `unknown query parameter "teams" (want last, provider, failover, since, team or after)`},
 		{"repeated", "provider=a&provider=b", Filter{}, `"provider": given 2 times`},
 	}
 	for _, tt := range tests {
@@ -61,7 +65,8 @@ func TestFilterValuesRoundTrip(t *testing.T) {
 	for _, f := range []Filter{
 		{},
 		{Last: 10},
-		{Last: 5, Provider: "anthropic-fallback", Failover: &yes, Since: time.Date(2025, 6, 1, 12, 0, 0, 1, time.UTC), AfterID: "evt_x"},
+		{Last: 5, Provider: "anthropic-fallback", Failover: &yes, Since: time.Date(2025, 6, 1, 12, 0, 0, 1, time.UTC), AfterID: "evt_x", Team: "platform"},
+		{Team: "a b&c=d/é"},
 	} {
 		got, err := ParseFilter(f.Values())
 		if err != nil {
@@ -74,10 +79,13 @@ func TestFilterValuesRoundTrip(t *testing.T) {
 	if v := (Filter{Last: -3}).Values(); v.Has(ParamLast) {
 		t.Errorf("negative Last encoded: %v", v)
 	}
+	if v := (Filter{Team: "platform"}).Values(); v.Encode() != "team=platform" {
+		t.Errorf("Values() = %q, want team=platform", v.Encode())
+	}
 }
 
 func FuzzParseFilter(f *testing.F) {
-	for _, s := range []string{"", "last=10&failover=true", "since=2025-06-01T12:00:00Z&after=evt_1", "x=1", "last=1&last=2", "%zz"} {
+	for _, s := range []string{"", "last=10&failover=true", "since=2025-06-01T12:00:00Z&after=evt_1", "x=1", "last=1&last=2", "%zz", "team=platform&provider=p"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
@@ -95,9 +103,44 @@ func FuzzParseFilter(f *testing.F) {
 			t.Fatalf("re-parse of %v: %v", fl.Values(), err)
 		}
 		if !again.Since.Equal(fl.Since) || again.Last != fl.Last || again.Provider != fl.Provider ||
-			again.AfterID != fl.AfterID || (again.Failover == nil) != (fl.Failover == nil) ||
+			again.AfterID != fl.AfterID || again.Team != fl.Team || (again.Failover == nil) != (fl.Failover == nil) ||
 			(fl.Failover != nil && *again.Failover != *fl.Failover) {
 			t.Fatalf("round trip %+v → %+v", fl, again)
 		}
 	})
+}
+
+func TestFilterMatches(t *testing.T) {
+	yes, no := true, false
+	t0 := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+	ev := Event{ID: "evt_1", Timestamp: t0, Provider: "openai-primary", Team: "platform", Failover: Failover{Triggered: true}}
+	tests := []struct {
+		name string
+		f    Filter
+		want bool
+	}{
+		{"zero filter", Filter{}, true},
+		{"last and after are ignored", Filter{Last: 1, AfterID: "evt_9"}, true},
+		{"provider", Filter{Provider: "openai-primary"}, true},
+		{"other provider", Filter{Provider: "anthropic-fallback"}, false},
+		{"failover", Filter{Failover: &yes}, true},
+		{"no failover", Filter{Failover: &no}, false},
+		{"since is inclusive", Filter{Since: t0}, true},
+		{"since later", Filter{Since: t0.Add(time.Nanosecond)}, false},
+		{"team", Filter{Team: "platform"}, true},
+		{"other team", Filter{Team: "data-science"}, false},
+		{"team is exact", Filter{Team: "Platform"}, false},
+		{"all at once", Filter{Provider: "openai-primary", Failover: &yes, Since: t0, Team: "platform"}, true},
+		{"all but the team", Filter{Provider: "openai-primary", Failover: &yes, Since: t0, Team: "x"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.f.Matches(ev); got != tt.want {
+				t.Errorf("%+v.Matches = %v, want %v", tt.f, got, tt.want)
+			}
+		})
+	}
+	if (Filter{Team: "platform"}).Matches(Event{}) {
+		t.Error("a team filter matched an event without a team")
+	}
 }

@@ -27,16 +27,49 @@ func RenderJSON(w io.Writer, evs []Event) error {
 }
 
 // RenderTable writes evs as aligned columns for people: time (UTC, to the
-// second), id, provider, model, status, latency, failover
-// ("from→to (reason)" or "-"), total tokens and cost ("-" when unknown).
-// Only the header is written when there are no events.
+// second), id, team (only when at least one event has one, so a gateway
+// without client auth shows no empty column), provider, model, status,
+// latency, failover ("from→to (reason)" or "-"), total tokens and cost ("-"
+// when unknown). Only the header is written when there are no events.
 func RenderTable(w io.Writer, evs []Event) error {
+	return RenderTableWith(w, evs, TableOptions{Team: HasTeam(evs)})
+}
+
+// TableOptions choose RenderTableWith's optional columns.
+type TableOptions struct {
+	// Team adds the TEAM column after ID ("-" for an event without a team).
+	Team bool
+}
+
+// HasTeam reports whether any of evs has a Team: RenderTable's choice of
+// the TEAM column.
+func HasTeam(evs []Event) bool {
+	for i := range evs {
+		if evs[i].Team != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// RenderTableWith is RenderTable with the optional columns chosen by the
+// caller, for output written a few rows at a time (`--follow`) whose
+// columns must not change from one row to the next.
+func RenderTableWith(w io.Writer, evs []Event, o TableOptions) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "TIME\tID\tPROVIDER\tMODEL\tSTATUS\tLATENCY(ms)\tFAILOVER\tTOKENS\tCOST")
+	team := ""
+	if o.Team {
+		team = "TEAM\t"
+	}
+	fmt.Fprintln(tw, "TIME\tID\t"+team+"PROVIDER\tMODEL\tSTATUS\tLATENCY(ms)\tFAILOVER\tTOKENS\tCOST")
 	for _, e := range evs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%d\t%s\n",
+		if o.Team {
+			team = cell(e.Team) + "\t"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s%s\t%s\t%d\t%s\t%s\t%d\t%s\n",
 			e.Timestamp.UTC().Format(time.RFC3339),
 			cell(e.ID),
+			team,
 			cell(e.Provider),
 			cell(e.Model),
 			e.Status,

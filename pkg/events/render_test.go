@@ -12,9 +12,11 @@ import (
 
 // goldenEvents are what the tutorial's step 8 shows: a failover, a plain
 // success, a request every target failed, and a client that went away.
+// The tutorial's gateway has no client auth: no event has a team.
 func goldenEvents() []Event {
 	t0 := time.Date(2025, 6, 1, 12, 30, 15, 123456789, time.UTC)
 	failover := fullEvent("evt_01jx0g5y7m8n9p0q1r2s3t4v5w", t0) // with bodies, as with include_bodies
+	failover.Team, failover.KeyName = "", ""
 	return []Event{
 		failover,
 		{
@@ -44,6 +46,20 @@ func goldenEvents() []Event {
 	}
 }
 
+// teamEvents are goldenEvents on a gateway with client auth: the team
+// column appears, "-" for the one event without a team (a request refused
+// before a key was matched).
+func teamEvents() []Event {
+	evs := goldenEvents()
+	for i, team := range []string{"platform", "data-science", "", "platform"} {
+		evs[i].Team = team
+		if team != "" {
+			evs[i].KeyName = team + "-key"
+		}
+	}
+	return evs
+}
+
 func TestRenderGolden(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -52,6 +68,8 @@ func TestRenderGolden(t *testing.T) {
 	}{
 		{"events.json", func(b *bytes.Buffer, e []Event) error { return RenderJSON(b, e) }, goldenEvents()},
 		{"events.table", func(b *bytes.Buffer, e []Event) error { return RenderTable(b, e) }, goldenEvents()},
+		{"teams.table", func(b *bytes.Buffer, e []Event) error { return RenderTable(b, e) }, teamEvents()},
+		{"teams.json", func(b *bytes.Buffer, e []Event) error { return RenderJSON(b, e) }, teamEvents()[1:3]},
 		{"empty.json", func(b *bytes.Buffer, e []Event) error { return RenderJSON(b, e) }, nil},
 		{"empty.table", func(b *bytes.Buffer, e []Event) error { return RenderTable(b, e) }, []Event{}},
 	}
@@ -115,7 +133,7 @@ func TestRenderJSONShape(t *testing.T) {
 			t.Errorf("key %q missing", key)
 		}
 	}
-	for _, key := range []string{"trace_id", "policies", "error", "request_body", "response_body"} {
+	for _, key := range []string{"trace_id", "team", "key_name", "policies", "error", "request_body", "response_body"} {
 		if _, ok := arr[0][key]; ok {
 			t.Errorf("empty %q not omitted", key)
 		}
@@ -169,6 +187,59 @@ func TestRenderTableCells(t *testing.T) {
 	}
 }
 
+func TestRenderTableTeamColumn(t *testing.T) {
+	withTeam := Event{ID: "evt_1", Team: "platform", Provider: "p"}
+	without := Event{ID: "evt_2", Provider: "p"}
+	tests := []struct {
+		name   string
+		evs    []Event
+		opts   *TableOptions // nil: RenderTable
+		header string
+		rows   []string // substrings, one per row
+	}{
+		{"no team, no column", []Event{without}, nil,
+			"TIME                  ID     PROVIDER  MODEL", []string{"evt_2  p  "}},
+		{"one team shows the column for all", []Event{without, withTeam}, nil,
+			"ID     TEAM      PROVIDER", []string{"evt_2  -         p", "evt_1  platform  p"}},
+		{"forced on without teams", []Event{without}, &TableOptions{Team: true},
+			"ID     TEAM  PROVIDER", []string{"evt_2  -     p"}},
+		{"forced off with a team", []Event{withTeam}, &TableOptions{},
+			"ID     PROVIDER", []string{"evt_1  p"}},
+		{"header only, forced on", nil, &TableOptions{Team: true}, "ID  TEAM  PROVIDER", nil},
+		{"team cell is sanitized", []Event{{ID: "evt_3", Team: "a\tb\x1b[2J"}}, nil,
+			"TEAM", []string{"evt_3  a?b?[2J  -"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			var err error
+			if tt.opts == nil {
+				err = RenderTable(&buf, tt.evs)
+			} else {
+				err = RenderTableWith(&buf, tt.evs, *tt.opts)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
+			if len(lines) != 1+len(tt.rows) {
+				t.Fatalf("want header + %d rows, got %q", len(tt.rows), buf.String())
+			}
+			if !strings.Contains(lines[0], tt.header) {
+				t.Errorf("header %q lacks %q", lines[0], tt.header)
+			}
+			if want := tt.opts == nil && HasTeam(tt.evs) || tt.opts != nil && tt.opts.Team; strings.Contains(lines[0], "TEAM") != want {
+				t.Errorf("header %q: TEAM column shown = %v, want %v", lines[0], !want, want)
+			}
+			for i, w := range tt.rows {
+				if !strings.Contains(lines[i+1], w) {
+					t.Errorf("row %q lacks %q", lines[i+1], w)
+				}
+			}
+		})
+	}
+}
+
 type failWriter struct{}
 
 func (failWriter) Write([]byte) (int, error) { return 0, os.ErrClosed }
@@ -179,5 +250,8 @@ func TestRenderWriteError(t *testing.T) {
 	}
 	if err := RenderTable(failWriter{}, goldenEvents()); err == nil {
 		t.Error("RenderTable ignored a write error")
+	}
+	if err := RenderTableWith(failWriter{}, teamEvents(), TableOptions{Team: true}); err == nil {
+		t.Error("RenderTableWith ignored a write error")
 	}
 }

@@ -51,6 +51,9 @@ func TestSQLiteInsertBatchSizes(t *testing.T) {
 				in[i].Status = 200 + i
 				in[i].Provider = fmt.Sprint("p", i%3)
 				in[i].Failover.Triggered = i%2 == 0
+				in[i].Team = []string{"", "t1", "t2"}[i%3]
+				in[i].KeyName = fmt.Sprint("k", i%5)
+				in[i].CostUSD = float64(i%4) / 4
 			}
 			insert(t, s, in...)
 			got := query(t, s, Filter{})
@@ -72,6 +75,26 @@ func TestSQLiteInsertBatchSizes(t *testing.T) {
 			}
 			if rows != wantRows || sum != wantSum {
 				t.Errorf("indexed columns: %d rows summing %d, want %d summing %d", rows, sum, wantRows, wantSum)
+			}
+			// So are the team, key name and cost, row by row.
+			stored, err := s.db.QueryContext(context.Background(), "SELECT team, key_name, cost_usd FROM events ORDER BY seq")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer stored.Close()
+			var i int
+			for ; stored.Next(); i++ {
+				var team, key string
+				var cost float64
+				if err := stored.Scan(&team, &key, &cost); err != nil {
+					t.Fatal(err)
+				}
+				if team != in[i].Team || key != in[i].KeyName || cost != in[i].CostUSD {
+					t.Fatalf("row %d: team %q key_name %q cost_usd %v, want %q %q %v", i, team, key, cost, in[i].Team, in[i].KeyName, in[i].CostUSD)
+				}
+			}
+			if err := stored.Err(); err != nil || i != n {
+				t.Fatalf("read %d rows (%v), want %d", i, err, n)
 			}
 		})
 	}
@@ -155,7 +178,8 @@ func TestSQLiteInsertIdempotent(t *testing.T) {
 }
 
 // seedQueryEvents stores 10 events e0..e9, one second apart: even ones from
-// provider a, odd from b; e3, e4 and e8 failed over.
+// provider a, odd from b; e3, e4 and e8 failed over; e0, e3, e6 and e9 are
+// team red's, e1, e4 and e7 team blue's, the rest have no team.
 func seedQueryEvents(t *testing.T, s Store, base time.Time) []Event {
 	t.Helper()
 	var evs []Event
@@ -170,6 +194,7 @@ func seedQueryEvents(t *testing.T, s Store, base time.Time) []Event {
 			Provider:  p,
 			Status:    200,
 			Failover:  Failover{Triggered: i == 3 || i == 4 || i == 8},
+			Team:      []string{"red", "blue", ""}[i%3],
 		})
 	}
 	// Two batches, as the writer would.
@@ -215,6 +240,16 @@ func TestSQLiteQuery(t *testing.T) {
 		{"after id with filters", Filter{AfterID: "evt_02", Provider: "a", Failover: &yes}, ids(4, 8)},
 		{"after the newest is empty", Filter{AfterID: "evt_09"}, ids()},
 		{"after an unknown id falls back to id order", Filter{AfterID: "evt_05x"}, ids(6, 7, 8, 9)},
+		{"team", Filter{Team: "red"}, ids(0, 3, 6, 9)},
+		{"team and last", Filter{Team: "blue", Last: 2}, ids(4, 7)},
+		{"team and provider", Filter{Team: "red", Provider: "b"}, ids(3, 9)},
+		{"team and failover", Filter{Team: "blue", Failover: &yes}, ids(4)},
+		{"team and since", Filter{Team: "red", Since: base.Add(4 * time.Second)}, ids(6, 9)},
+		{"team after id", Filter{Team: "red", AfterID: "evt_03"}, ids(6, 9)},
+		{"team after id with last", Filter{Team: "red", AfterID: "evt_00", Last: 2}, ids(3, 6)},
+		{"team after an unknown id", Filter{Team: "blue", AfterID: "evt_01x"}, ids(4, 7)},
+		{"unknown team", Filter{Team: "green"}, ids()},
+		{"team is exact", Filter{Team: "RED"}, ids()},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

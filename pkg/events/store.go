@@ -26,10 +26,25 @@ type Filter struct {
 	Failover *bool
 	// Since keeps events whose Timestamp is at or after Since.
 	Since time.Time
+	// Team keeps events of this team (Event.Team, exact match).
+	Team string
 	// AfterID switches to paging forward: the matching events recorded after
 	// the event with this id, oldest first, at most MaxAfter (or Last, if
 	// smaller). Used by `--follow` polling.
 	AfterID string
+}
+
+// Matches reports whether e passes f's Provider, Failover, Since and Team
+// filters, for events that reach a follower without a Query (a live
+// stream). Last and AfterID select among stored events and are ignored.
+func (f Filter) Matches(e Event) bool {
+	switch {
+	case f.Provider != "" && e.Provider != f.Provider,
+		f.Failover != nil && e.Failover.Triggered != *f.Failover,
+		f.Team != "" && e.Team != f.Team:
+		return false
+	}
+	return f.Since.IsZero() || !e.Timestamp.Before(f.Since)
 }
 
 // Store persists events.
@@ -39,6 +54,11 @@ type Store interface {
 	Insert(ctx context.Context, evs []Event) error
 	// Query returns the events f selects, oldest first; never nil.
 	Query(ctx context.Context, f Filter) ([]Event, error)
+	// SpendByTeam returns the summed CostUSD of the events whose Timestamp
+	// is at or after since, per non-empty Team; never nil. A team without
+	// events in that window is absent; events without a team are not
+	// counted.
+	SpendByTeam(ctx context.Context, since time.Time) (map[string]float64, error)
 	// Close releases the store.
 	Close() error
 }
