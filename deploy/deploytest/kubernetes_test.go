@@ -182,7 +182,7 @@ func TestKubernetesManifests(t *testing.T) {
 		// The ConfigMap's configuration lints clean with the gateway's own loader.
 		f, problems, err := config.Load(config.LoadOptions{
 			Data:    []byte(m.cm.Data["policy-config.yaml"]),
-			Environ: []string{"OPENAI_API_KEY=k", "ANTHROPIC_API_KEY=k"},
+			Environ: []string{"OPENAI_API_KEY=k", "ANTHROPIC_API_KEY=k", "KEEPTRUSTS_ADMIN_TOKEN=t"},
 		})
 		if err != nil {
 			t.Fatal(err)

@@ -35,6 +35,18 @@ these flags), probes every target once, and serves the OpenAI-compatible API:
 On SIGTERM it stops accepting connections and drains in-flight requests and
 streams for up to server.shutdown_timeout_seconds.
 
+On SIGHUP, on POST /admin/reload and (reload.watch, on by default) when the
+file changes, it reloads the configuration: the new one is validated first
+and applied atomically; in-flight requests finish with the old one, and
+targets whose connection settings did not change keep their circuit breaker
+and health state. An invalid file is rejected with lint-style errors in the
+log and the running configuration keeps serving. Listener, logging,
+telemetry and events settings need a restart.
+
+Management endpoints (GET /v1/events, /v1/events/stream, /health?verbose=1,
+POST /admin/reload) need the admin token (admin.token_ref) when one is set;
+without one they are open on a loopback bind and refused on any other.
+
 --demo starts two simulated providers in-process (OpenAI- and
 Anthropic-shaped) and a gateway configured like the failover tutorial: no
 keys, no Docker.`,
@@ -71,7 +83,12 @@ keys, no Docker.`,
 			// Export failures are logged, never fatal: telemetry is not on
 			// the request path.
 			otel.SetErrorHandler(telemetry.ErrorHandler(logger))
-			gw, err := gateway.New(f, opts.Environ, logger, gateway.WithVersion(Version))
+			gopts := []gateway.Option{gateway.WithVersion(Version)}
+			if !demo {
+				// Reload re-reads the file with the same environment and flags.
+				gopts = append(gopts, gateway.WithReload(func() (*config.File, config.Problems, error) { return config.Load(opts) }, file))
+			}
+			gw, err := gateway.New(f, opts.Environ, logger, gopts...)
 			if err != nil {
 				return err
 			}

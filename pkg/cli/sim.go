@@ -14,7 +14,9 @@ import (
 	"github.com/keeptrusts/gateway/pkg/sim"
 )
 
-// adminTokenEnv names the environment variable holding kt sim's admin token.
+// adminTokenEnv names the environment variable holding the admin token:
+// the one kt sim requires on its admin API and kt events tail sends to the
+// gateway. Not KT_-prefixed: those are configuration overrides.
 const adminTokenEnv = "KEEPTRUSTS_ADMIN_TOKEN"
 
 // getenvFrom is the value of key in environ ("KEY=value" entries; the last

@@ -86,6 +86,11 @@ func applyDefaults(f *File, raw rawTree, failoverPath string) {
 	defaultFloat(&tm.SampleRatio, DefaultSampleRatio, raw, "telemetry", "sample_ratio")
 	defaultFloat(&tm.MetricIntervalSeconds, DefaultMetricIntervalSeconds, raw, "telemetry", "metric_interval_seconds")
 
+	if f.Reload.Watch == nil {
+		f.Reload.Watch = boolPtr(true)
+	}
+	f.Providers.Failover.StickyHeader = strings.TrimSpace(f.Providers.Failover.StickyHeader)
+
 	ev := &f.Events
 	if ev.Enabled == nil {
 		ev.Enabled = boolPtr(true)
@@ -108,6 +113,10 @@ func defaultTarget(t *Target, i int, raw rawTree) {
 
 	if !raw.has(at("priority")...) {
 		t.Priority = i + 1
+	}
+	if t.Weight == nil {
+		w := DefaultWeight
+		t.Weight = &w
 	}
 	t.BaseURL = strings.TrimRight(strings.TrimSpace(t.BaseURL), "/")
 	if t.BaseURL == "" {

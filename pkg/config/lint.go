@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/keeptrusts/gateway/pkg/auth"
 )
 
 // Lint writes the report of `kt policy lint`: every problem, errors first,
@@ -43,13 +45,18 @@ func summarize(b *strings.Builder, path string, f *File, warnings int) {
 	fmt.Fprintf(b, "%s: valid (%s)\n", path, counts)
 	fmt.Fprintf(b, "  server %s:%d\n", clean(f.Server.Host), f.Server.Port)
 
+	weighted := f.Providers.Failover != nil && f.Providers.Failover.Strategy == StrategyWeighted
 	var rows [][]string
 	for _, i := range priorityOrder(ts) {
 		t := ts[i]
+		prio := fmt.Sprintf("priority=%d", t.Priority)
+		if weighted && t.Weight != nil {
+			prio += fmt.Sprintf(" weight=%d", *t.Weight)
+		}
 		rows = append(rows, []string{
 			"target " + clean(t.ID),
 			"provider=" + t.Provider,
-			fmt.Sprintf("priority=%d", t.Priority),
+			prio,
 			healthSummary(t.HealthCheck),
 			breakerSummary(t.CircuitBreaker),
 			"key=" + keySummary(t),
@@ -64,8 +71,12 @@ func summarize(b *strings.Builder, path string, f *File, warnings int) {
 			if fo.Retry.MaxAttempts != nil {
 				attempts = *fo.Retry.MaxAttempts
 			}
-			fmt.Fprintf(b, "  failover: enabled strategy=%s max_attempts=%d timeout=%ss request_timeout=%ss model_mappings=%d\n",
-				fo.Strategy, attempts, num(fo.Retry.TimeoutSeconds), num(fo.RequestTimeoutSeconds), len(fo.ModelMapping))
+			sticky := ""
+			if weighted && fo.StickyHeader != "" {
+				sticky = " sticky_header=" + fo.StickyHeader
+			}
+			fmt.Fprintf(b, "  failover: enabled strategy=%s%s max_attempts=%d timeout=%ss request_timeout=%ss model_mappings=%d\n",
+				fo.Strategy, sticky, attempts, num(fo.Retry.TimeoutSeconds), num(fo.RequestTimeoutSeconds), len(fo.ModelMapping))
 		} else {
 			b.WriteString("  failover: disabled\n")
 		}
@@ -88,6 +99,67 @@ func summarize(b *strings.Builder, path string, f *File, warnings int) {
 	if len(f.Pricing) > 0 {
 		fmt.Fprintf(b, "  pricing: %d model override(s)\n", len(f.Pricing))
 	}
+	accessSummary(b, f)
+}
+
+// accessSummary writes the auth, team and admin lines: key names, teams and
+// where secrets come from, never a hash or a secret.
+func accessSummary(b *strings.Builder, f *File) {
+	if f.Auth.Enabled {
+		fmt.Fprintf(b, "  auth: enabled keys=%d\n", len(f.Auth.Keys))
+		var rows [][]string
+		for _, k := range f.Auth.Keys {
+			rows = append(rows, []string{"key " + clean(k.Name), "team=" + clean(k.Team), "from=" + gatewayKeySource(k)})
+		}
+		writeAligned(b, rows)
+	} else {
+		b.WriteString("  auth: disabled (requests need no gateway key)\n")
+	}
+	for _, t := range f.Teams {
+		fmt.Fprintf(b, "  team %s: requests_per_minute=%s tokens_per_minute=%s daily_usd=%s monthly_usd=%s\n", clean(t.ID),
+			limit(t.RateLimit.RequestsPerMinute), limit(t.RateLimit.TokensPerMinute), limit(t.Budget.DailyUSD), limit(t.Budget.MonthlyUSD))
+	}
+	switch {
+	case f.Admin.TokenRef != nil:
+		b.WriteString("  admin: token required (" + refSummary(f.Admin.TokenRef) + ")\n")
+	case auth.IsLoopback(f.Server.Host):
+		b.WriteString("  admin: open on loopback (no token)\n")
+	default:
+		b.WriteString("  admin: management endpoints refused (no token on a non-loopback bind)\n")
+	}
+	if f.Reload.WatchEnabled() {
+		b.WriteString("  reload: SIGHUP, POST /admin/reload, file watch\n")
+	} else {
+		b.WriteString("  reload: SIGHUP, POST /admin/reload\n")
+	}
+}
+
+func limit(f float64) string {
+	if f == 0 {
+		return "unlimited"
+	}
+	return num(f)
+}
+
+// gatewayKeySource says where a gateway key's hash comes from.
+func gatewayKeySource(k GatewayKey) string {
+	if k.Hash != "" {
+		return "hash"
+	}
+	return refSummary(k.KeyRef)
+}
+
+// refSummary names a secret's variable or file.
+func refSummary(r *SecretKeyRef) string {
+	switch {
+	case r == nil:
+		return "none"
+	case r.Env != "":
+		return "env:" + r.Env
+	case r.File != "":
+		return "file:" + clean(r.File)
+	}
+	return "none"
 }
 
 // telemetrySummary describes the file's telemetry settings; OTEL_*
@@ -134,14 +206,8 @@ func keySummary(t Target) string {
 	switch {
 	case t.ForwardClientAuth:
 		return "client"
-	case t.SecretKeyRef == nil:
-		return "none"
-	case t.SecretKeyRef.Env != "":
-		return "env:" + t.SecretKeyRef.Env
-	case t.SecretKeyRef.File != "":
-		return "file:" + clean(t.SecretKeyRef.File)
 	}
-	return "none"
+	return refSummary(t.SecretKeyRef)
 }
 
 // writeAligned writes rows indented by two spaces with every column but

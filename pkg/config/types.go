@@ -30,13 +30,20 @@ const (
 	DefaultFirstTokenTimeoutSeconds = 0 // 0: the per-attempt timeout bounds the first token too
 	DefaultAnthropicMaxTokens       = 4096
 	DefaultAnthropicVersion         = "2023-06-01"
-	DefaultStrategy                 = "priority"
+	DefaultStrategy                 = StrategyPriority
 	DefaultLogFormat                = "text"
 	DefaultLogLevel                 = "info"
 	DefaultServiceName              = "keeptrusts-gateway"
 	DefaultOTLPProtocol             = "http/protobuf"
 	DefaultSampleRatio              = 1.0
 	DefaultMetricIntervalSeconds    = 60
+	DefaultWeight                   = 1
+)
+
+// Routing strategies (failover.strategy).
+const (
+	StrategyPriority = "priority"
+	StrategyWeighted = "weighted"
 )
 
 // Provider kinds understood by the gateway.
@@ -83,7 +90,89 @@ type File struct {
 	// for each event's cost_usd; keys are model ids (a dated snapshot such as
 	// gpt-4o-mini-2024-07-18 is priced by its longest listed prefix).
 	Pricing map[string]Price `koanf:"pricing"`
+	// Auth configures gateway keys: who may call the gateway, and as which team.
+	Auth Auth `koanf:"auth"`
+	// Teams sets per-team rate limits and budgets.
+	Teams []Team `koanf:"teams"`
+	// Admin protects the management endpoints (events API, verbose health,
+	// reload).
+	Admin Admin `koanf:"admin"`
+	// Reload configures hot reload of this file.
+	Reload Reload `koanf:"reload"`
 }
+
+// Auth configures gateway keys. Off by default: the gateway then accepts
+// every request, as the tutorial expects.
+type Auth struct {
+	// Enabled requires a valid gateway key (Authorization: Bearer <key>) on
+	// every model request; default false.
+	Enabled bool `koanf:"enabled"`
+	// Keys are the accepted gateway keys, each bound to a team.
+	Keys []GatewayKey `koanf:"keys"`
+}
+
+// GatewayKey is one accepted gateway key. The file holds its hash, or a
+// reference to where the key itself is kept; never the key.
+type GatewayKey struct {
+	// Name identifies the key in events, logs and errors; required, unique.
+	Name string `koanf:"name"`
+	// Team the key belongs to; required. Limits and budgets are per team.
+	Team string `koanf:"team"`
+	// Hash is "sha256:<64 hex digits>" of the key (kt keys generate prints it).
+	Hash string `koanf:"hash"`
+	// KeyRef reads the key from an environment variable or file instead of
+	// Hash; it is hashed when loaded. Set Hash or KeyRef, not both.
+	KeyRef *SecretKeyRef `koanf:"key_ref"`
+}
+
+// Team holds one team's limits. Teams without an entry have none.
+type Team struct {
+	// ID is the team name the gateway keys refer to; required, unique.
+	ID string `koanf:"id"`
+	// RateLimit bounds the team's traffic.
+	RateLimit RateLimit `koanf:"rate_limit"`
+	// Budget bounds the team's spend (from the events' cost_usd).
+	Budget Budget `koanf:"budget"`
+}
+
+// RateLimit bounds a team's traffic; 0 means unlimited. A whole minute's
+// allowance may be used at once; it refills continuously.
+type RateLimit struct {
+	// RequestsPerMinute bounds model requests.
+	RequestsPerMinute float64 `koanf:"requests_per_minute"`
+	// TokensPerMinute bounds prompt + completion tokens. Usage is known
+	// only when a request ends: a request is admitted while the team's
+	// token allowance is not overdrawn, and charged when it ends.
+	TokensPerMinute float64 `koanf:"tokens_per_minute"`
+}
+
+// Budget bounds a team's spend in USD, per UTC day and UTC month; 0 means
+// unlimited. The request that crosses the budget is served; later ones get
+// 429 until the period ends.
+type Budget struct {
+	// DailyUSD is the spend allowed per UTC day.
+	DailyUSD float64 `koanf:"daily_usd"`
+	// MonthlyUSD is the spend allowed per UTC month.
+	MonthlyUSD float64 `koanf:"monthly_usd"`
+}
+
+// Admin protects the management endpoints.
+type Admin struct {
+	// TokenRef says where the admin token is (env or file). When set, the
+	// token is required on management endpoints (Authorization: Bearer).
+	// When unset, they are open on a loopback bind and refused on any other.
+	TokenRef *SecretKeyRef `koanf:"token_ref"`
+}
+
+// Reload configures configuration hot reload. SIGHUP and POST
+// /admin/reload always reload.
+type Reload struct {
+	// Watch reloads when the file changes; default true.
+	Watch *bool `koanf:"watch"`
+}
+
+// WatchEnabled reports whether the file is watched (default true).
+func (r Reload) WatchEnabled() bool { return r.Watch == nil || *r.Watch }
 
 // Server configures the HTTP listener.
 type Server struct {
@@ -125,8 +214,12 @@ type Target struct {
 	// SecretKeyRef says where the API key comes from. Optional for openai_compatible.
 	SecretKeyRef *SecretKeyRef `koanf:"secret_key_ref"`
 	// Priority orders targets for the priority strategy, lower first; default =
-	// position in the list starting at 1.
+	// position in the list starting at 1. With either strategy the
+	// highest-priority target is the one model_mapping does not apply to.
 	Priority int `koanf:"priority"`
+	// Weight is the target's share of the weighted strategy's split; default
+	// 1; 0 = never picked first (fallback only).
+	Weight *int `koanf:"weight"`
 	// Models this target serves, listed by GET /v1/models. Optional: without it
 	// any requested model is sent as is.
 	Models []string `koanf:"models"`
@@ -203,9 +296,17 @@ type Failover struct {
 	// Enabled turns failover on; default true. When false only the first
 	// available target is tried.
 	Enabled *bool `koanf:"enabled"`
-	// Strategy picks targets: priority (default).
+	// Strategy picks targets: priority (default: in priority order) or
+	// weighted (an A/B split by weight across healthy targets, failing over
+	// inside the split).
 	Strategy string `koanf:"strategy"`
-	// ModelMapping maps a requested model to the model used on a fallback target.
+	// StickyHeader, with the weighted strategy, names a request header (for
+	// example X-User-Id) whose value always picks the same target while it
+	// is healthy.
+	StickyHeader string `koanf:"sticky_header"`
+	// ModelMapping maps a requested model to the model used on every target
+	// other than the highest-priority one (fallbacks, and the B side of a
+	// weighted split).
 	ModelMapping map[string]string `koanf:"model_mapping"`
 	// Retry bounds the attempts.
 	Retry Retry `koanf:"retry"`

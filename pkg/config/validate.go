@@ -90,6 +90,9 @@ func (v *validator) file(f *File) {
 	v.telemetry(f.Telemetry)
 	v.events(f.Events)
 	v.pricing(f.Pricing)
+	v.auth(f)
+	v.teams(f)
+	v.admin(f)
 }
 
 func (v *validator) events(e Events) {
@@ -194,6 +197,9 @@ func (v *validator) target(p string, t Target) {
 	if t.Priority < 0 {
 		v.errorf(p+".priority", "must be 0 or greater (got %d)", t.Priority)
 	}
+	if t.Weight != nil && *t.Weight < 0 {
+		v.errorf(p+".weight", "must be 0 or greater (got %d; 0 = fallback only)", *t.Weight)
+	}
 	for j, m := range t.Models {
 		if !validModelName(m) {
 			v.errorf(fmt.Sprintf("%s.models[%d]", p, j), "%s is not a valid model name", quote(m))
@@ -272,12 +278,10 @@ func validModelName(s string) bool {
 	return len(s) <= maxModelNameLength && modelNamePattern.MatchString(s)
 }
 
-// secretRef checks where a target's key comes from. It looks at whether a
-// variable is set, never at what it holds.
+// secretRef checks where a target's key comes from.
 func (v *validator) secretRef(p string, t Target) {
-	ref := t.SecretKeyRef
 	sp := p + ".secret_key_ref"
-	if ref == nil {
+	if t.SecretKeyRef == nil {
 		if v.failed(sp) {
 			return
 		}
@@ -286,6 +290,13 @@ func (v *validator) secretRef(p string, t Target) {
 		}
 		return
 	}
+	v.ref(sp, t.SecretKeyRef)
+}
+
+// ref checks a reference to a secret (an API key, a gateway key, the admin
+// token). It looks at whether a variable or file is there, never at what it
+// holds.
+func (v *validator) ref(sp string, ref *SecretKeyRef) {
 	switch {
 	case ref.Env != "" && ref.File != "":
 		v.errorf(sp, "set env or file, not both")
@@ -382,11 +393,17 @@ func validHeaderName(s string) bool {
 func (v *validator) failover(fo *Failover, ts []Target) {
 	fp := v.failoverPath
 	switch fo.Strategy {
-	case DefaultStrategy:
-	case "weighted":
-		v.errorf(fp+".strategy", "weighted is not supported yet (want priority)")
+	case StrategyPriority:
+		if fo.StickyHeader != "" {
+			v.warnf(fp+".sticky_header", "is ignored with strategy priority (it applies to weighted)")
+		}
+	case StrategyWeighted:
+		v.weights(ts)
 	default:
-		v.errorf(fp+".strategy", "unknown strategy %s (want priority)", quote(fo.Strategy))
+		v.errorf(fp+".strategy", "unknown strategy %s (want priority or weighted)", quote(fo.Strategy))
+	}
+	if fo.StickyHeader != "" && !validHeaderName(fo.StickyHeader) {
+		v.errorf(fp+".sticky_header", "%s is not a valid header name", quote(fo.StickyHeader))
 	}
 
 	attempts := 0

@@ -51,7 +51,7 @@ func benchGateway(b *testing.B, events bool, policies string) http.Handler {
 	}
 	b.Cleanup(func() { _ = gw.Close(context.Background()) })
 	stream := benchStreamBody()
-	gw.targets[0].Client.Transport = roundTripFunc(func(r *http.Request) (*http.Response, error) {
+	gw.rt.Load().targets[0].Client.Transport = roundTripFunc(func(r *http.Request) (*http.Response, error) {
 		_, _ = io.Copy(io.Discard, r.Body)
 		body, ct := benchAnswer, "application/json"
 		if r.Header.Get("Accept") == "text/event-stream" {

@@ -53,69 +53,61 @@ func newTransport() *http.Transport {
 
 func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
 
-// buildTargets turns the configured targets into routable ones. A secret that
-// cannot be resolved is an error naming where it was looked for.
-func buildTargets(f *config.File, environ []string, logger *slog.Logger, tel *telemetry.Telemetry) ([]*router.Target, []health.Probe, error) {
-	var targets []*router.Target
-	var probes []health.Probe
-	for i, tc := range f.Providers.Targets {
-		ad, err := adapterFor(tc.Provider)
-		if err != nil {
-			return nil, nil, fmt.Errorf("providers.targets[%d]: %w", i, err)
-		}
-		key, err := f.ResolveSecret(i, environ)
-		if err != nil {
-			return nil, nil, fmt.Errorf("providers.targets[%d] (%s): %w", i, tc.ID, err)
-		}
-		hdr := make(http.Header, len(tc.Headers))
-		for k, v := range tc.Headers {
-			hdr.Set(k, v)
-		}
-		ep := &provider.Endpoint{
-			BaseURL:          tc.BaseURL,
-			APIKey:           key,
-			Header:           hdr,
-			DefaultMaxTokens: tc.DefaultMaxTokens,
-			Version:          tc.AnthropicVersion,
-		}
-		hc, cb := tc.HealthCheck, tc.CircuitBreaker
-		ht := health.NewTarget(health.Options{
-			ID: tc.ID,
-			Breaker: health.BreakerSettings{
-				Enabled:             cb.IsEnabled(),
-				ConsecutiveFailures: cb.ConsecutiveFailures,
-				FailureRatio:        cb.FailureRatio,
-				MinRequests:         cb.MinRequests,
-				Interval:            seconds(cb.IntervalSeconds),
-				OpenTimeout:         seconds(cb.OpenSeconds),
-				HalfOpenRequests:    cb.HalfOpenRequests,
-			},
-			Probe: health.ProbeSettings{
-				Enabled:            hc.IsEnabled(),
-				Interval:           seconds(hc.IntervalSeconds),
-				Timeout:            seconds(hc.TimeoutSeconds),
-				UnhealthyThreshold: hc.UnhealthyThreshold,
-				HealthyThreshold:   hc.HealthyThreshold,
-			},
-			Logger: logger.With("component", "health"),
-		})
-		// Requests carry the attempt's (or a traced probe's) trace context.
-		client := &http.Client{Transport: tel.Transport(newTransport())}
-		t := &router.Target{
+// newConn builds a target's adapter, endpoint, client, health and probe.
+func newConn(tc config.Target, key string, logger *slog.Logger, tel *telemetry.Telemetry) (*conn, error) {
+	ad, err := adapterFor(tc.Provider)
+	if err != nil {
+		return nil, err
+	}
+	hdr := make(http.Header, len(tc.Headers))
+	for k, v := range tc.Headers {
+		hdr.Set(k, v)
+	}
+	ep := &provider.Endpoint{
+		BaseURL:          tc.BaseURL,
+		APIKey:           key,
+		Header:           hdr,
+		DefaultMaxTokens: tc.DefaultMaxTokens,
+		Version:          tc.AnthropicVersion,
+	}
+	hc, cb := tc.HealthCheck, tc.CircuitBreaker
+	ht := health.NewTarget(health.Options{
+		ID: tc.ID,
+		Breaker: health.BreakerSettings{
+			Enabled:             cb.IsEnabled(),
+			ConsecutiveFailures: cb.ConsecutiveFailures,
+			FailureRatio:        cb.FailureRatio,
+			MinRequests:         cb.MinRequests,
+			Interval:            seconds(cb.IntervalSeconds),
+			OpenTimeout:         seconds(cb.OpenSeconds),
+			HalfOpenRequests:    cb.HalfOpenRequests,
+		},
+		Probe: health.ProbeSettings{
+			Enabled:            hc.IsEnabled(),
+			Interval:           seconds(hc.IntervalSeconds),
+			Timeout:            seconds(hc.TimeoutSeconds),
+			UnhealthyThreshold: hc.UnhealthyThreshold,
+			HealthyThreshold:   hc.HealthyThreshold,
+		},
+		Logger: logger.With("component", "health"),
+	})
+	// Requests carry the attempt's (or a traced probe's) trace context.
+	client := &http.Client{Transport: tel.Transport(newTransport())}
+	return &conn{
+		spec: tc,
+		key:  key,
+		target: router.Target{
 			ID:                tc.ID,
-			Priority:          tc.Priority,
 			Adapter:           ad,
 			Endpoint:          ep,
 			Client:            client,
 			Health:            ht,
 			ForwardClientAuth: tc.ForwardClientAuth,
-		}
-		targets = append(targets, t)
-		probes = append(probes, health.Probe{
+		},
+		probe: health.Probe{
 			Target: ht,
 			Check: tel.WrapProbe(tc.ID, tc.Provider, health.HTTPCheck(client,
 				func(ctx context.Context) (*http.Request, error) { return ad.ProbeRequest(ctx, ep) })),
-		})
-	}
-	return targets, probes, nil
+		},
+	}, nil
 }

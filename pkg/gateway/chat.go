@@ -44,6 +44,7 @@ var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 func (g *Gateway) handleChat(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	rt := g.rt.Load()
 	rec := &record{start: time.Now(), reqID: requestID(r)}
 	w.Header()[hdrRequestID] = []string{rec.reqID}
 	defer g.finishRecord(ctx, rec)
@@ -55,6 +56,9 @@ func (g *Gateway) handleChat(w http.ResponseWriter, r *http.Request) {
 		}
 		writeError(w, status, msg, typ, param, code)
 	}
+	if rt.keys != nil && !g.admit(ctx, rt, w, r, rec) {
+		return
+	}
 
 	buf := bufPool.Get().(*bytes.Buffer)
 	buf.Reset()
@@ -63,7 +67,7 @@ func (g *Gateway) handleChat(w http.ResponseWriter, r *http.Request) {
 			bufPool.Put(buf)
 		}
 	}()
-	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, g.maxBody)); err != nil {
+	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, rt.maxBody)); err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			fail(http.StatusRequestEntityTooLarge, "Request body exceeds the gateway limit of "+strconv.FormatInt(mbe.Limit, 10)+" bytes.", provider.ErrTypeInvalidRequest, "", "request_too_large")
@@ -83,10 +87,10 @@ func (g *Gateway) handleChat(w http.ResponseWriter, r *http.Request) {
 		rec.reqBody = bytes.Clone(body)
 	}
 
-	if !g.policies.Empty() {
+	if !rt.policies.Empty() {
 		var blocked bool
 		var err error
-		body, rec.policies, blocked, err = g.evaluatePolicies(ctx, body)
+		body, rec.policies, blocked, err = g.evaluatePolicies(ctx, rt.policies, body)
 		if err != nil {
 			if errors.Is(err, policy.ErrMalformedBody) {
 				fail(http.StatusBadRequest, "The request could not be checked by the gateway's policies: "+err.Error(), provider.ErrTypeInvalidRequest, "messages", "")
@@ -106,10 +110,17 @@ func (g *Gateway) handleChat(w http.ResponseWriter, r *http.Request) {
 	}
 
 	req := &router.Request{Body: body, Model: in.model, Stream: in.stream, Header: forwardHeaders(r.Header)}
-	if auth := r.Header.Get("Authorization"); strings.HasPrefix(auth, "Bearer ") {
-		req.ClientAuth = strings.TrimPrefix(auth, "Bearer ")
+	if rt.keys == nil {
+		// With auth on, the bearer token is the gateway key: never forwarded.
+		if auth := r.Header.Get("Authorization"); strings.HasPrefix(auth, "Bearer ") {
+			req.ClientAuth = strings.TrimPrefix(auth, "Bearer ")
+		}
 	}
-	res, err := g.router.Do(ctx, req)
+	if rt.stickyHeader != "" {
+		req.StickyKey = r.Header.Get(rt.stickyHeader)
+	}
+	rec.prices = rt.prices
+	res, err := rt.router.Do(ctx, req)
 	if err != nil {
 		var re *router.Error
 		if errors.As(err, &re) {

@@ -89,7 +89,7 @@ func (g *Gateway) handleEventStream(w http.ResponseWriter, r *http.Request) {
 			if !ok {
 				return
 			}
-			if !matches(f, ev) {
+			if !f.Matches(ev) {
 				continue
 			}
 			b, err := json.Marshal(ev)
@@ -104,14 +104,4 @@ func (g *Gateway) handleEventStream(w http.ResponseWriter, r *http.Request) {
 			_ = rc.Flush()
 		}
 	}
-}
-
-func matches(f events.Filter, e events.Event) bool {
-	if f.Provider != "" && e.Provider != f.Provider {
-		return false
-	}
-	if f.Failover != nil && e.Failover.Triggered != *f.Failover {
-		return false
-	}
-	return f.Since.IsZero() || !e.Timestamp.Before(f.Since)
 }

@@ -212,19 +212,18 @@ func (p *simPair) settle(t *testing.T) {
 func TestProbesMarkUnhealthyAndRecover(t *testing.T) {
 	p := newSimPair(t)
 	gw, srv := p.gateway(t, true, 100, 5, 0)
-	ctx, cancel := context.WithCancel(context.Background())
-	checker := startProbes(ctx, gw)
-	defer func() { cancel(); checker.Wait() }()
+	probes := startProbeRun(gw.rt.Load().probes)
+	defer probes.stop()
 
 	p.primary.SetFault(sim.Fault{Kind: sim.FaultWrongKey})
-	waitUntil(t, "primary unhealthy", func() bool { return !gw.targets[0].Health.Snapshot().Healthy })
+	waitUntil(t, "primary unhealthy", func() bool { return !gw.rt.Load().targets[0].Health.Snapshot().Healthy })
 	p.primary.ResetStats()
 	o := chat(t, srv.URL, false)
 	if o.provider != "anthropic-fallback" || o.reason != "provider_unhealthy" || p.primary.Stats().ChatRequests != 0 {
 		t.Fatalf("unhealthy primary not skipped: %+v, %d primary calls", o, p.primary.Stats().ChatRequests)
 	}
 	p.primary.SetFault(sim.Fault{Kind: sim.FaultNone})
-	waitUntil(t, "primary healthy", func() bool { return gw.targets[0].Health.Snapshot().Healthy })
+	waitUntil(t, "primary healthy", func() bool { return gw.rt.Load().targets[0].Health.Snapshot().Healthy })
 	if o := chat(t, srv.URL, false); o.provider != "openai-primary" || o.reason != "" {
 		t.Fatalf("traffic not back on the primary: %+v", o)
 	}

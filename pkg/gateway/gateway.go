@@ -10,28 +10,24 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/keeptrusts/gateway/pkg/classify"
 	"github.com/keeptrusts/gateway/pkg/config"
-	"github.com/keeptrusts/gateway/pkg/health"
-	"github.com/keeptrusts/gateway/pkg/policy"
+	"github.com/keeptrusts/gateway/pkg/limits"
 	"github.com/keeptrusts/gateway/pkg/pricing"
 	"github.com/keeptrusts/gateway/pkg/router"
 	"github.com/keeptrusts/gateway/pkg/telemetry"
 )
 
-// Gateway is the running product: router, health, policies, event log,
-// telemetry and the HTTP API.
+// Gateway is the running product: router, health, policies, gateway keys
+// and team limits, event log, telemetry and the HTTP API.
 type Gateway struct {
-	cfg      *config.File
+	rt       atomic.Pointer[runtime]
 	logger   *slog.Logger
-	router   *router.Router
-	targets  []*router.Target
-	probes   []health.Probe
-	maxBody  int64
-	models   []byte
-	policies *policy.Engine
-	prices   *pricing.Table
+	environ  []string
+	obs      router.Observer
+	limits   *limits.Set
 	events   *eventLog
 	tel      *telemetry.Telemetry
 	ownTel   bool
@@ -40,7 +36,17 @@ type Gateway struct {
 	stopping chan struct{} // closed when follow streams must end
 	stopOnce sync.Once
 	stopFoll sync.Once
+
+	// Reload: load re-reads the configuration; watch is the file to watch.
+	load     Loader
+	watch    string
+	reloadMu sync.Mutex // serialises reloads and guards probes
+	probes   *probeRun  // the running probes, once serving
 }
+
+// Loader loads and validates the configuration again, as at start-up (file,
+// then environment, then flags), for a reload.
+type Loader func() (*config.File, config.Problems, error)
 
 // Option adjusts how New builds a gateway.
 type Option func(*options)
@@ -48,6 +54,8 @@ type Option func(*options)
 type options struct {
 	tel     *telemetry.Telemetry
 	version string
+	load    Loader
+	watch   string
 }
 
 // WithTelemetry makes the gateway use tel (owned by the caller) instead of
@@ -56,6 +64,14 @@ func WithTelemetry(tel *telemetry.Telemetry) Option { return func(o *options) { 
 
 // WithVersion sets the version reported as service.version.
 func WithVersion(v string) Option { return func(o *options) { o.version = v } }
+
+// WithReload enables configuration hot reload: on SIGHUP, on POST
+// /admin/reload and, when watchFile is not "" and reload.watch is on, when
+// watchFile changes, load is called and a valid result replaces the running
+// configuration.
+func WithReload(load Loader, watchFile string) Option {
+	return func(o *options) { o.load, o.watch = load, watchFile }
+}
 
 // New builds a gateway from a validated configuration. environ is where
 // secrets and OTEL_* settings are read (os.Environ() in production). The
@@ -69,7 +85,7 @@ func New(cfg *config.File, environ []string, logger *slog.Logger, opts ...Option
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	g := &Gateway{cfg: cfg, maxBody: cfg.Server.MaxRequestBodyBytes, stopping: make(chan struct{}), tel: o.tel}
+	g := &Gateway{environ: environ, stopping: make(chan struct{}), tel: o.tel, load: o.load, watch: o.watch}
 	defer func() {
 		if err != nil {
 			_ = g.Close(context.Background())
@@ -86,37 +102,44 @@ func New(cfg *config.File, environ []string, logger *slog.Logger, opts ...Option
 		g.ownTel = true
 	}
 	g.logger = slog.New(g.tel.LogHandler(logger.Handler()))
-	if g.policies, err = policy.New(cfg.Policies); err != nil {
-		return nil, fmt.Errorf("policies: %w", err)
-	}
-	g.prices = pricing.Default().With(prices(cfg.Pricing))
+	g.obs = observers{logObserver{logger: g.logger.With("component", "router")}, g.tel.Observer()}
 	if g.events, err = openEventLog(cfg.Events, g.logger); err != nil {
 		return nil, err
 	}
-	targets, probes, err := buildTargets(cfg, environ, g.logger, g.tel)
+	rt, err := buildRuntime(cfg, environ, nil, g.logger, g.tel, g.obs)
 	if err != nil {
 		return nil, err
 	}
-	fo := cfg.Providers.Failover
-	maxAttempts := config.DefaultRetryMaxAttempts
-	if fo.Retry.MaxAttempts != nil {
-		maxAttempts = *fo.Retry.MaxAttempts
+	g.rt.Store(rt)
+	g.limits = limits.New(teamLimits(cfg))
+	if err := g.seedSpend(context.Background(), cfg); err != nil {
+		return nil, err
 	}
-	g.router = router.New(targets, router.Settings{
-		Failover:          fo.IsEnabled(),
-		MaxAttempts:       maxAttempts,
-		ModelMapping:      fo.ModelMapping,
-		AttemptTimeout:    seconds(fo.Retry.TimeoutSeconds),
-		FirstTokenTimeout: seconds(fo.FirstTokenTimeoutSeconds),
-		RequestTimeout:    seconds(fo.RequestTimeoutSeconds),
-		MaxResponseBytes:  cfg.Server.MaxResponseBodyBytes,
-	}, observers{logObserver{logger: g.logger.With("component", "router")}, g.tel.Observer()})
-	g.targets, g.probes = g.router.Targets(), probes
-	if err := g.tel.ObserveTargets(telemetry.TargetStates(g.targets)); err != nil {
+	if err := g.tel.ObserveTargets(func() []telemetry.TargetState { return telemetry.TargetStates(g.rt.Load().targets)() }); err != nil {
 		return nil, fmt.Errorf("telemetry: %w", err)
 	}
-	g.models = modelsBody(cfg)
 	return g, nil
+}
+
+// seedSpend loads today's and this month's spend per team from the event
+// store, so that budgets hold across restarts.
+func (g *Gateway) seedSpend(ctx context.Context, cfg *config.File) error {
+	if g.events == nil || len(cfg.Teams) == 0 {
+		return nil
+	}
+	now := time.Now()
+	month, err := g.events.store.SpendByTeam(ctx, limits.MonthStart(now))
+	if err != nil {
+		return fmt.Errorf("read team spend from the event store: %w", err)
+	}
+	day, err := g.events.store.SpendByTeam(ctx, limits.DayStart(now))
+	if err != nil {
+		return fmt.Errorf("read team spend from the event store: %w", err)
+	}
+	for team, m := range month {
+		g.limits.Seed(team, day[team], m, now)
+	}
+	return nil
 }
 
 func prices(ps map[string]config.Price) map[string]pricing.Price {
@@ -134,9 +157,7 @@ func (g *Gateway) Close(ctx context.Context) error {
 	var errs []error
 	g.stopOnce.Do(func() {
 		g.stopFollowers()
-		for _, t := range g.targets {
-			t.Client.CloseIdleConnections()
-		}
+		closeRemoved(g.rt.Load(), nil)
 		errs = append(errs, g.events.close(ctx))
 		if g.ownTel && g.tel != nil {
 			errs = append(errs, g.tel.Shutdown(ctx))
@@ -156,8 +177,9 @@ func (g *Gateway) Handler() http.Handler {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", g.handleReady)
-	mux.HandleFunc("GET /v1/events", g.handleEvents)
-	mux.HandleFunc("GET /v1/events/stream", g.handleEventStream)
+	mux.Handle("GET /v1/events", g.adminOnly(g.handleEvents))
+	mux.Handle("GET /v1/events/stream", g.adminOnly(g.handleEventStream))
+	mux.Handle("POST /admin/reload", g.adminOnly(g.handleReload))
 	if ph := g.tel.PrometheusHandler(); ph != nil {
 		mux.Handle("GET /metrics", ph)
 	}
@@ -169,7 +191,8 @@ func (g *Gateway) Handler() http.Handler {
 
 // Listen opens the configured listener.
 func (g *Gateway) Listen() (net.Listener, error) {
-	addr := net.JoinHostPort(g.cfg.Server.Host, strconv.Itoa(g.cfg.Server.Port))
+	sc := g.rt.Load().cfg.Server
+	addr := net.JoinHostPort(sc.Host, strconv.Itoa(sc.Port))
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)
@@ -182,14 +205,21 @@ func (g *Gateway) Listen() (net.Listener, error) {
 // do not inherit ctx: a shutdown lets them finish.
 func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 	g.logStartup()
-	probeCtx, stopProbes := context.WithCancel(context.Background())
-	checker := startProbes(probeCtx, g)
+	rt := g.rt.Load()
+	g.reloadMu.Lock()
+	g.probes = startProbeRun(rt.probes)
+	first := g.probes.checker
+	g.reloadMu.Unlock()
 	defer func() {
-		stopProbes()
-		checker.Wait()
+		g.reloadMu.Lock()
+		g.probes.stop()
+		g.probes = nil
+		g.reloadMu.Unlock()
 	}()
+	stopReload := g.startReloaders()
+	defer stopReload()
 
-	sc := g.cfg.Server
+	sc := rt.cfg.Server
 	srv := &http.Server{
 		Handler:           g.Handler(),
 		ReadHeaderTimeout: seconds(sc.ReadHeaderTimeoutSeconds),
@@ -200,7 +230,7 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 	// The first probe round makes /health meaningful at once; a hung
 	// provider cannot hold start-up longer than one probe timeout.
 	wctx, cancel := context.WithTimeout(ctx, seconds(config.DefaultHealthTimeoutSeconds))
-	checker.WaitFirstRound(wctx)
+	first.WaitFirstRound(wctx)
 	cancel()
 
 	errc := make(chan error, 1)
@@ -230,9 +260,10 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 }
 
 func (g *Gateway) logStartup() {
-	f := g.cfg
+	rt := g.rt.Load()
+	f := rt.cfg
 	g.logger.Info(fmt.Sprintf("Loaded %d provider(s), %d policy(ies)", len(f.Providers.Targets), len(f.Policies)))
-	for _, t := range g.targets {
+	for _, t := range rt.targets {
 		hc := "disabled"
 		if t.Health.Snapshot().ProbeEnabled {
 			hc = "enabled"
@@ -246,7 +277,7 @@ func (g *Gateway) logStartup() {
 		g.logger.Info("Failover: disabled")
 	}
 	for _, p := range f.Policies {
-		g.logger.Warn(fmt.Sprintf("Policy %s: type %s is validated but not enforced by this build", p.Name, p.Type))
+		g.logger.Debug(fmt.Sprintf("Policy %s: type=%s, action=%s", p.Name, p.Type, p.Action))
 	}
 }
 
@@ -312,9 +343,4 @@ func (o logObserver) Failover(ctx context.Context, f router.FailoverStep) {
 		return
 	}
 	o.logger.Log(ctx, level, "failover", "from", f.From, "to", f.To, "reason", string(f.Reason), "from_model", f.FromModel, "to_model", f.ToModel)
-}
-
-// startProbes starts the active health checks of every target.
-func startProbes(ctx context.Context, g *Gateway) *health.Checker {
-	return health.StartChecker(ctx, g.probes)
 }

@@ -116,17 +116,43 @@ type harness struct {
 
 func newHarness(t *testing.T, primary, fallback func(http.ResponseWriter, *http.Request, string)) *harness {
 	t.Helper()
+	return newHarnessWith(t, primary, fallback, harnessOptions{})
+}
+
+// harnessOptions extend the harness's configuration.
+type harnessOptions struct {
+	// extra YAML appended to cfgTemplate (top-level sections such as auth).
+	extra string
+	// environ is added to the harness's environment.
+	environ []string
+	// eventsPath, when set, is the event store (to share it across gateways).
+	eventsPath string
+	// opts are passed to New.
+	opts []Option
+	// mutate edits the loaded configuration before New.
+	mutate func(*config.File)
+}
+
+func newHarnessWith(t *testing.T, primary, fallback func(http.ResponseWriter, *http.Request, string), o harnessOptions) *harness {
+	t.Helper()
 	h := &harness{primary: newRecorder(t, primary), fallback: newRecorder(t, fallback), logs: &bytes.Buffer{}}
+	environ := append([]string{"PRIMARY_KEY=" + primaryKey, "FALLBACK_KEY=" + fallbackKey}, o.environ...)
 	cfg, problems, err := config.Load(config.LoadOptions{
-		Data:    fmt.Appendf(nil, cfgTemplate, h.primary.URL, h.fallback.URL),
-		Environ: []string{"PRIMARY_KEY=" + primaryKey, "FALLBACK_KEY=" + fallbackKey},
+		Data:    append(fmt.Appendf(nil, cfgTemplate, h.primary.URL, h.fallback.URL), o.extra...),
+		Environ: environ,
 	})
 	if err != nil || problems.Err() != nil {
 		t.Fatalf("config: %v %v", err, problems)
 	}
-	cfg.Events.Path = filepath.Join(t.TempDir(), "events.db")
+	if o.mutate != nil {
+		o.mutate(cfg)
+	}
+	cfg.Events.Path = o.eventsPath
+	if cfg.Events.Path == "" {
+		cfg.Events.Path = filepath.Join(t.TempDir(), "events.db")
+	}
 	logger := slog.New(logging.NewTextHandler(&syncWriter{w: h.logs}, slog.LevelDebug))
-	h.gw, err = New(cfg, []string{"PRIMARY_KEY=" + primaryKey, "FALLBACK_KEY=" + fallbackKey}, logger)
+	h.gw, err = New(cfg, environ, logger, o.opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -422,7 +448,7 @@ func TestStreamClientCancelPropagates(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the upstream request was not cancelled when the client went away")
 	}
-	if st := h.gw.targets[0].Health.BreakerState(); st != "closed" {
+	if st := h.gw.rt.Load().targets[0].Health.BreakerState(); st != "closed" {
 		t.Fatalf("breaker %s", st)
 	}
 }

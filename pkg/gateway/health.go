@@ -40,12 +40,19 @@ type circuit struct {
 // when all can, "degraded" when some can) and 503 "unhealthy" when none can,
 // so an orchestrator or load balancer can act on the code alone.
 func (g *Gateway) handleHealth(w http.ResponseWriter, r *http.Request) {
+	rt := g.rt.Load()
 	verbose := r.URL.Query().Get("verbose")
 	isVerbose := verbose == "1" || verbose == "true"
+	if isVerbose && !rt.admin.Allow(r) {
+		// The verbose view is a management endpoint; the plain one stays
+		// open for load balancers.
+		rt.admin.Wrap(http.NotFoundHandler()).ServeHTTP(w, r)
+		return
+	}
 	now := time.Now()
-	body := healthBody{Providers: make(map[string]providerHealth, len(g.targets))}
+	body := healthBody{Providers: make(map[string]providerHealth, len(rt.targets))}
 	available := 0
-	for _, t := range g.targets {
+	for _, t := range rt.targets {
 		s := t.Health.Snapshot()
 		avail := t.Health.Available(now)
 		if avail {
@@ -82,7 +89,7 @@ func (g *Gateway) handleHealth(w http.ResponseWriter, r *http.Request) {
 	}
 	status := http.StatusOK
 	switch {
-	case available == len(g.targets):
+	case available == len(rt.targets):
 		body.Status = "healthy"
 	case available > 0:
 		body.Status = "degraded"

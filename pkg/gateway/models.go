@@ -55,6 +55,13 @@ func modelsBody(f *config.File) []byte {
 	return b
 }
 
-func (g *Gateway) handleModels(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, g.models)
+func (g *Gateway) handleModels(w http.ResponseWriter, r *http.Request) {
+	rt := g.rt.Load()
+	if rt.keys != nil {
+		if _, ok := authenticate(rt, r); !ok {
+			writeAuthError(w, r)
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, rt.models)
 }

@@ -12,10 +12,10 @@ import (
 )
 
 // evaluatePolicies runs the request policies inside one "policies" span.
-func (g *Gateway) evaluatePolicies(ctx context.Context, body []byte) ([]byte, []policy.Result, bool, error) {
+func (g *Gateway) evaluatePolicies(ctx context.Context, engine *policy.Engine, body []byte) ([]byte, []policy.Result, bool, error) {
 	_, span := g.tel.Tracer().Start(ctx, "policies")
 	defer span.End()
-	out, results, blocked, err := g.policies.EvaluateRequest(body)
+	out, results, blocked, err := engine.EvaluateRequest(body)
 	if err != nil {
 		span.RecordError(err)
 		span.SetStatus(codes.Error, "policy evaluation failed")

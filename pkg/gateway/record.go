@@ -77,6 +77,9 @@ type record struct {
 	ttft           time.Duration
 	reqBody        []byte
 	respBody       []byte
+	team           string
+	keyName        string
+	prices         *pricing.Table // of the runtime that served the request
 }
 
 // finishRecord writes the request's event (off the request path: the
@@ -89,7 +92,14 @@ func (g *Gateway) finishRecord(ctx context.Context, rec *record) {
 			upstream += a.Duration
 		}
 	}
-	cost, _ := g.prices.Cost(rec.model, pricing.Usage(rec.usage))
+	prices := rec.prices
+	if prices == nil {
+		prices = g.rt.Load().prices
+	}
+	cost, _ := prices.Cost(rec.model, pricing.Usage(rec.usage))
+	if rec.team != "" {
+		g.limits.Charge(rec.team, rec.usage.InputTokens+rec.usage.OutputTokens, cost, time.Now())
+	}
 	if g.events != nil {
 		traceID := ""
 		if sc := trace.SpanContextFromContext(ctx); sc.HasTraceID() {
@@ -99,6 +109,8 @@ func (g *Gateway) finishRecord(ctx context.Context, rec *record) {
 			ID:               events.NewID(),
 			Timestamp:        rec.start.UTC(),
 			RequestID:        rec.reqID,
+			Team:             rec.team,
+			KeyName:          rec.keyName,
 			TraceID:          traceID,
 			Provider:         rec.provider,
 			Model:            rec.model,
@@ -135,6 +147,7 @@ func (g *Gateway) finishRecord(ctx context.Context, rec *record) {
 		CostUSD:          cost,
 		PolicyHits:       policyHits(rec.policies),
 		ErrorType:        rec.errCode,
+		Team:             rec.team,
 	})
 }
 

@@ -122,17 +122,34 @@ func buildServerSet(k serverKey) []metric.RecordOption {
 }
 
 // requestsKey identifies a keeptrusts.requests point.
-type requestsKey struct{ statusClass, provider string }
+// team is "" when auth is off: the label is then left out.
+type requestsKey struct{ statusClass, provider, team string }
 
 func buildRequestsSet(k requestsKey) []metric.AddOption {
-	return addSet(labelStatusClass.String(k.statusClass), labelProvider.String(k.provider))
+	return addSet(withTeam(k.team, labelStatusClass.String(k.statusClass), labelProvider.String(k.provider))...)
 }
 
 // costKey identifies a keeptrusts.cost point.
-type costKey struct{ provider, model string }
+type costKey struct{ provider, model, team string }
 
 func buildCostSet(k costKey) []metric.AddOption {
-	return addSet(labelProvider.String(k.provider), labelModel.String(k.model))
+	return addSet(withTeam(k.team, labelProvider.String(k.provider), labelModel.String(k.model))...)
+}
+
+// limitKey identifies a keeptrusts.limit.rejections point.
+type limitKey struct{ team, reason string }
+
+func buildLimitSet(k limitKey) []metric.AddOption {
+	return addSet(labelTeam.String(k.team), labelReason.String(k.reason))
+}
+
+// withTeam adds the team label when there is a team. Teams come from the
+// configuration (a request's key), so the label's values are bounded.
+func withTeam(team string, attrs ...attribute.KeyValue) []attribute.KeyValue {
+	if team != "" {
+		attrs = append(attrs, labelTeam.String(team))
+	}
+	return attrs
 }
 
 func buildPolicySet(h PolicyHit) []metric.AddOption {
@@ -164,6 +181,7 @@ type caches struct {
 	requests  setCache[requestsKey, []metric.AddOption]
 	cost      setCache[costKey, []metric.AddOption]
 	policies  setCache[PolicyHit, []metric.AddOption]
+	limits    setCache[limitKey, []metric.AddOption]
 	starts    setCache[startKey, startOpts]
 	// finish holds gen_ai.response.finish_reasons of single reasons
 	// ("stop", "length"), which StringSlice would otherwise copy per attempt.

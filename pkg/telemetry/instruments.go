@@ -23,6 +23,7 @@ const (
 	MetricGatewayOverhead         = "keeptrusts.gateway.overhead"
 	MetricCost                    = "keeptrusts.cost"
 	MetricPolicyHits              = "keeptrusts.policy.hits"
+	MetricLimitRejections         = "keeptrusts.limit.rejections"
 	MetricProbeDuration           = "keeptrusts.probe.duration"
 	MetricProbeFailures           = "keeptrusts.probe.failures"
 	MetricProviderHealth          = "keeptrusts.provider.health"
@@ -76,6 +77,7 @@ const (
 	labelProvider    = attribute.Key("provider")
 	labelModel       = attribute.Key("model")
 	labelPolicy      = attribute.Key("policy")
+	labelTeam        = attribute.Key("team")
 	labelCategory    = attribute.Key("category")
 	labelAction      = attribute.Key("action")
 	labelStream      = attribute.Key("stream")
@@ -112,6 +114,7 @@ type instruments struct {
 	overhead       metric.Float64Histogram
 	cost           metric.Float64Counter
 	policyHits     metric.Int64Counter
+	limitRejects   metric.Int64Counter
 	probeDuration  metric.Float64Histogram
 	probeFailures  metric.Int64Counter
 }
@@ -154,6 +157,7 @@ func newInstruments(m metric.Meter) (*instruments, error) {
 	}
 	in.cost = cost
 	in.policyHits = i64c(MetricPolicyHits, "{hit}", "Policy matches, by policy, category and action.")
+	in.limitRejects = i64c(MetricLimitRejections, "{request}", "Requests refused with 429 by a team's rate limit or budget, by team and reason.")
 	in.probeDuration = f64h(MetricProbeDuration, "s", "Duration of one active health probe.", probeBuckets)
 	in.probeFailures = i64c(MetricProbeFailures, "{probe}", "Failed active health probes.")
 	if len(errs) > 0 {

@@ -33,6 +33,9 @@ type Request struct {
 	// (upstream_error ...), client_error, or similar; "" on success. With
 	// Status ≥ 400 and no ErrorType the status code is used.
 	ErrorType string
+	// Team of the gateway key that made the request; "" when auth is off.
+	// It labels keeptrusts.requests and keeptrusts.cost.
+	Team string
 }
 
 // PolicyHit is one policy match.
@@ -66,7 +69,7 @@ func (t *Telemetry) RecordRequest(ctx context.Context, r Request) {
 	if provider == "" {
 		provider = "none"
 	}
-	in.requests.Add(ctx, 1, c.requests.get(requestsKey{statusClass: statusClass(r.Status), provider: provider}, buildRequestsSet)...)
+	in.requests.Add(ctx, 1, c.requests.get(requestsKey{statusClass: statusClass(r.Status), provider: provider, team: r.Team}, buildRequestsSet)...)
 	stream := 0
 	if r.Stream {
 		stream = 1
@@ -77,11 +80,21 @@ func (t *Telemetry) RecordRequest(ctx context.Context, r Request) {
 		if model == "" {
 			model = r.RequestedModel
 		}
-		in.cost.Add(ctx, r.CostUSD, c.cost.get(costKey{provider: provider, model: model}, buildCostSet)...)
+		in.cost.Add(ctx, r.CostUSD, c.cost.get(costKey{provider: provider, model: model, team: r.Team}, buildCostSet)...)
 	}
 	for _, h := range r.PolicyHits {
 		in.policyHits.Add(ctx, 1, c.policies.get(h, buildPolicySet)...)
 	}
+}
+
+// RecordLimit counts a request refused by team's rate limit or budget
+// (keeptrusts.limit.rejections; reason: requests, tokens, daily_budget,
+// monthly_budget).
+func (t *Telemetry) RecordLimit(ctx context.Context, team, reason string) {
+	if t == nil || !t.metering {
+		return
+	}
+	t.inst.limitRejects.Add(ctx, 1, t.caches.limits.get(limitKey{team: team, reason: reason}, buildLimitSet)...)
 }
 
 // statusClass is "2xx" ... "5xx", or "other"; constants, so that naming
