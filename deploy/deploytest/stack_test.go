@@ -346,6 +346,9 @@ func expectedEmpty() map[string]string {
 		"Error ratio/B":           "no request fails at the gateway: every failure fails over",
 		"SLO and provider alerts": "no alert is pending or firing in a short healthy run",
 		"Estimated cost per hour by provider and model": "only when the pricing table knows the sims' models",
+		"Requests and spend per hour by team":           "auth is off in the stack run: no request has a team",
+		"Requests and spend per hour by team/B":         "auth is off in the stack run: no request has a team",
+		"Rate-limit and budget refusals by team":        "auth is off in the stack run: nothing is refused",
 	}
 }
 
