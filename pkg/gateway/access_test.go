@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -378,5 +381,42 @@ func TestWeightedSticky(t *testing.T) {
 			t.Fatalf("failover inside the split: %d %s", resp.StatusCode, b)
 		}
 		break
+	}
+}
+
+// TestGatewayKeysWithSDK uses the OpenAI Go SDK as an application would:
+// the gateway key is the SDK's API key; errors arrive as the SDK's APIError
+// with OpenAI's status, type and code.
+func TestGatewayKeysWithSDK(t *testing.T) {
+	h := newAuthHarness(t, "")
+	h.gw.limits.Update(map[string]limits.Limits{"checkout": {RequestsPerMinute: 1}})
+	client := func(key string) openai.Client {
+		return openai.NewClient(option.WithBaseURL(h.srv.URL+"/v1"), option.WithAPIKey(key),
+			option.WithMaxRetries(0), option.WithHTTPClient(h.srv.Client()))
+	}
+	ctx := context.Background()
+	c := client(checkoutKey)
+	if _, err := c.Chat.Completions.New(ctx, capitalQuestion()); err != nil {
+		t.Fatalf("with the gateway key: %v", err)
+	}
+	tests := []struct {
+		name, key, code, typ string
+		status               int
+	}{
+		{"unknown key", "kt-wrong", codeInvalidKey, "invalid_request_error", 401},
+		{"over the rate limit", checkoutKey, codeRateLimited, "requests", 429},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := client(tt.key)
+			_, err := c.Chat.Completions.New(ctx, capitalQuestion())
+			var apiErr *openai.Error
+			if !errors.As(err, &apiErr) {
+				t.Fatalf("err = %v, want an *openai.Error", err)
+			}
+			if apiErr.StatusCode != tt.status || apiErr.Code != tt.code || apiErr.Type != tt.typ {
+				t.Fatalf("status %d code %q type %q, want %d %q %q", apiErr.StatusCode, apiErr.Code, apiErr.Type, tt.status, tt.code, tt.typ)
+			}
+		})
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/keeptrusts/gateway/pkg/auth"
 	"github.com/keeptrusts/gateway/pkg/config"
 )
 
@@ -63,12 +64,16 @@ func benchGateway(b *testing.B, events bool, policies string) http.Handler {
 	return gw.Handler()
 }
 
-func benchChat(b *testing.B, h http.Handler, body string) {
+func benchChat(b *testing.B, h http.Handler, body string, hdr ...string) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
 		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/v1/chat/completions", strings.NewReader(body)))
+		req := httptest.NewRequest(http.MethodPost, "/v1/chat/completions", strings.NewReader(body))
+		for i := 0; i+1 < len(hdr); i += 2 {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+		h.ServeHTTP(rec, req)
 		if rec.Code != 200 {
 			b.Fatalf("status %d: %s", rec.Code, rec.Body)
 		}
@@ -88,13 +93,17 @@ func BenchmarkChat(b *testing.B) {
 		{"events", true, "", false},
 		{"events+content_filter", true, "policies:\n  - {name: cf, type: content_filter, action: flag, config: {categories: [hate, violence]}}\n", false},
 		{"stream", false, "", true},
+		// A gateway key and a team with a request limit and a budget too
+		// large to bind: the cost of auth and limits per request.
+		{"auth+limits", false, "auth:\n  enabled: true\n  keys:\n    - {name: k, team: t, hash: " + auth.HashKey(checkoutKey) + "}\n" +
+			"teams:\n  - {id: t, rate_limit: {requests_per_minute: 1e12, tokens_per_minute: 1e15}, budget: {daily_usd: 1e12}}\n", false},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			body := tutorialReq
 			if tc.stream {
 				body = strings.Replace(tutorialReq, `{"model"`, `{"stream":true,"model"`, 1)
 			}
-			benchChat(b, benchGateway(b, tc.events, tc.policies), body)
+			benchChat(b, benchGateway(b, tc.events, tc.policies), body, "Authorization", "Bearer "+checkoutKey)
 		})
 	}
 }

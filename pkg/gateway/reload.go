@@ -90,8 +90,12 @@ func (g *Gateway) Reload(ctx context.Context) (*ReloadResult, error) {
 		return nil, &ReloadError{Problems: problems}
 	}
 	old := g.rt.Load()
+	// Spans of the new targets (probes start with the build) need their
+	// server.address; restored if the build fails.
+	g.tel.SetTargets(targetURLs(f))
 	rt, err := buildRuntime(f, g.environ, old, g.logger, g.tel, g.obs)
 	if err != nil {
+		g.tel.SetTargets(targetURLs(old.cfg))
 		return nil, &ReloadError{Err: err}
 	}
 	res := diffRuntimes(old, rt)
@@ -111,6 +115,15 @@ func (g *Gateway) Reload(ctx context.Context) (*ReloadResult, error) {
 		g.logger.Warn("Some changed settings take effect only after a restart", "sections", res.RestartRequired)
 	}
 	return res, nil
+}
+
+// targetURLs maps a configuration's target ids to their base URLs.
+func targetURLs(f *config.File) map[string]string {
+	m := make(map[string]string, len(f.Providers.Targets))
+	for _, t := range f.Providers.Targets {
+		m[t.ID] = t.BaseURL
+	}
+	return m
 }
 
 // diffRuntimes describes a reload.

@@ -115,15 +115,15 @@ type Decision struct {
 // Allowed reports whether the request was admitted.
 func (d Decision) Allowed() bool { return d.Reason == OK }
 
-// Header names written by [Decision.SetHeaders] (OpenAI's names; http.Header
-// canonicalizes them).
+// Header names written by [Decision.SetHeaders]: OpenAI's names, in the
+// canonical form http.Header keys use.
 const (
-	HeaderLimitRequests     = "x-ratelimit-limit-requests"
-	HeaderRemainingRequests = "x-ratelimit-remaining-requests"
-	HeaderResetRequests     = "x-ratelimit-reset-requests"
-	HeaderLimitTokens       = "x-ratelimit-limit-tokens"
-	HeaderRemainingTokens   = "x-ratelimit-remaining-tokens"
-	HeaderResetTokens       = "x-ratelimit-reset-tokens"
+	HeaderLimitRequests     = "X-Ratelimit-Limit-Requests"
+	HeaderRemainingRequests = "X-Ratelimit-Remaining-Requests"
+	HeaderResetRequests     = "X-Ratelimit-Reset-Requests"
+	HeaderLimitTokens       = "X-Ratelimit-Limit-Tokens"
+	HeaderRemainingTokens   = "X-Ratelimit-Remaining-Tokens"
+	HeaderResetTokens       = "X-Ratelimit-Reset-Tokens"
 	HeaderRetryAfter        = "Retry-After"
 )
 
@@ -133,18 +133,20 @@ const (
 // OpenAI does ("1s", "6m0s"): rounded up to the millisecond below one second
 // ("120ms") and to the second above.
 func (d Decision) SetHeaders(h http.Header) {
+	// The names are canonical already: assigning skips the per-call
+	// canonicalisation (and its allocation) of h.Set.
 	if d.LimitRequests > 0 {
-		h.Set(HeaderLimitRequests, strconv.FormatInt(d.LimitRequests, 10))
-		h.Set(HeaderRemainingRequests, strconv.FormatInt(d.RemainingRequests, 10))
-		h.Set(HeaderResetRequests, formatReset(d.ResetRequests))
+		h[HeaderLimitRequests] = []string{strconv.FormatInt(d.LimitRequests, 10)}
+		h[HeaderRemainingRequests] = []string{strconv.FormatInt(d.RemainingRequests, 10)}
+		h[HeaderResetRequests] = []string{formatReset(d.ResetRequests)}
 	}
 	if d.LimitTokens > 0 {
-		h.Set(HeaderLimitTokens, strconv.FormatInt(d.LimitTokens, 10))
-		h.Set(HeaderRemainingTokens, strconv.FormatInt(d.RemainingTokens, 10))
-		h.Set(HeaderResetTokens, formatReset(d.ResetTokens))
+		h[HeaderLimitTokens] = []string{strconv.FormatInt(d.LimitTokens, 10)}
+		h[HeaderRemainingTokens] = []string{strconv.FormatInt(d.RemainingTokens, 10)}
+		h[HeaderResetTokens] = []string{formatReset(d.ResetTokens)}
 	}
 	if !d.Allowed() {
-		h.Set(HeaderRetryAfter, strconv.FormatInt(retrySeconds(d.RetryAfter), 10))
+		h[HeaderRetryAfter] = []string{strconv.FormatInt(retrySeconds(d.RetryAfter), 10)}
 	}
 }
 

@@ -45,6 +45,13 @@ func (c *setCache[K, V]) get(k K, build func(K) V) V {
 	return v
 }
 
+// reset drops every cached value.
+func (c *setCache[K, V]) reset() {
+	c.mu.Lock()
+	c.m = nil
+	c.mu.Unlock()
+}
+
 // opKey identifies the labels of one attempt's duration and token usage.
 type opKey struct {
 	kind, model, target, responseModel, errorType string

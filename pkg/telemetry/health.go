@@ -31,7 +31,7 @@ func (t *Telemetry) WrapProbe(targetID, kind string, c health.Check) health.Chec
 		attrTargetID.String(targetID),
 		attrTargetKind.String(kind),
 		attrProviderName.String(providerName(kind)),
-	}, t.servers[targetID]...)
+	}, t.serverAttrsOf(targetID)...)
 	return func(ctx context.Context) error {
 		start := time.Now()
 		var span trace.Span

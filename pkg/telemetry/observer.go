@@ -65,7 +65,7 @@ func (o *observer) StartAttempt(ctx context.Context, a *router.Attempt) context.
 
 // buildStartOpts builds an attempt span's name and start attributes.
 func (o *observer) buildStartOpts(k startKey) startOpts {
-	servers := o.t.servers[k.target]
+	servers := o.t.serverAttrsOf(k.target)
 	attrs := make([]attribute.KeyValue, 0, 7+len(servers))
 	attrs = append(attrs,
 		opChat,

@@ -36,6 +36,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -74,8 +75,9 @@ type Telemetry struct {
 	prom     http.Handler
 	inst     *instruments
 	caches   *caches
-	// servers holds each target's server.address/server.port attributes.
-	servers  map[string][]attribute.KeyValue
+	// servers holds each target's server.address/server.port attributes;
+	// replaced whole by SetTargets on a configuration reload.
+	servers  atomic.Pointer[map[string][]attribute.KeyValue]
 	observer router.Observer
 	shutdown func(context.Context) error
 }
@@ -122,16 +124,39 @@ func Setup(ctx context.Context, cfg Config, version string) (*Telemetry, error) 
 	}
 	t.inst = inst
 	t.caches = newCaches()
-	t.servers = make(map[string][]attribute.KeyValue, len(cfg.Targets))
-	for id, u := range cfg.Targets {
-		t.servers[id] = serverAttrs(u)
-	}
+	t.SetTargets(cfg.Targets)
 	if t.tracing || t.metering {
 		t.observer = newObserver(t)
 	} else {
 		t.observer = nopObserver{}
 	}
 	return t, nil
+}
+
+// SetTargets replaces the target ids → base URLs the server.address and
+// server.port attributes of attempt and probe spans come from (Config.Targets
+// at start-up; the gateway calls it when a reload changes the targets).
+func (t *Telemetry) SetTargets(targets map[string]string) {
+	if t == nil {
+		return
+	}
+	servers := make(map[string][]attribute.KeyValue, len(targets))
+	for id, u := range targets {
+		servers[id] = serverAttrs(u)
+	}
+	t.servers.Store(&servers)
+	if t.caches != nil {
+		// Cached attempt-span options hold the old attributes.
+		t.caches.starts.reset()
+	}
+}
+
+// serverAttrsOf returns a target's server.address and server.port attributes.
+func (t *Telemetry) serverAttrsOf(id string) []attribute.KeyValue {
+	if m := t.servers.Load(); m != nil {
+		return (*m)[id]
+	}
+	return nil
 }
 
 // Shutdown flushes what is buffered and stops the exporters; ctx bounds how

@@ -380,3 +380,25 @@ func TestTransport(t *testing.T) {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// TestSetTargetsReplacesServerAttributes: after a reload moves a target,
+// its next attempt span names the new server (cached span options are
+// dropped).
+func TestSetTargetsReplacesServerAttributes(t *testing.T) {
+	h := newHarness(t, map[string]string{"a": "http://one.example:8001/v1"}, nil)
+	o := h.tel.Observer()
+	attempt := func() {
+		a := &router.Attempt{N: 1, Target: "a", Kind: "openai", Model: "gpt-4o-mini", Start: time.Now()}
+		ctx := o.StartAttempt(context.Background(), a)
+		o.EndAttempt(ctx, a)
+	}
+	attempt()
+	h.tel.SetTargets(map[string]string{"a": "http://two.example:8002/v1", "b": "https://api.anthropic.com"})
+	attempt()
+	spans := byName(h.spans.Ended(), "chat gpt-4o-mini")
+	if len(spans) != 2 {
+		t.Fatalf("%d attempt spans: %v", len(spans), spanNames(h.spans.Ended()))
+	}
+	wantAttrs(t, "before", spans[0].Attributes(), map[string]any{"server.address": "one.example", "server.port": 8001})
+	wantAttrs(t, "after", spans[1].Attributes(), map[string]any{"server.address": "two.example", "server.port": 8002})
+}
