@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -112,7 +113,7 @@ func New(cfg *config.File, environ []string, logger *slog.Logger, opts ...Option
 	}
 	g.rt.Store(rt)
 	g.limits = limits.New(teamLimits(cfg))
-	if err := g.seedSpend(context.Background(), cfg); err != nil {
+	if err := g.seedSpend(context.Background(), teamIDs(cfg, nil)); err != nil {
 		return nil, err
 	}
 	if err := g.tel.ObserveTargets(func() []telemetry.TargetState { return telemetry.TargetStates(g.rt.Load().targets)() }); err != nil {
@@ -121,10 +122,10 @@ func New(cfg *config.File, environ []string, logger *slog.Logger, opts ...Option
 	return g, nil
 }
 
-// seedSpend loads today's and this month's spend per team from the event
-// store, so that budgets hold across restarts.
-func (g *Gateway) seedSpend(ctx context.Context, cfg *config.File) error {
-	if g.events == nil || len(cfg.Teams) == 0 {
+// seedSpend loads today's and this month's spend of teams from the event
+// store, so that budgets hold across restarts (and for teams a reload adds).
+func (g *Gateway) seedSpend(ctx context.Context, teams []string) error {
+	if g.events == nil || len(teams) == 0 {
 		return nil
 	}
 	now := time.Now()
@@ -136,10 +137,21 @@ func (g *Gateway) seedSpend(ctx context.Context, cfg *config.File) error {
 	if err != nil {
 		return fmt.Errorf("read team spend from the event store: %w", err)
 	}
-	for team, m := range month {
-		g.limits.Seed(team, day[team], m, now)
+	for _, team := range teams {
+		g.limits.Seed(team, day[team], month[team], now)
 	}
 	return nil
+}
+
+// teamIDs lists the teams of cfg that prev (nil: none) does not have.
+func teamIDs(cfg, prev *config.File) []string {
+	var ids []string
+	for _, t := range cfg.Teams {
+		if prev == nil || !slices.ContainsFunc(prev.Teams, func(p config.Team) bool { return p.ID == t.ID }) {
+			ids = append(ids, t.ID)
+		}
+	}
+	return ids
 }
 
 func prices(ps map[string]config.Price) map[string]pricing.Price {

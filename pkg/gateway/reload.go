@@ -104,6 +104,11 @@ func (g *Gateway) Reload(ctx context.Context) (*ReloadResult, error) {
 	}
 	g.rt.Store(rt)
 	g.limits.Update(teamLimits(f))
+	if err := g.seedSpend(ctx, teamIDs(f, old.cfg)); err != nil {
+		// The configuration is applied; only the new teams' budgets start
+		// from zero instead of today's spend.
+		g.logger.Warn("Could not read the spend of added teams", "error", err)
+	}
 	if g.probes != nil {
 		g.probes.stop()
 		g.probes = startProbeRun(rt.probes)

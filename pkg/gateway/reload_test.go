@@ -287,3 +287,32 @@ func (rh *reloadHarness) postReload(t *testing.T) (int, string) {
 	}
 	return resp.StatusCode, string(b)
 }
+
+// TestReloadAddedTeamStartsWithTodaysSpend: a team whose budget arrives by
+// reload is charged what its key already spent today (read from the event
+// store), not zero.
+func TestReloadAddedTeamStartsWithTodaysSpend(t *testing.T) {
+	rh := newReloadTestHarness(t, okAnswer, okAnswer)
+	authOnly := "pricing:\n  gpt-4o-mini: {input_per_mtok: 1000000, output_per_mtok: 1000000}\n" +
+		"auth:\n  enabled: true\n  keys:\n    - {name: k, team: t, hash: " + auth.HashKey(checkoutKey) + "}\n"
+	rh.setConfig("gpt-4o", authOnly)
+	if _, err := rh.gw.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // 22 USD each
+		if resp, b := rh.post(t, tutorialReq, bearer(checkoutKey)...); resp.StatusCode != 200 {
+			t.Fatalf("%d %s", resp.StatusCode, b)
+		}
+	}
+	waitUntil(t, "2 events stored", func() bool { _, evs := getEvents(t, rh.harness, "team=t"); return len(evs) == 2 })
+	rh.setConfig("gpt-4o", authOnly+"teams:\n  - id: t\n    budget: {daily_usd: 30}\n")
+	if _, err := rh.gw.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if day, _ := rh.gw.limits.Spend("t", time.Now()); day != 44 {
+		t.Fatalf("added team's spend today = %v, want 44", day)
+	}
+	if resp, b := rh.post(t, tutorialReq, bearer(checkoutKey)...); resp.StatusCode != 429 {
+		t.Fatalf("over the reloaded budget: %d %s", resp.StatusCode, b)
+	}
+}
