@@ -70,6 +70,7 @@ func newConn(tc config.Target, key string, logger *slog.Logger, tel *telemetry.T
 		DefaultMaxTokens: tc.DefaultMaxTokens,
 		Version:          tc.AnthropicVersion,
 	}
+	ep.Prepare()
 	hc, cb := tc.HealthCheck, tc.CircuitBreaker
 	ht := health.NewTarget(health.Options{
 		ID: tc.ID,

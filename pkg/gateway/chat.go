@@ -275,15 +275,21 @@ func requestID(r *http.Request) string {
 }
 
 func setMetaHeaders(h http.Header, res *router.Result) {
-	h[hdrProvider] = []string{res.Target.ID}
-	h[hdrModel] = []string{res.Model}
-	h[hdrAttempts] = []string{strconv.Itoa(len(res.Attempts))}
+	// One backing array for every value (each clipped to its own element).
+	v := make([]string, 6)
+	set := func(i int, k, val string) {
+		v[i] = val
+		h[k] = v[i : i+1 : i+1]
+	}
+	set(0, hdrProvider, res.Target.ID)
+	set(1, hdrModel, res.Model)
+	set(2, hdrAttempts, strconv.Itoa(len(res.Attempts)))
 	if res.Failover.Triggered {
-		h[hdrFailover] = []string{"true"}
-		h[hdrOriginalProvider] = []string{res.Failover.OriginalProvider}
-		h[hdrFailoverReason] = []string{string(res.Failover.Reason)}
+		set(3, hdrFailover, "true")
+		set(4, hdrOriginalProvider, res.Failover.OriginalProvider)
+		set(5, hdrFailoverReason, string(res.Failover.Reason))
 	} else {
-		h[hdrFailover] = []string{"false"}
+		set(3, hdrFailover, "false")
 	}
 }
 

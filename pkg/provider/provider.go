@@ -26,6 +26,29 @@ type Endpoint struct {
 	DefaultMaxTokens int
 	// Version is a provider API version header value (anthropic-version).
 	Version string
+
+	// bearer is []string{"Bearer " + APIKey}, set by Prepare.
+	bearer []string
+}
+
+// Prepare computes, once, the header values every request to the endpoint
+// shares. Call it after setting the fields and before the endpoint is used
+// concurrently; an endpoint that was not prepared works, at an allocation
+// more per request.
+func (e *Endpoint) Prepare() {
+	if e.APIKey != "" {
+		e.bearer = []string{"Bearer " + e.APIKey}
+	}
+}
+
+// BearerHeader returns the Authorization value "Bearer <APIKey>": shared by
+// every request when the endpoint was prepared (clipped, so an append on one
+// request reallocates), else built for this call.
+func (e *Endpoint) BearerHeader() []string {
+	if e.bearer != nil {
+		return e.bearer[:1:1]
+	}
+	return []string{"Bearer " + e.APIKey}
 }
 
 // Request is one client chat completion request as it goes to one target.

@@ -52,7 +52,7 @@ func (r *Router) attempt(ctx context.Context, t *Target, model string, req *Requ
 		at.finish(classify.Outcome{Reason: classify.UpstreamError, Retryable: true})
 		return nil, a
 	}
-	resp, err := t.Client.Do(hreq)
+	resp, err := t.roundTrip(hreq)
 	if err != nil {
 		at.finish(at.classifyErr(err))
 		return nil, a

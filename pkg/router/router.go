@@ -59,6 +59,18 @@ const (
 	StrategyWeighted = "weighted"
 )
 
+// roundTrip sends one upstream request through the target's transport.
+// Not through Client.Do: upstream LLM APIs do not redirect, and Client.Do
+// copies the headers and URL of every request for redirects that never come
+// (about a tenth of the request path's allocations).
+func (t *Target) roundTrip(req *http.Request) (*http.Response, error) {
+	rt := t.Client.Transport
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	return rt.RoundTrip(req)
+}
+
 // Settings are the failover settings.
 type Settings struct {
 	// Strategy is StrategyPriority ("" means the same) or StrategyWeighted.

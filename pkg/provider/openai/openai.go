@@ -71,12 +71,11 @@ func setHeaders(h http.Header, ep *provider.Endpoint, client http.Header, overri
 	for k, v := range client {
 		h[k] = slices.Clip(v)
 	}
-	key := ep.APIKey
-	if override != "" {
-		key = override
-	}
-	if key != "" {
-		h["Authorization"] = []string{"Bearer " + key}
+	switch {
+	case override != "":
+		h["Authorization"] = []string{"Bearer " + override}
+	case ep.APIKey != "":
+		h["Authorization"] = ep.BearerHeader()
 	}
 }
 
