@@ -151,9 +151,17 @@ func newHarnessWith(t *testing.T, primary, fallback func(http.ResponseWriter, *h
 	if cfg.Events.Path == "" {
 		cfg.Events.Path = filepath.Join(t.TempDir(), "events.db")
 	}
+	h.start(t, cfg, environ, o.opts...)
+	return h
+}
+
+// start builds the harness's gateway from cfg, logging into h.logs, and
+// serves it on a test server; both are closed when the test ends.
+func (h *harness) start(t *testing.T, cfg *config.File, environ []string, opts ...Option) {
+	t.Helper()
 	logger := slog.New(logging.NewTextHandler(&syncWriter{w: h.logs}, slog.LevelDebug))
-	h.gw, err = New(cfg, environ, logger, o.opts...)
-	if err != nil {
+	var err error
+	if h.gw, err = New(cfg, environ, logger, opts...); err != nil {
 		t.Fatal(err)
 	}
 	h.srv = httptest.NewServer(h.gw.Handler())
@@ -163,7 +171,6 @@ func newHarnessWith(t *testing.T, primary, fallback func(http.ResponseWriter, *h
 			t.Error(err)
 		}
 	})
-	return h
 }
 
 type syncWriter struct {

@@ -8,9 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,7 +19,6 @@ import (
 
 	"github.com/keeptrusts/gateway/pkg/auth"
 	"github.com/keeptrusts/gateway/pkg/config"
-	"github.com/keeptrusts/gateway/pkg/logging"
 )
 
 // reloadHarness is a harness whose configuration text can be replaced and
@@ -71,17 +68,7 @@ func newReloadTestHarness(t *testing.T, primary, fallback func(http.ResponseWrit
 	if err != nil || problems.Err() != nil {
 		t.Fatalf("config: %v %v", err, problems)
 	}
-	logger := slog.New(logging.NewTextHandler(&syncWriter{w: h.logs}, slog.LevelDebug))
-	if h.gw, err = New(cfg, rh.env, logger, WithReload(load, "")); err != nil {
-		t.Fatal(err)
-	}
-	h.srv = httptest.NewServer(h.gw.Handler())
-	t.Cleanup(func() {
-		h.srv.Close()
-		if err := h.gw.Close(context.Background()); err != nil {
-			t.Error(err)
-		}
-	})
+	h.start(t, cfg, rh.env, WithReload(load, ""))
 	return rh
 }
 
