@@ -26,11 +26,17 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // startStack starts two simulators and a gateway with testdata/gateway.yaml.
 func startStack(t *testing.T) *drill.Stack {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join("testdata", "gateway.yaml"))
+	return startStackWith(t, "gateway.yaml")
+}
+
+// startStackWith starts two simulators and a gateway with testdata/file.
+func startStackWith(t *testing.T, file string) *drill.Stack {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("testdata", file))
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := drill.StartStack(context.Background(), drill.StackOptions{File: "gateway.yaml", Data: data, Dir: t.TempDir()})
+	st, err := drill.StartStack(context.Background(), drill.StackOptions{File: file, Data: data, Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
