@@ -95,14 +95,18 @@ func (v *validator) teams(f *File) {
 	for i, t := range f.Teams {
 		p := fmt.Sprintf("teams[%d]", i)
 		v.name(p+".id", t.ID, ids, "teams[%d]", i)
-		for field, val := range map[string]float64{
-			"rate_limit.requests_per_minute": t.RateLimit.RequestsPerMinute,
-			"rate_limit.tokens_per_minute":   t.RateLimit.TokensPerMinute,
-			"budget.daily_usd":               t.Budget.DailyUSD,
-			"budget.monthly_usd":             t.Budget.MonthlyUSD,
+		// A slice, not a map: problems are reported in a stable order.
+		for _, f := range []struct {
+			field string
+			val   float64
+		}{
+			{"rate_limit.requests_per_minute", t.RateLimit.RequestsPerMinute},
+			{"rate_limit.tokens_per_minute", t.RateLimit.TokensPerMinute},
+			{"budget.daily_usd", t.Budget.DailyUSD},
+			{"budget.monthly_usd", t.Budget.MonthlyUSD},
 		} {
-			if !(val >= 0) {
-				v.errorf(p+"."+field, "must be 0 (unlimited) or greater (got %s)", num(val))
+			if !(f.val >= 0) {
+				v.errorf(p+"."+f.field, "must be 0 (unlimited) or greater (got %s)", num(f.val))
 			}
 		}
 		if b := t.Budget; b.DailyUSD > 0 && b.MonthlyUSD > 0 && b.DailyUSD > b.MonthlyUSD {

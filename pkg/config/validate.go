@@ -107,15 +107,22 @@ func (v *validator) events(e Events) {
 }
 
 func (v *validator) pricing(ps map[string]Price) {
-	for model, p := range ps {
+	for _, model := range sortedKeys(ps) {
+		p := ps[model]
 		path := fmt.Sprintf("pricing[%s]", quote(model))
 		if !validModelName(model) {
 			v.errorf(path, "%s is not a valid model name", quote(model))
 		}
-		for field, val := range map[string]float64{"input_per_mtok": p.InputPerMTok, "output_per_mtok": p.OutputPerMTok,
-			"cache_read_per_mtok": p.CacheReadPerMTok, "cache_write_per_mtok": p.CacheWritePerMTok} {
-			if val < 0 {
-				v.errorf(path+"."+field, "must be 0 or greater (got %s)", num(val))
+		// A slice, not a map: problems are reported in a stable order.
+		for _, f := range []struct {
+			field string
+			val   float64
+		}{
+			{"input_per_mtok", p.InputPerMTok}, {"output_per_mtok", p.OutputPerMTok},
+			{"cache_read_per_mtok", p.CacheReadPerMTok}, {"cache_write_per_mtok", p.CacheWritePerMTok},
+		} {
+			if f.val < 0 {
+				v.errorf(path+"."+f.field, "must be 0 or greater (got %s)", num(f.val))
 			}
 		}
 	}
