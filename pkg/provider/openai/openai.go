@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"unsafe"
 
 	"github.com/tidwall/gjson"
 	"github.com/tidwall/sjson"
@@ -87,32 +88,56 @@ func (a *Adapter) ChatResponse(body []byte, _ *provider.Request) (*provider.Resp
 	}
 	// One pass over the top level picks the three members; the rest of the
 	// body is skipped, never decoded.
-	var model, use, choices gjson.Result
-	gjson.ParseBytes(body).ForEach(func(k, v gjson.Result) bool {
-		switch k.Str {
-		case "model":
-			model = v
-		case "usage":
-			use = v
-		case "choices":
-			choices = v
-		}
-		return true
-	})
+	//
+	// The body is read in place, without the copy gjson.ParseBytes makes:
+	// every string kept beyond this call is cloned.
+	top := topLevel{}
+	gjson.Parse(unsafe.String(unsafe.SliceData(body), len(body))).ForEach(top.member)
 	// Compatible servers do not all send "object"; every chat completion has
 	// a choices array, and a models list or an error body has none.
-	if !choices.IsArray() {
+	if !top.choices.IsArray() {
 		return nil, fmt.Errorf("upstream answer is not a chat completion")
 	}
-	out := &provider.Response{Body: body, Model: model.String(), Usage: usage(use)}
-	choices.ForEach(func(_, c gjson.Result) bool {
+	out := &provider.Response{Body: body, Model: strings.Clone(top.model.String()), Usage: usage(top.use)}
+	top.choices.ForEach(func(_, c gjson.Result) bool {
 		// A null finish_reason is not a reason, as in streams.
 		if fr := c.Get("finish_reason"); fr.Type == gjson.String {
-			out.FinishReasons = append(out.FinishReasons, fr.String())
+			out.FinishReasons = append(out.FinishReasons, finishReason(fr.Str))
 		}
 		return true
 	})
 	return out, nil
+}
+
+// topLevel collects the members of an answer ChatResponse reads.
+type topLevel struct{ model, use, choices gjson.Result }
+
+func (t *topLevel) member(k, v gjson.Result) bool {
+	switch k.Str {
+	case "model":
+		t.model = v
+	case "usage":
+		t.use = v
+	case "choices":
+		t.choices = v
+	}
+	return true
+}
+
+// finishReason returns the usual reasons as constants (no copy of the
+// body's bytes), any other as a copy.
+func finishReason(r string) string {
+	switch r {
+	case "stop":
+		return "stop"
+	case "length":
+		return "length"
+	case "tool_calls":
+		return "tool_calls"
+	case "content_filter":
+		return "content_filter"
+	}
+	return strings.Clone(r)
 }
 
 func usage(u gjson.Result) provider.Usage {
