@@ -46,7 +46,7 @@ func (g *Gateway) handleHealth(w http.ResponseWriter, r *http.Request) {
 	if isVerbose && !rt.admin.Allow(r) {
 		// The verbose view is a management endpoint; the plain one stays
 		// open for load balancers.
-		rt.admin.Wrap(http.NotFoundHandler()).ServeHTTP(w, r)
+		rt.admin.Refuse(w)
 		return
 	}
 	now := time.Now()

@@ -328,6 +328,10 @@ type reloadProblem struct {
 // (auth.Admin) of the running configuration.
 func (g *Gateway) adminOnly(h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		g.rt.Load().admin.Wrap(h).ServeHTTP(w, r)
+		if admin := g.rt.Load().admin; !admin.Allow(r) {
+			admin.Refuse(w)
+			return
+		}
+		h(w, r)
 	})
 }
