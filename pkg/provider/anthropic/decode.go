@@ -147,591 +147,294 @@ func decodeRequest(body []byte) (reqBody, error) {
 	return reqBody{}, reqErr("", "request body could not be decoded")
 }
 
+// The decoders below hold only their per-key logic (a fieldFunc for
+// reader.object) or per-element logic (for reader.array); the reader owns
+// null, the brackets, the separators, the keys and the duplicate-key guard.
+
 func (in *reqBody) decode() bool {
 	r := reader{b: in.src}
-	if r.peek() == 'n' {
-		return r.literal("null") && r.end()
-	}
-	if !r.enter('{') {
-		return false
-	}
-	var seen fields
-	for first := true; ; first = false {
-		more, ok := r.more('}', first)
-		if !ok {
-			return false
-		}
-		if !more {
-			return r.end()
-		}
-		key, ok := r.key()
-		if !ok {
-			return false
-		}
-		f := -1
+	return r.object(func(key []byte) (int, bool) {
 		switch string(key) {
 		case "model":
-			f, ok = 0, r.stringField(&in.model)
+			return 0, r.stringField(&in.model)
 		case "messages":
-			f, ok = 1, in.decodeMessages(&r)
+			return 1, in.decodeMessages(&r)
 		case "max_tokens":
-			f, ok = 2, r.intField(&in.maxTokens)
+			return 2, r.intField(&in.maxTokens)
 		case "max_completion_tokens":
-			f, ok = 3, r.intField(&in.maxCompletionTokens)
+			return 3, r.intField(&in.maxCompletionTokens)
 		case "temperature":
-			f, ok = 4, r.floatField(&in.temperature)
+			return 4, r.floatField(&in.temperature)
 		case "top_p":
-			f, ok = 5, r.floatField(&in.topP)
+			return 5, r.floatField(&in.topP)
 		case "stop":
-			f, ok = 6, r.rawField(&in.stop)
+			return 6, r.rawField(&in.stop)
 		case "tools":
-			f, ok = 7, in.decodeTools(&r)
+			return 7, in.decodeTools(&r)
 		case "tool_choice":
-			f, ok = 8, r.rawField(&in.toolChoice)
+			return 8, r.rawField(&in.toolChoice)
 		case "parallel_tool_calls":
-			f, ok = 9, r.boolField(&in.parallelToolCalls)
+			return 9, r.boolField(&in.parallelToolCalls)
 		case "response_format":
-			f, ok = 10, in.decodeResponseFormat(&r)
+			return 10, in.decodeResponseFormat(&r)
 		case "user":
-			f, ok = 11, r.stringField(&in.user)
+			return 11, r.stringField(&in.user)
 		case "safety_identifier":
-			f, ok = 12, r.stringField(&in.safetyIdentifier)
+			return 12, r.stringField(&in.safetyIdentifier)
 		case "n":
-			f, ok = 13, r.intField(&in.n)
+			return 13, r.intField(&in.n)
 		case "logprobs":
-			f, ok = 14, r.boolField(&in.logprobs)
+			return 14, r.boolField(&in.logprobs)
 		case "top_logprobs":
-			f, ok = 15, r.intField(&in.topLogprobs)
+			return 15, r.intField(&in.topLogprobs)
 		case "frequency_penalty":
-			f, ok = 16, r.floatField(&in.frequencyPenalty)
+			return 16, r.floatField(&in.frequencyPenalty)
 		case "presence_penalty":
-			f, ok = 17, r.floatField(&in.presencePenalty)
+			return 17, r.floatField(&in.presencePenalty)
 		case "logit_bias":
-			f, ok = 18, in.decodeLogitBias(&r)
+			return 18, in.decodeLogitBias(&r)
 		case "modalities":
-			f, ok = 19, decodeStrings(&r, &in.modalities)
+			return 19, decodeStrings(&r, &in.modalities)
 		case "audio":
-			f, ok = 20, r.rawField(&in.audio)
+			return 20, r.rawField(&in.audio)
 		case "functions":
-			f, ok = 21, r.rawField(&in.functions)
+			return 21, r.rawField(&in.functions)
 		case "function_call":
-			f, ok = 22, r.rawField(&in.functionCall)
+			return 22, r.rawField(&in.functionCall)
 		case "reasoning_effort":
-			f, ok = 23, r.stringField(&in.reasoningEffort)
+			return 23, r.stringField(&in.reasoningEffort)
 		case "verbosity":
-			f, ok = 24, r.stringField(&in.verbosity)
+			return 24, r.stringField(&in.verbosity)
 		case "web_search_options":
-			f, ok = 25, r.rawField(&in.webSearchOptions)
-		default:
-			ok = r.skipUnknown(key)
+			return 25, r.rawField(&in.webSearchOptions)
 		}
-		if !ok || f >= 0 && !seen.see(f) {
-			return false
-		}
+		return r.unknown(key)
+	}) && r.end()
+}
+
+// grow appends a zero element to *s, making room for n at the first, and
+// returns it.
+func grow[T any](s *[]T, n int) *T {
+	if *s == nil {
+		*s = make([]T, 0, n)
 	}
+	var zero T
+	*s = append(*s, zero)
+	return &(*s)[len(*s)-1]
 }
 
 func (in *reqBody) decodeMessages(r *reader) bool {
-	switch r.peek() {
-	case 'n':
-		return r.literal("null")
-	case '[':
-	default:
-		return false
-	}
-	r.enter('[')
-	if in.messages == nil {
-		in.messages = make([]reqMessage, 0, 8)
-	}
-	for first := true; ; first = false {
-		more, ok := r.more(']', first)
-		if !ok || !more {
-			return ok
-		}
-		in.messages = append(in.messages, reqMessage{})
-		m := &in.messages[len(in.messages)-1]
+	return r.array(func() bool {
+		m := grow(&in.messages, 8)
 		if !in.decodeMessage(r, m) {
 			return false
 		}
 		m.kind = roleOf(m.role.str(in.src))
-	}
+		return true
+	})
 }
 
 func (in *reqBody) decodeMessage(r *reader, m *reqMessage) bool {
-	if r.peek() == 'n' {
-		return r.literal("null")
-	}
-	if !r.enter('{') {
-		return false
-	}
-	var seen fields
-	for first := true; ; first = false {
-		more, ok := r.more('}', first)
-		if !ok || !more {
-			return ok
-		}
-		key, ok := r.key()
-		if !ok {
-			return false
-		}
-		f := -1
+	return r.object(func(key []byte) (int, bool) {
 		switch string(key) {
 		case "role":
-			f, ok = 0, r.stringField(&m.role)
+			return 0, r.stringField(&m.role)
 		case "content":
-			f, ok = 1, r.rawField(&m.content)
+			return 1, r.rawField(&m.content)
 		case "refusal":
-			f, ok = 2, r.stringField(&m.refusal)
+			return 2, r.stringField(&m.refusal)
 		case "tool_calls":
 			m.calls = len(in.calls)
-			f, ok = 3, in.decodeToolCalls(r)
+			ok := in.decodeToolCalls(r)
 			m.callsEnd = len(in.calls)
+			return 3, ok
 		case "tool_call_id":
-			f, ok = 4, r.stringField(&m.toolCallID)
+			return 4, r.stringField(&m.toolCallID)
 		case "audio":
-			f, ok = 5, r.rawField(&m.audio)
+			return 5, r.rawField(&m.audio)
 		case "function_call":
-			f, ok = 6, r.rawField(&m.functionCall)
-		default:
-			ok = r.skipUnknown(key)
+			return 6, r.rawField(&m.functionCall)
 		}
-		if !ok || f >= 0 && !seen.see(f) {
-			return false
-		}
-	}
+		return r.unknown(key)
+	})
 }
 
 // decodeToolCalls appends a message's tool calls to in.calls.
 func (in *reqBody) decodeToolCalls(r *reader) bool {
-	switch r.peek() {
-	case 'n':
-		return r.literal("null")
-	case '[':
-	default:
-		return false
-	}
-	r.enter('[')
-	if in.calls == nil {
-		in.calls = make([]reqToolCall, 0, 4)
-	}
-	for first := true; ; first = false {
-		more, ok := r.more(']', first)
-		if !ok || !more {
-			return ok
-		}
-		in.calls = append(in.calls, reqToolCall{})
-		if !in.calls[len(in.calls)-1].decode(r) {
-			return false
-		}
-	}
+	return r.array(func() bool { return grow(&in.calls, 4).decode(r) })
 }
 
 func (tc *reqToolCall) decode(r *reader) bool {
-	if r.peek() == 'n' {
-		return r.literal("null")
-	}
-	if !r.enter('{') {
-		return false
-	}
-	var seen fields
-	for first := true; ; first = false {
-		more, ok := r.more('}', first)
-		if !ok || !more {
-			return ok
-		}
-		key, ok := r.key()
-		if !ok {
-			return false
-		}
-		f := -1
+	return r.object(func(key []byte) (int, bool) {
 		switch string(key) {
 		case "id":
-			f, ok = 0, r.stringField(&tc.id)
+			return 0, r.stringField(&tc.id)
 		case "type":
-			f, ok = 1, r.stringField(&tc.typ)
+			return 1, r.stringField(&tc.typ)
 		case "function":
-			f, ok = 2, tc.decodeFunction(r)
-		default:
-			ok = r.skipUnknown(key)
+			return 2, tc.decodeFunction(r)
 		}
-		if !ok || f >= 0 && !seen.see(f) {
-			return false
-		}
-	}
+		return r.unknown(key)
+	})
 }
 
 func (tc *reqToolCall) decodeFunction(r *reader) bool {
-	if r.peek() == 'n' {
-		return r.literal("null")
-	}
-	if !r.enter('{') {
-		return false
-	}
-	var seen fields
-	for first := true; ; first = false {
-		more, ok := r.more('}', first)
-		if !ok || !more {
-			return ok
-		}
-		key, ok := r.key()
-		if !ok {
-			return false
-		}
-		f := -1
+	return r.object(func(key []byte) (int, bool) {
 		switch string(key) {
 		case "name":
-			f, ok = 0, r.stringField(&tc.name)
+			return 0, r.stringField(&tc.name)
 		case "arguments":
-			f, ok = 1, r.stringField(&tc.arguments)
-		default:
-			ok = r.skipUnknown(key)
+			return 1, r.stringField(&tc.arguments)
 		}
-		if !ok || f >= 0 && !seen.see(f) {
-			return false
-		}
-	}
+		return r.unknown(key)
+	})
 }
 
 func (in *reqBody) decodeTools(r *reader) bool {
-	switch r.peek() {
-	case 'n':
-		return r.literal("null")
-	case '[':
-	default:
-		return false
-	}
-	r.enter('[')
-	if in.tools == nil {
-		in.tools = make([]reqTool, 0, 4)
-	}
-	for first := true; ; first = false {
-		more, ok := r.more(']', first)
-		if !ok || !more {
-			return ok
-		}
-		in.tools = append(in.tools, reqTool{})
-		if !in.tools[len(in.tools)-1].decode(r) {
-			return false
-		}
-	}
+	return r.array(func() bool { return grow(&in.tools, 4).decode(r) })
 }
 
 func (t *reqTool) decode(r *reader) bool {
-	if r.peek() == 'n' {
-		return r.literal("null")
-	}
-	if !r.enter('{') {
-		return false
-	}
-	var seen fields
-	for first := true; ; first = false {
-		more, ok := r.more('}', first)
-		if !ok || !more {
-			return ok
-		}
-		key, ok := r.key()
-		if !ok {
-			return false
-		}
-		f := -1
+	return r.object(func(key []byte) (int, bool) {
 		switch string(key) {
 		case "type":
-			f, ok = 0, r.stringField(&t.typ)
+			return 0, r.stringField(&t.typ)
 		case "function":
-			f, ok = 1, t.decodeFunction(r)
-		default:
-			ok = r.skipUnknown(key)
+			return 1, t.decodeFunction(r)
 		}
-		if !ok || f >= 0 && !seen.see(f) {
-			return false
-		}
-	}
+		return r.unknown(key)
+	})
 }
 
 func (t *reqTool) decodeFunction(r *reader) bool {
-	if r.peek() == 'n' {
-		return r.literal("null")
-	}
-	if !r.enter('{') {
-		return false
-	}
-	t.function = true
-	var seen fields
-	for first := true; ; first = false {
-		more, ok := r.more('}', first)
-		if !ok || !more {
-			return ok
-		}
-		key, ok := r.key()
-		if !ok {
-			return false
-		}
-		f := -1
+	return r.optObject(&t.function, func(key []byte) (int, bool) {
 		switch string(key) {
 		case "name":
-			f, ok = 0, r.stringField(&t.name)
+			return 0, r.stringField(&t.name)
 		case "description":
-			f, ok = 1, r.stringField(&t.description)
+			return 1, r.stringField(&t.description)
 		case "parameters":
-			f, ok = 2, r.compactField(&t.parameters, &t.compact)
-		default:
-			ok = r.skipUnknown(key)
+			return 2, r.compactField(&t.parameters, &t.compact)
 		}
-		if !ok || f >= 0 && !seen.see(f) {
-			return false
-		}
-	}
+		return r.unknown(key)
+	})
 }
 
 func (in *reqBody) decodeResponseFormat(r *reader) bool {
-	if r.peek() == 'n' {
-		return r.literal("null")
-	}
-	if !r.enter('{') {
-		return false
-	}
 	rf := &in.responseFormat
-	rf.set = true
-	var seen fields
-	for first := true; ; first = false {
-		more, ok := r.more('}', first)
-		if !ok || !more {
-			return ok
-		}
-		key, ok := r.key()
-		if !ok {
-			return false
-		}
-		f := -1
+	return r.optObject(&rf.set, func(key []byte) (int, bool) {
 		switch string(key) {
 		case "type":
-			f, ok = 0, r.stringField(&rf.typ)
+			return 0, r.stringField(&rf.typ)
 		case "json_schema":
-			f, ok = 1, rf.decodeSchema(r)
-		default:
-			ok = r.skipUnknown(key)
+			return 1, rf.decodeSchema(r)
 		}
-		if !ok || f >= 0 && !seen.see(f) {
-			return false
-		}
-	}
+		return r.unknown(key)
+	})
 }
 
 func (rf *reqFormat) decodeSchema(r *reader) bool {
-	if r.peek() == 'n' {
-		return r.literal("null")
-	}
-	if !r.enter('{') {
-		return false
-	}
-	rf.jsonSchema = true
-	var seen fields
-	for first := true; ; first = false {
-		more, ok := r.more('}', first)
-		if !ok || !more {
-			return ok
-		}
-		key, ok := r.key()
-		if !ok {
-			return false
-		}
-		f := -1
+	return r.optObject(&rf.jsonSchema, func(key []byte) (int, bool) {
 		switch string(key) {
 		case "name":
-			f, ok = 0, r.stringField(&rf.name)
+			return 0, r.stringField(&rf.name)
 		case "description":
-			f, ok = 1, r.stringField(&rf.description)
+			return 1, r.stringField(&rf.description)
 		case "schema":
-			f, ok = 2, r.rawField(&rf.schema)
-		default:
-			ok = r.skipUnknown(key)
+			return 2, r.rawField(&rf.schema)
 		}
-		if !ok || f >= 0 && !seen.see(f) {
-			return false
-		}
-	}
+		return r.unknown(key)
+	})
 }
 
 // decodeLogitBias checks a map[string]float64 and keeps whether it has an
-// entry: only that matters.
+// entry: only that matters. Any key is an entry, and none is guarded: a
+// map keeps the last value.
 func (in *reqBody) decodeLogitBias(r *reader) bool {
-	if r.peek() == 'n' {
-		return r.literal("null")
-	}
-	if !r.enter('{') {
-		return false
-	}
-	for first := true; ; first = false {
-		more, ok := r.more('}', first)
-		if !ok || !more {
-			return ok
-		}
-		if _, ok := r.rawKey(); !ok {
-			return false
-		}
+	return r.object(func([]byte) (int, bool) {
 		var v optFloat
 		if !r.floatField(&v) {
-			return false
+			return -1, false
 		}
 		in.logitBias = true
-	}
+		return -1, true
+	})
 }
 
 // decodeStrings checks a []string and keeps it raw.
 func decodeStrings(r *reader, raw *span) bool {
-	switch r.peek() {
-	case 'n':
-		return r.literal("null")
-	case '[':
-	default:
+	isArray := r.peek() == '['
+	start := r.i
+	if !r.array(func() bool {
+		var s span
+		return r.stringField(&s)
+	}) {
 		return false
 	}
-	start := r.i
-	r.enter('[')
-	for first := true; ; first = false {
-		more, ok := r.more(']', first)
-		if !ok {
-			return false
-		}
-		if !more {
-			*raw = span{start, r.i}
-			return true
-		}
-		var s span
-		if !r.stringField(&s) {
-			return false
-		}
+	if isArray {
+		*raw = span{start, r.i}
 	}
+	return true
 }
 
 // readParts decodes array content (oaPart elements), the value at the
 // start of b, into dst.
 func readParts(dst []reqPart, b []byte) ([]reqPart, bool) {
 	r := reader{b: b}
-	if !r.enter('[') {
+	if r.peek() != '[' {
 		return dst, false
 	}
-	for first := true; ; first = false {
-		more, ok := r.more(']', first)
-		if !ok {
-			return dst, false
-		}
-		if !more {
-			return dst, true
-		}
+	ok := r.array(func() bool {
 		dst = append(dst, reqPart{})
-		if !dst[len(dst)-1].decode(&r) {
-			return dst, false
-		}
-	}
+		return dst[len(dst)-1].decode(&r)
+	})
+	return dst, ok
 }
 
 func (p *reqPart) decode(r *reader) bool {
-	if r.peek() == 'n' {
-		return r.literal("null")
-	}
-	if !r.enter('{') {
-		return false
-	}
-	var seen fields
-	for first := true; ; first = false {
-		more, ok := r.more('}', first)
-		if !ok || !more {
-			return ok
-		}
-		key, ok := r.key()
-		if !ok {
-			return false
-		}
-		f := -1
+	return r.object(func(key []byte) (int, bool) {
 		switch string(key) {
 		case "type":
-			f, ok = 0, r.stringField(&p.typ)
+			return 0, r.stringField(&p.typ)
 		case "text":
-			f, ok = 1, r.stringField(&p.text)
+			return 1, r.stringField(&p.text)
 		case "refusal":
-			f, ok = 2, r.stringField(&p.refusal)
+			return 2, r.stringField(&p.refusal)
 		case "image_url":
-			f, ok = 3, p.decodeImageURL(r)
+			return 3, p.decodeImageURL(r)
 		case "file":
-			f, ok = 4, p.decodeFile(r)
-		default:
-			ok = r.skipUnknown(key)
+			return 4, p.decodeFile(r)
 		}
-		if !ok || f >= 0 && !seen.see(f) {
-			return false
-		}
-	}
+		return r.unknown(key)
+	})
 }
 
 func (p *reqPart) decodeImageURL(r *reader) bool {
-	if r.peek() == 'n' {
-		return r.literal("null")
-	}
-	if !r.enter('{') {
-		return false
-	}
-	p.imageURL = true
-	var seen fields
-	for first := true; ; first = false {
-		more, ok := r.more('}', first)
-		if !ok || !more {
-			return ok
-		}
-		key, ok := r.key()
-		if !ok {
-			return false
-		}
-		f := -1
+	return r.optObject(&p.imageURL, func(key []byte) (int, bool) {
 		var ignored span
 		switch string(key) {
 		case "url":
-			f, ok = 0, r.stringField(&p.url)
+			return 0, r.stringField(&p.url)
 		case "detail":
-			f, ok = 1, r.stringField(&ignored)
-		default:
-			ok = r.skipUnknown(key)
+			return 1, r.stringField(&ignored)
 		}
-		if !ok || f >= 0 && !seen.see(f) {
-			return false
-		}
-	}
+		return r.unknown(key)
+	})
 }
 
 func (p *reqPart) decodeFile(r *reader) bool {
-	if r.peek() == 'n' {
-		return r.literal("null")
-	}
-	if !r.enter('{') {
-		return false
-	}
-	p.file = true
-	var seen fields
-	for first := true; ; first = false {
-		more, ok := r.more('}', first)
-		if !ok || !more {
-			return ok
-		}
-		key, ok := r.key()
-		if !ok {
-			return false
-		}
-		f := -1
+	return r.optObject(&p.file, func(key []byte) (int, bool) {
 		var ignored span
 		switch string(key) {
 		case "file_data":
-			f, ok = 0, r.stringField(&p.fileData)
+			return 0, r.stringField(&p.fileData)
 		case "file_id":
-			f, ok = 1, r.stringField(&p.fileID)
+			return 1, r.stringField(&p.fileID)
 		case "filename":
-			f, ok = 2, r.stringField(&ignored)
-		default:
-			ok = r.skipUnknown(key)
+			return 2, r.stringField(&ignored)
 		}
-		if !ok || f >= 0 && !seen.see(f) {
-			return false
-		}
-	}
+		return r.unknown(key)
+	})
 }
 
 // respBody is anResponse located in src, Anthropic's body (or its
@@ -774,153 +477,73 @@ func decodeResponse(body []byte) (respBody, error) {
 
 func (in *respBody) decode() bool {
 	r := reader{b: in.src}
-	if r.peek() == 'n' {
-		return r.literal("null") && r.end()
-	}
-	if !r.enter('{') {
-		return false
-	}
-	var seen fields
-	for first := true; ; first = false {
-		more, ok := r.more('}', first)
-		if !ok {
-			return false
-		}
-		if !more {
-			return r.end()
-		}
-		key, ok := r.key()
-		if !ok {
-			return false
-		}
-		f := -1
+	return r.object(func(key []byte) (int, bool) {
 		var role span
 		switch string(key) {
 		case "id":
-			f, ok = 0, r.stringField(&in.id)
+			return 0, r.stringField(&in.id)
 		case "type":
-			f, ok = 1, r.stringField(&in.typ)
+			return 1, r.stringField(&in.typ)
 		case "role":
-			f, ok = 2, r.stringField(&role)
+			return 2, r.stringField(&role)
 		case "model":
-			f, ok = 3, r.stringField(&in.model)
+			return 3, r.stringField(&in.model)
 		case "content":
-			f, ok = 4, in.decodeContent(&r)
+			return 4, in.decodeContent(&r)
 		case "stop_reason":
-			f, ok = 5, r.stringField(&in.stopReason)
+			return 5, r.stringField(&in.stopReason)
 		case "usage":
-			f, ok = 6, in.decodeUsage(&r)
-		default:
-			ok = r.skipUnknown(key)
+			return 6, in.decodeUsage(&r)
 		}
-		if !ok || f >= 0 && !seen.see(f) {
-			return false
-		}
-	}
+		return r.unknown(key)
+	}) && r.end()
 }
 
 func (in *respBody) decodeContent(r *reader) bool {
-	switch r.peek() {
-	case 'n':
-		return r.literal("null")
-	case '[':
-	default:
-		return false
-	}
-	r.enter('[')
-	if in.content == nil {
-		in.content = make([]respBlock, 0, 4)
-	}
-	for first := true; ; first = false {
-		more, ok := r.more(']', first)
-		if !ok || !more {
-			return ok
-		}
-		in.content = append(in.content, respBlock{})
-		if !in.content[len(in.content)-1].decode(r) {
-			return false
-		}
-	}
+	return r.array(func() bool { return grow(&in.content, 4).decode(r) })
 }
 
 func (b *respBlock) decode(r *reader) bool {
-	if r.peek() == 'n' {
-		return r.literal("null")
-	}
-	if !r.enter('{') {
-		return false
-	}
-	var seen fields
-	for first := true; ; first = false {
-		more, ok := r.more('}', first)
-		if !ok || !more {
-			return ok
-		}
-		key, ok := r.key()
-		if !ok {
-			return false
-		}
-		f := -1
+	return r.object(func(key []byte) (int, bool) {
 		switch string(key) {
 		case "type":
-			f, ok = 0, r.stringField(&b.typ)
+			return 0, r.stringField(&b.typ)
 		case "text":
-			f, ok = 1, r.stringField(&b.text)
+			return 1, r.stringField(&b.text)
 		case "id":
-			f, ok = 2, r.stringField(&b.id)
+			return 2, r.stringField(&b.id)
 		case "name":
-			f, ok = 3, r.stringField(&b.name)
+			return 3, r.stringField(&b.name)
 		case "input":
-			f, ok = 4, r.compactField(&b.input, &b.compact)
-		default:
-			ok = r.skipUnknown(key)
+			return 4, r.compactField(&b.input, &b.compact)
 		}
-		if !ok || f >= 0 && !seen.see(f) {
-			return false
-		}
-	}
+		return r.unknown(key)
+	})
 }
 
 func (in *respBody) decodeUsage(r *reader) bool {
-	if r.peek() == 'n' {
-		return r.literal("null")
-	}
-	if !r.enter('{') {
-		return false
-	}
 	u := &in.usage
-	var seen fields
-	for first := true; ; first = false {
-		more, ok := r.more('}', first)
-		if !ok || !more {
-			return ok
-		}
-		key, ok := r.key()
-		if !ok {
-			return false
-		}
-		f := -1
-		var v optInt
+	return r.object(func(key []byte) (int, bool) {
+		var f int
+		var dst *int64
 		switch string(key) {
 		case "input_tokens":
-			f, ok = 0, r.intField(&v)
-			u.InputTokens = v.v
+			f, dst = 0, &u.InputTokens
 		case "output_tokens":
-			f, ok = 1, r.intField(&v)
-			u.OutputTokens = v.v
+			f, dst = 1, &u.OutputTokens
 		case "cache_creation_input_tokens":
-			f, ok = 2, r.intField(&v)
-			u.CacheCreationInputTokens = v.v
+			f, dst = 2, &u.CacheCreationInputTokens
 		case "cache_read_input_tokens":
-			f, ok = 3, r.intField(&v)
-			u.CacheReadInputTokens = v.v
+			f, dst = 3, &u.CacheReadInputTokens
 		default:
-			ok = r.skipUnknown(key)
+			return r.unknown(key)
 		}
-		if !ok || f >= 0 && !seen.see(f) {
-			return false
-		}
-	}
+		// An int64 field: null leaves it as it was, 0 (it is decoded once).
+		var v optInt
+		ok := r.intField(&v)
+		*dst = v.v
+		return f, ok
+	})
 }
 
 // readIncludeUsage is includeUsage's fast path: the one field of
@@ -928,68 +551,26 @@ func (in *respBody) decodeUsage(r *reader) bool {
 // encoding/json must decide.
 func readIncludeUsage(body []byte) (v, ok bool) {
 	r := reader{b: body}
-	if r.peek() == 'n' {
-		return false, r.literal("null") && r.end()
-	}
-	if !r.enter('{') {
-		return false, false
-	}
-	seen := false
-	for first := true; ; first = false {
-		more, ok := r.more('}', first)
-		if !ok {
-			return false, false
-		}
-		if !more {
-			return v, r.end()
-		}
-		key, ok := r.key()
-		if !ok {
-			return false, false
-		}
+	ok = r.object(func(key []byte) (int, bool) {
 		if string(key) != "stream_options" {
-			if !r.skipUnknown(key) {
-				return false, false
-			}
-			continue
+			return r.unknown(key)
 		}
-		if seen {
-			return false, false
-		}
-		seen = true
-		if v, ok = readStreamOptions(&r); !ok {
-			return false, false
-		}
-	}
+		var ok bool
+		v, ok = readStreamOptions(&r)
+		return 0, ok
+	}) && r.end()
+	return v && ok, ok
 }
 
 func readStreamOptions(r *reader) (v, ok bool) {
-	if r.peek() == 'n' {
-		return false, r.literal("null")
-	}
-	if !r.enter('{') {
-		return false, false
-	}
-	var seen fields
-	for first := true; ; first = false {
-		more, ok := r.more('}', first)
-		if !ok || !more {
-			return v, ok
-		}
-		key, ok := r.key()
-		if !ok {
-			return false, false
-		}
+	ok = r.object(func(key []byte) (int, bool) {
 		if string(key) != "include_usage" {
-			if !r.skipUnknown(key) {
-				return false, false
-			}
-			continue
+			return r.unknown(key)
 		}
 		var b optBool
-		if !seen.see(0) || !r.boolField(&b) {
-			return false, false
-		}
+		ok := r.boolField(&b)
 		v = b.v
-	}
+		return 0, ok
+	})
+	return v && ok, ok
 }

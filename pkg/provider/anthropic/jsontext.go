@@ -433,6 +433,76 @@ func (f *fields) see(n int) bool {
 	return true
 }
 
+// fieldFunc decodes the value of an object member whose key (its text,
+// without quotes) the reader has just consumed. It returns the field's
+// number (below 32) for the duplicate-key guard, or a negative number for a
+// key it does not guard (see unknown); ok false means the value is not of
+// the expected shape. It is a closure over the reader: a reader passed to
+// an indirect call would escape to the heap.
+type fieldFunc func(key []byte) (field int, ok bool)
+
+// object decodes an object into a struct, calling field for each member:
+// null leaves the struct as it was, and a field that comes twice returns
+// false (encoding/json would merge the two values). field does not escape:
+// a call allocates nothing.
+func (r *reader) object(field fieldFunc) bool {
+	if r.peek() == 'n' {
+		return r.literal("null")
+	}
+	if !r.enter('{') {
+		return false
+	}
+	var seen fields
+	for first := true; ; first = false {
+		more, ok := r.more('}', first)
+		if !ok || !more {
+			return ok
+		}
+		key, ok := r.key()
+		if !ok {
+			return false
+		}
+		f, ok := field(key)
+		if !ok || f >= 0 && !seen.see(f) {
+			return false
+		}
+	}
+}
+
+// optObject is object for a pointer to a struct: set reports an object
+// rather than null.
+func (r *reader) optObject(set *bool, field fieldFunc) bool {
+	*set = r.peek() == '{'
+	return r.object(field)
+}
+
+// unknown is a fieldFunc's answer for a key that is none of its fields:
+// the value is skipped (skipUnknown) and the key is not guarded.
+func (r *reader) unknown(key []byte) (int, bool) {
+	return -1, r.skipUnknown(key)
+}
+
+// array decodes an array into a slice, calling elem for each element; null
+// leaves the slice as it was (a field is decoded once: nil). elem, a
+// closure over the reader like a fieldFunc, does not escape.
+func (r *reader) array(elem func() bool) bool {
+	if r.peek() == 'n' {
+		return r.literal("null")
+	}
+	if !r.enter('[') {
+		return false
+	}
+	for first := true; ; first = false {
+		more, ok := r.more(']', first)
+		if !ok || !more {
+			return ok
+		}
+		if !elem() {
+			return false
+		}
+	}
+}
+
 // validJSON is json.Valid; compact reports that b has no white space
 // outside its strings.
 func validJSON(b []byte) (valid, compact bool) {
