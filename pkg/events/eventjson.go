@@ -134,14 +134,8 @@ func appendJSON(dst []byte, e *Event) ([]byte, error) {
 			dst = append(dst, `,"outcome":`...)
 			dst = jsonw.AppendString(dst, p.Outcome)
 			if len(p.Categories) > 0 {
-				dst = append(dst, `,"categories":[`...)
-				for j, c := range p.Categories {
-					if j > 0 {
-						dst = append(dst, ',')
-					}
-					dst = jsonw.AppendString(dst, c)
-				}
-				dst = append(dst, ']')
+				dst = append(dst, `,"categories":`...)
+				dst = jsonw.AppendStrings(dst, p.Categories)
 			}
 			dst = append(dst, '}')
 		}

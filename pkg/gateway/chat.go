@@ -470,14 +470,8 @@ func appendMetadata(body []byte, m *metadata) []byte {
 			out = append(out, ',')
 			out = appendField(out, "outcome", p.Outcome)
 			if len(p.Categories) > 0 {
-				out = append(out, `,"categories":[`...)
-				for j, c := range p.Categories {
-					if j > 0 {
-						out = append(out, ',')
-					}
-					out = jsonw.AppendString(out, c)
-				}
-				out = append(out, ']')
+				out = append(out, `,"categories":`...)
+				out = jsonw.AppendStrings(out, p.Categories)
 			}
 			out = append(out, '}')
 		}

@@ -4,6 +4,19 @@ package jsonw
 
 import "unicode/utf8"
 
+// AppendStrings appends ss as a JSON array of strings (each as
+// AppendString writes it); a nil or empty ss is [].
+func AppendStrings(dst []byte, ss []string) []byte {
+	dst = append(dst, '[')
+	for i, s := range ss {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = AppendString(dst, s)
+	}
+	return append(dst, ']')
+}
+
 // AppendString appends s as a JSON string, byte for byte as encoding/json
 // writes it with HTML escaping off. Invalid UTF-8 becomes
 // U+FFFD, as encoding/json does, so a redacted value is always valid UTF-8;

@@ -1,6 +1,7 @@
 package jsonw
 
 import (
+	"bytes"
 	"encoding/json"
 	"testing"
 )
@@ -29,5 +30,23 @@ func TestAppendString(t *testing.T) {
 				t.Errorf("round trip = %q, want %q", got, want)
 			}
 		})
+	}
+}
+
+func TestAppendStringsMatchesEncodingJSON(t *testing.T) {
+	for _, ss := range [][]string{{}, {"a"}, {"hate", "violence"}, {"<x>", "\u2028", "\xff"}} {
+		var b bytes.Buffer
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(ss); err != nil {
+			t.Fatal(err)
+		}
+		want := bytes.TrimSuffix(b.Bytes(), []byte("\n"))
+		if got := AppendStrings(nil, ss); !bytes.Equal(got, want) {
+			t.Errorf("AppendStrings(%q) = %s, want %s", ss, got, want)
+		}
+	}
+	if got := AppendStrings(nil, nil); string(got) != "[]" {
+		t.Errorf("AppendStrings(nil) = %s, want []", got)
 	}
 }
