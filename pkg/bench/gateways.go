@@ -230,12 +230,6 @@ func (b *bench) finishVariants() {
 			} else {
 				v.Notes = append(v.Notes, "no events-kt.db was written: events may not be recorded yet")
 			}
-		case ScenarioContentFilter:
-			if t, ok := b.targets[targetKtCF]; ok {
-				if log, err := os.ReadFile(t.child.logPath); err == nil && bytes.Contains(log, []byte("not enforced")) {
-					v.Notes = append(v.Notes, "this kt logs the policy as validated but not enforced, so on = off")
-				}
-			}
 		}
 	}
 }
