@@ -22,7 +22,7 @@ import (
 var ErrReadOnly = errors.New("events store is read-only")
 
 // schemaVersion is the PRAGMA user_version this code writes and reads.
-const schemaVersion = 2
+const schemaVersion = 3
 
 // teamVersion is the first schema version with the team, key_name and
 // cost_usd columns. A read-only handle on an older file (the CLI reading
@@ -72,6 +72,18 @@ func migrations() []string {
 		ALTER TABLE events ADD COLUMN key_name TEXT NOT NULL DEFAULT '';
 		ALTER TABLE events ADD COLUMN cost_usd REAL NOT NULL DEFAULT 0;
 		CREATE INDEX events_team ON events(team, seq, ts, cost_usd) WHERE team != '';`,
+		// 2 → 3. Fewer index writes per event (issue 8: each index is a
+		// B-tree insert and WAL pages per event). No query filters on
+		// status: events_status goes. A failover filter looks for the
+		// rare events that failed over; the rest are found by walking the
+		// table newest first. events_failover becomes partial, so an
+		// event that did not fail over (nearly all) writes no entry;
+		// queries spell the value out (failover_triggered = 1) for SQLite
+		// to use it. Measured with BenchmarkInsertBatch: see the issue's
+		// note. TestSQLiteFailoverPlan holds the plans.
+		`DROP INDEX events_status;
+		DROP INDEX events_failover;
+		CREATE INDEX events_failover ON events(seq) WHERE failover_triggered = 1;`,
 	}
 }
 
@@ -439,8 +451,13 @@ func (s *SQLite) querySQL(ctx context.Context, f Filter) (q string, args []any, 
 		args = append(args, f.Provider)
 	}
 	if f.Failover != nil {
-		where = append(where, "failover_triggered = ?")
-		args = append(args, *f.Failover)
+		// A literal, not a parameter: SQLite uses the partial index
+		// events_failover only for a term it can see implies it.
+		if *f.Failover {
+			where = append(where, "failover_triggered = 1")
+		} else {
+			where = append(where, "failover_triggered = 0")
+		}
 	}
 	if f.Team != "" {
 		// team != '' is implied; spelt out, it lets SQLite use the

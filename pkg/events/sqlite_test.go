@@ -738,3 +738,33 @@ func queryPlan(t *testing.T, s *SQLite, query string, args ...any) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// The failover filter finds the rare events that failed over through the
+// partial index events_failover, newest first without a sort; the others
+// walk the table from the newest event (nearly every event qualifies).
+func TestSQLiteFailoverPlans(t *testing.T) {
+	s, _ := openTemp(t, Retention{})
+	insert(t, s, Event{ID: "evt_1", Timestamp: time.Now()})
+	yes, no := true, false
+	tests := []struct {
+		name string
+		f    Filter
+		want string
+	}{
+		{"failed over", Filter{Failover: &yes, Last: 10}, "USING INDEX events_failover"},
+		{"failed over, after id", Filter{Failover: &yes, AfterID: "evt_1"}, "USING INDEX events_failover"},
+		{"not failed over", Filter{Failover: &no, Last: 10}, "SCAN events"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			q, args, _, err := s.querySQL(context.Background(), tt.f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			plan := queryPlan(t, s, q, args...)
+			if !strings.Contains(plan, tt.want) || strings.Contains(plan, "TEMP B-TREE") {
+				t.Errorf("plan of %s: want %q and no sort:\n%s", q, tt.want, plan)
+			}
+		})
+	}
+}
