@@ -344,7 +344,7 @@ func (r *Report) renderHeader(w io.Writer) {
 		fmt.Fprint(w, " (pkg/sim, zero latency)")
 	}
 	fmt.Fprintf(w, ". kt: `%s`.\n", r.Kt)
-	fmt.Fprintf(w, "Reps: %d × (%s + %s warm-up) per point, targets interleaved within each rep; cells are medians over reps; "+
+	fmt.Fprintf(w, "Reps: %d × (%s + %s warm-up) per point, targets interleaved within each rep, in reverse order every other rep; cells are medians over reps; "+
 		"× columns are per-rep ratios (median) against rproxy in the same rep; spread = (max−min)/median.\n", r.Reps, r.Duration, r.Warmup)
 	fmt.Fprintf(w, "CPU = utime+stime of the target process from /proc over the window (%d ticks/s); "+
 		"target busy = that CPU in %% of one core (well under 100%% at c=50: the harness or other load limited the point, so its RPS says little); "+

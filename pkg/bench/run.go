@@ -251,6 +251,11 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	order := []string{targetDirect, targetRProxy, targetKt}
 	vorder := b.variantTargets()
 	for r := 1; r <= o.Reps; r++ {
+		// Every other rep runs the targets in reverse order, so that
+		// whatever drifts during a rep (the event stores growing, a WAL
+		// checkpoint, background load) does not always favour the same
+		// target of a pair.
+		order, vorder := repOrder(order, r), repOrder(vorder, r)
 		for _, sc := range base {
 			for _, name := range order {
 				if err := b.point(ctx, sc.name, sc.conc, sc.stream, b.targets[name], r); err != nil {
@@ -272,6 +277,17 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	}
 	b.procTable()
 	return b.rep, nil
+}
+
+// repOrder is the order targets run in during rep r (from 1): as given
+// in odd reps, reversed in even ones.
+func repOrder(targets []string, r int) []string {
+	if r%2 == 1 {
+		return targets
+	}
+	out := slices.Clone(targets)
+	slices.Reverse(out)
+	return out
 }
 
 func names(scs []scenarioDef) []string {

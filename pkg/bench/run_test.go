@@ -52,3 +52,24 @@ func TestChildEnv(t *testing.T) {
 		t.Errorf("childEnv = %v, want %v", got, want)
 	}
 }
+
+func TestRepOrder(t *testing.T) {
+	in := []string{"direct", "rproxy", "kt"}
+	tests := []struct {
+		rep  int
+		want []string
+	}{
+		{1, []string{"direct", "rproxy", "kt"}},
+		{2, []string{"kt", "rproxy", "direct"}},
+		{3, []string{"direct", "rproxy", "kt"}},
+		{4, []string{"kt", "rproxy", "direct"}},
+	}
+	for _, tt := range tests {
+		if got := repOrder(in, tt.rep); !slices.Equal(got, tt.want) {
+			t.Errorf("repOrder(rep %d) = %v, want %v", tt.rep, got, tt.want)
+		}
+	}
+	if !slices.Equal(in, []string{"direct", "rproxy", "kt"}) {
+		t.Errorf("repOrder changed its input: %v", in)
+	}
+}
