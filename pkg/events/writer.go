@@ -124,6 +124,11 @@ type Writer struct {
 	queue chan *Event
 	pool  sync.Pool
 
+	// kick wakes the writer when a full batch is queued (capacity 1;
+	// Enqueue never blocks on it), so that it need not wake per event.
+	kick chan struct{}
+	// kickAt is the queue length at which Enqueue kicks.
+	kickAt    int
 	stop      chan struct{} // closed by Close: drain, flush, exit
 	done      chan struct{} // closed when run returns
 	closeOnce sync.Once
@@ -160,6 +165,8 @@ func NewWriter(s Store, o WriterOptions) *Writer {
 		opts:   o,
 		log:    o.Logger,
 		queue:  make(chan *Event, o.QueueSize),
+		kick:   make(chan struct{}, 1),
+		kickAt: min(o.BatchSize, max(1, o.QueueSize/2)),
 		stop:   make(chan struct{}),
 		done:   make(chan struct{}),
 		ctx:    ctx,
@@ -190,6 +197,12 @@ func (w *Writer) Enqueue(e Event) bool {
 		case w.queue <- p:
 			w.mu.RUnlock()
 			w.enqueued.Add(1)
+			if len(w.queue) >= w.kickAt {
+				select {
+				case w.kick <- struct{}{}:
+				default: // already kicked
+				}
+			}
 			return true
 		default:
 		}
@@ -344,8 +357,8 @@ const dropLogInterval = 10 * time.Second
 func (w *Writer) run() {
 	defer close(w.done)
 	batch := make([]Event, 0, w.opts.BatchSize)
-	// The timer runs only while a batch is open, so an idle writer never
-	// wakes up.
+	// The flush timer runs only while a batch is open, so an idle writer
+	// never wakes up.
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
@@ -363,7 +376,6 @@ func (w *Writer) run() {
 	var lastDropLog time.Time
 
 	flush := func() {
-		timer.Stop()
 		wrote := len(batch) > 0
 		w.flush(batch)
 		clear(batch) // let the written events' bodies be collected
@@ -377,46 +389,74 @@ func (w *Writer) run() {
 			pruneArmed = true
 		}
 	}
+	prune := func() {
+		pruneArmed = false
+		lastPrune = time.Now()
+		w.prune()
+	}
+	// drain moves everything queued into batch, writing each batch that
+	// fills up, with cheap single-channel receives.
+	drain := func() {
+		for {
+			select {
+			case e := <-w.queue:
+				batch = w.take(batch, e)
+				if len(batch) >= w.opts.BatchSize {
+					flush()
+				}
+			default:
+				return
+			}
+		}
+	}
 	for {
+		// Idle: wait for an event.
 		select {
 		case <-pruneTimer.C:
-			pruneArmed = false
-			lastPrune = time.Now()
-			w.prune()
+			prune()
+			continue
+		case <-w.kick:
+			continue // left over from a batch already written
 		case e := <-w.queue:
-			if len(batch) == 0 {
-				timer.Reset(w.opts.FlushInterval)
-			}
 			batch = w.take(batch, e)
-			// Take what else is already queued with cheap single-channel
-			// receives rather than one three-way select per event.
-		fill:
-			for len(batch) < w.opts.BatchSize {
-				select {
-				case e := <-w.queue:
-					batch = w.take(batch, e)
-				default:
-					break fill
-				}
-			}
 			if len(batch) >= w.opts.BatchSize {
 				flush()
 			}
-		case <-timer.C:
-			flush()
+			drain()
+			if len(batch) == 0 {
+				continue
+			}
 		case <-w.stop:
-			// closed is set, so the queue only shrinks from here.
-			for {
-				select {
-				case e := <-w.queue:
-					batch = w.take(batch, e)
-					if len(batch) >= w.opts.BatchSize {
-						flush()
-					}
-				default:
-					flush()
-					return
+			drain()
+			flush()
+			return
+		}
+		// A batch is open. Wait for its deadline, or for Enqueue's kick
+		// when a full batch is queued, without receiving each event: on a
+		// busy gateway a receive per event would wake this goroutine (a
+		// scheduler round trip and a select) once per request.
+		timer.Reset(w.opts.FlushInterval)
+	open:
+		for {
+			select {
+			case <-timer.C:
+				drain()
+				flush()
+				break open
+			case <-w.kick:
+				drain() // writes the full batches; the rest waits for the timer
+				if len(batch) == 0 {
+					timer.Stop()
+					break open
 				}
+			case <-pruneTimer.C:
+				prune()
+			case <-w.stop:
+				// closed is set: the queue only shrinks from here.
+				timer.Stop()
+				drain()
+				flush()
+				return
 			}
 		}
 	}

@@ -528,3 +528,53 @@ func cond(c bool, err error) error {
 	}
 	return nil
 }
+
+// A full batch is written as soon as it is queued, long before its
+// FlushInterval: Enqueue kicks the writer, which otherwise waits for the
+// interval without waking per event. What does not fill a batch waits
+// (here until Close) and no insert carries more than BatchSize events.
+func TestWriterKickWritesFullBatches(t *testing.T) {
+	var rec recorder
+	var sizes []int
+	var mu sync.Mutex
+	insert := rec.insert(nil)
+	store := &fakeStore{InsertFn: func(ctx context.Context, evs []Event) error {
+		mu.Lock()
+		sizes = append(sizes, len(evs))
+		mu.Unlock()
+		return insert(ctx, evs)
+	}}
+	w := NewWriter(store, WriterOptions{BatchSize: 4, FlushInterval: time.Hour})
+	enqueue := func(i int) {
+		t.Helper()
+		if !w.Enqueue(Event{ID: fmt.Sprintf("evt_%02d", i)}) {
+			t.Fatalf("event %d dropped", i)
+		}
+	}
+	// The first event opens a batch; the writer then waits on its timer
+	// rather than on the queue.
+	enqueue(0)
+	waitFor(t, "the writer to take the first event", func() bool { return len(w.queue) == 0 })
+	for i := 1; i < 10; i++ {
+		enqueue(i)
+	}
+	waitFor(t, "two full batches", func() bool { return w.Stats().Written >= 8 })
+	closeWriter(t, w)
+	if got := w.Stats().Written; got != 10 {
+		t.Errorf("written %d, want 10", got)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, n := range sizes {
+		if n > 4 {
+			t.Errorf("insert sizes %v: one above BatchSize 4", sizes)
+		}
+	}
+	want := make([]string, 10)
+	for i := range want {
+		want[i] = fmt.Sprintf("evt_%02d", i)
+	}
+	if got := rec.ids(); !slices.Equal(got, want) {
+		t.Errorf("written %v, want %v in order", got, want)
+	}
+}
