@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -275,4 +276,28 @@ func startCPU(b *testing.B) func(n int, unit string) {
 			b.ReportMetric(float64((end-start).Nanoseconds())/float64(n), "cpu-ns/"+unit)
 		}
 	}
+}
+
+// BenchmarkWriterHandoff is the cost of handing one event to the writer on
+// one core (GOMAXPROCS=1, as the gateway pinned by make bench runs) when
+// the writer keeps up: the producer yields after each event as a request
+// goroutine parks between requests. The store accepts everything at once,
+// so only Enqueue, the queue and the writer's loop are measured.
+func BenchmarkWriterHandoff(b *testing.B) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	store := &fakeStore{InsertFn: func(context.Context, []Event) error { return nil }}
+	w := NewWriter(store, WriterOptions{})
+	ev := Event{ID: "evt_bench"}
+	b.ReportAllocs()
+	cpu := startCPU(b)
+	for b.Loop() {
+		for !w.Enqueue(ev) {
+			runtime.Gosched()
+		}
+		runtime.Gosched()
+	}
+	if err := w.Close(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	cpu(b.N, "event")
 }
