@@ -56,7 +56,7 @@ func (b *bench) startGateways(ctx context.Context, cpu int, needMain bool, varia
 			c.dead = "http://127.0.0.1:" + strconv.Itoa(dead) + "/v1"
 			c.eventsPath = filepath.Join(b.work, "events-"+targetKtFailover+".db")
 			need(targetKtFailover, c)
-		case ScenarioTelemetry:
+		case ScenarioTelemetry, ScenarioTelemetrySampled:
 			if b.sink == nil {
 				b.sink = &otlpSink{}
 				sv, err := startServer("127.0.0.1:0", b.sink)
@@ -65,13 +65,22 @@ func (b *bench) startGateways(ctx context.Context, cpu int, needMain bool, varia
 				}
 				b.sinkSv = sv
 			}
+			name, env := targetKtOTel, []string(nil)
+			if v.name == ScenarioTelemetrySampled {
+				name, env = targetKtOTel10, []string{"OTEL_TRACES_SAMPLER=parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG=0.1"}
+			}
 			c := mainCfg
-			c.eventsPath = filepath.Join(b.work, "events-"+targetKtOTel+".db")
-			need(targetKtOTel, c,
+			c.eventsPath = filepath.Join(b.work, "events-"+name+".db")
+			need(name, c, append(env,
 				"OTEL_EXPORTER_OTLP_ENDPOINT="+b.sinkSv.url,
 				"OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf",
 				"OTEL_TRACES_EXPORTER=otlp",
-				"OTEL_METRICS_EXPORTER=otlp")
+				"OTEL_METRICS_EXPORTER=otlp")...)
+		case ScenarioMetrics:
+			c := mainCfg
+			c.prometheus = true
+			c.eventsPath = filepath.Join(b.work, "events-"+targetKtMetrics+".db")
+			need(targetKtMetrics, c)
 		case ScenarioEvents:
 			if eventsErr != nil {
 				vr.Skipped = "events section does not lint: " + eventsErr.Error()
@@ -93,7 +102,7 @@ func (b *bench) startGateways(ctx context.Context, cpu int, needMain bool, varia
 		need(targetKt, mainCfg) // every variant but events compares against it
 	}
 	// Start in a fixed order so that runs are alike.
-	for _, name := range []string{targetKt, targetKtNoEvents, targetKtFailover, targetKtOTel, targetKtCF} {
+	for _, name := range ktTargets {
 		w, ok := wants[name]
 		if !ok {
 			continue
@@ -201,7 +210,7 @@ func (b *bench) variantTargets() []string {
 		}
 	}
 	var out []string
-	for _, name := range []string{targetKt, targetKtNoEvents, targetKtFailover, targetKtOTel, targetKtCF} {
+	for _, name := range ktTargets {
 		if need[name] {
 			out = append(out, name)
 		}
@@ -217,7 +226,8 @@ func (b *bench) finishVariants() {
 			continue
 		}
 		switch v.Name {
-		case ScenarioTelemetry:
+		case ScenarioTelemetry, ScenarioTelemetrySampled:
+			// One sink serves both variants: its totals are theirs together.
 			n, kib := b.sink.posts.Load(), b.sink.bytes.Load()/1024
 			if n == 0 {
 				v.Notes = append(v.Notes, "the sink received no export: this kt does not export yet, so on = off")

@@ -26,6 +26,9 @@ type ktConfig struct {
 	eventsPath string
 	// contentFilter adds a flagging content_filter policy.
 	contentFilter bool
+	// prometheus turns the metrics on with the Prometheus endpoint (no
+	// exporter: measurements are recorded and aggregated, not sent).
+	prometheus bool
 }
 
 // yaml renders the configuration. It is written by hand rather than
@@ -49,6 +52,9 @@ func (c ktConfig) yaml() string {
 	}
 	if c.contentFilter {
 		b.WriteString("policies:\n  - name: cf\n    type: content_filter\n    action: flag\n    config:\n      categories: [hate, violence]\n")
+	}
+	if c.prometheus {
+		b.WriteString("telemetry:\n  prometheus:\n    enabled: true\n")
 	}
 	if c.events != nil {
 		fmt.Fprintf(&b, "events:\n  enabled: %t\n  path: %s\n", *c.events, strconv.Quote(c.eventsPath))

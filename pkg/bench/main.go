@@ -61,7 +61,7 @@ markdown tables with ratios against the reverse proxy. 127.0.0.1 only.
 	fs.IntVar(&o.Chunks, "chunks", 20, "content chunks per mock stream")
 	fs.BoolVar(&o.Pin, "pin", true, "pin targets to cpu1 and the harness to cpu0 with taskset (when there are 2+ CPUs)")
 	fs.StringVar(&o.Profile, "profile", "", "write a perf.data of -profile-target during an extra c50 point to this file and print its top functions")
-	fs.StringVar(&o.ProfileTarget, "profile-target", "kt", "target -profile records: kt, kt-otel, kt-noevents, kt-failover, kt-cf or rproxy")
+	fs.StringVar(&o.ProfileTarget, "profile-target", "kt", "target -profile records: rproxy or one of "+strings.Join(ktTargets, ", "))
 	fs.BoolVar(&o.KeepWork, "keep", false, "keep the scratch directory (configs, logs, event stores)")
 	fs.StringVar(&out, "out", getenv("BENCH_OUT"), "also write the markdown report to this file (default $BENCH_OUT)")
 	fs.BoolVar(&quick, "quick", false, "tiny points (300ms + 100ms warm-up, 1 rep) to check the harness, not to measure")

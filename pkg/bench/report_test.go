@@ -65,6 +65,8 @@ func fixtureReport() *Report {
 			fixturePoint(ScenarioS10, targetKt, rep, 2100+d, 4400, 180),
 			fixturePoint(scenarioVariants, targetKt, rep, 3900+d, 11000, 68),
 			fixturePoint(scenarioVariants, targetKtFailover, rep, 4000+d, 10500, 72),
+			fixturePoint(scenarioVariants, targetKtMetrics, rep, 3950+d, 10400, 72),
+			fixturePoint(scenarioVariants, targetKtOTel10, rep, 4100+d, 10000, 76),
 			fixturePoint(scenarioVariants, targetKtOTel, rep, 4300+d, 9900, 80),
 		)
 	}
@@ -74,8 +76,10 @@ func fixtureReport() *Report {
 	r.Variants = []VariantResult{
 		{Name: ScenarioFailover, Title: "failover path", Off: targetKt, On: targetKtFailover, OffLabel: "one healthy target", OnLabel: "dead primary skipped (breaker open)",
 			Notes: []string{"breaker open after 6 warm-up requests"}},
+		{Name: ScenarioMetrics, Title: "metrics", Off: targetKt, On: targetKtMetrics, OffLabel: "no telemetry", OnLabel: "Prometheus endpoint (metrics recorded, not scraped)"},
 		{Name: ScenarioTelemetry, Title: "telemetry", Off: targetKt, On: targetKtOTel, OffLabel: "no exporter", OnLabel: "OTLP/HTTP to a local sink",
 			Notes: []string{"the sink received 4 exports (12 KiB)"}},
+		{Name: ScenarioTelemetrySampled, Title: "telemetry, 10% of traces", Off: targetKt, On: targetKtOTel10, OffLabel: "no exporter", OnLabel: "OTLP/HTTP to a local sink, traces sampled at 0.1"},
 		{Name: ScenarioEvents, Title: "events", Off: targetKtNoEvents, On: targetKt, OffLabel: "events off", OnLabel: "events on",
 			Skipped: "events section does not lint: error: events: unknown key"},
 	}

@@ -26,6 +26,12 @@ const (
 	ScenarioFailover = "failover"
 	// ScenarioTelemetry compares OTLP export to a local sink against none.
 	ScenarioTelemetry = "telemetry"
+	// ScenarioTelemetrySampled is ScenarioTelemetry with one trace in ten
+	// sampled (OTEL_TRACES_SAMPLER_ARG=0.1): the documented lever.
+	ScenarioTelemetrySampled = "telemetry-sampled"
+	// ScenarioMetrics compares the metrics alone (the Prometheus endpoint:
+	// recording, no export) against no telemetry.
+	ScenarioMetrics = "metrics"
 	// ScenarioEvents compares the event log on against off.
 	ScenarioEvents = "events"
 	// ScenarioContentFilter compares a flagging content filter against none.
@@ -34,7 +40,7 @@ const (
 
 // Scenarios returns every scenario name, in the order they run.
 func Scenarios() []string {
-	return []string{ScenarioC1, ScenarioC50, ScenarioS10, ScenarioFailover, ScenarioTelemetry, ScenarioEvents, ScenarioContentFilter}
+	return []string{ScenarioC1, ScenarioC50, ScenarioS10, ScenarioFailover, ScenarioMetrics, ScenarioTelemetry, ScenarioTelemetrySampled, ScenarioEvents, ScenarioContentFilter}
 }
 
 // Upstream kinds accepted by Options.Upstream.
@@ -126,9 +132,14 @@ const (
 	targetKt         = "kt"
 	targetKtFailover = "kt-failover"
 	targetKtOTel     = "kt-otel"
+	targetKtOTel10   = "kt-otel-10"
+	targetKtMetrics  = "kt-metrics"
 	targetKtNoEvents = "kt-noevents"
 	targetKtCF       = "kt-cf"
 )
+
+// ktTargets are the gateway targets in the order they start and run.
+var ktTargets = []string{targetKt, targetKtNoEvents, targetKtFailover, targetKtMetrics, targetKtOTel, targetKtOTel10, targetKtCF}
 
 // scenarioVariants is the Point.Scenario of the gateway-variant points.
 const scenarioVariants = "variants"
@@ -158,7 +169,9 @@ type variantDef struct {
 func variantDefs() []variantDef {
 	return []variantDef{
 		{ScenarioFailover, "failover path", targetKt, targetKtFailover, "one healthy target", "dead primary skipped (breaker open)"},
+		{ScenarioMetrics, "metrics", targetKt, targetKtMetrics, "no telemetry", "Prometheus endpoint (metrics recorded, not scraped)"},
 		{ScenarioTelemetry, "telemetry", targetKt, targetKtOTel, "no exporter", "OTLP/HTTP to a local sink"},
+		{ScenarioTelemetrySampled, "telemetry, 10% of traces", targetKt, targetKtOTel10, "no exporter", "OTLP/HTTP to a local sink, traces sampled at 0.1"},
 		{ScenarioEvents, "events", targetKtNoEvents, targetKt, "events off", "events on"},
 		{ScenarioContentFilter, "content filter", targetKt, targetKtCF, "no policy", "content_filter (flag)"},
 	}
@@ -430,7 +443,7 @@ func (b *bench) procTable() {
 	if b.up != nil {
 		add("upstream ("+b.o.Upstream+")", b.up.pid)
 	}
-	for _, name := range []string{targetRProxy, targetKt, targetKtNoEvents, targetKtFailover, targetKtOTel, targetKtCF} {
+	for _, name := range append([]string{targetRProxy}, ktTargets...) {
 		if t, ok := b.targets[name]; ok {
 			add(name, t.pid)
 		}
