@@ -394,16 +394,19 @@ func (w *Writer) run() {
 		lastPrune = time.Now()
 		w.prune()
 	}
-	// drain moves everything queued into batch, writing each batch that
-	// fills up, with cheap single-channel receives.
+	// add puts e in the batch and writes the batch once it is full.
+	add := func(e *Event) {
+		batch = w.take(batch, e)
+		if len(batch) >= w.opts.BatchSize {
+			flush()
+		}
+	}
+	// drain adds everything queued, with cheap single-channel receives.
 	drain := func() {
 		for {
 			select {
 			case e := <-w.queue:
-				batch = w.take(batch, e)
-				if len(batch) >= w.opts.BatchSize {
-					flush()
-				}
+				add(e)
 			default:
 				return
 			}
@@ -418,10 +421,7 @@ func (w *Writer) run() {
 		case <-w.kick:
 			continue // left over from a batch already written
 		case e := <-w.queue:
-			batch = w.take(batch, e)
-			if len(batch) >= w.opts.BatchSize {
-				flush()
-			}
+			add(e)
 			drain()
 			if len(batch) == 0 {
 				continue
