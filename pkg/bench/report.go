@@ -523,13 +523,13 @@ func (r *Report) renderTargets(w io.Writer) {
 			v = "floor only"
 		}
 		cs = append(cs, check{"c50 CPU/req ×rproxy", fmtX(x), "≤ 0.70× (floor ≤ 1.00×)", v})
-		if v, ok := r.variant(ScenarioMetrics); ok {
+		if mv, ok := r.variant(ScenarioMetrics); ok {
 			// The target is stated with metrics on too: kt's ratio times
 			// what the metrics add, both from the same rep.
 			withMetrics := func(kt, rp, on, off float64) float64 { return ratio(kt, rp) * ratio(on, off) }
 			cpu := Point.CPUPerReq
 			x := round(quadMedian(r.perRep(ScenarioC50, targetKt, cpu), r.perRep(ScenarioC50, targetRProxy, cpu),
-				r.perRep(scenarioVariants, v.On, cpu), r.perRep(scenarioVariants, v.Off, cpu), withMetrics), 0.01)
+				r.perRep(scenarioVariants, mv.On, cpu), r.perRep(scenarioVariants, mv.Off, cpu), withMetrics), 0.01)
 			vd := verdict(x <= 0.7, x)
 			if vd == "no" && x <= 1 {
 				vd = "floor only"
@@ -553,6 +553,9 @@ func (r *Report) renderTargets(w io.Writer) {
 		cs = append(cs, check{"s10 ΔTTFB p50 − rproxy's", fmtSigned(x) + " µs", "≤ +50 µs", verdict(x <= 50, x)})
 	}
 	for _, v := range r.Variants {
+		if v.Skipped != "" {
+			continue
+		}
 		var limit float64
 		switch v.Name {
 		case ScenarioTelemetry:
@@ -560,15 +563,12 @@ func (r *Report) renderTargets(w io.Writer) {
 		case ScenarioEvents:
 			limit = 0.95
 		case ScenarioMetrics, ScenarioTelemetrySampled:
-			limit = math.NaN() // shown beside the telemetry target, not one of their own
+			// Shown beside the telemetry target, without one of their own.
 		default:
 			continue
 		}
-		if v.Skipped != "" {
-			continue
-		}
 		x := round(pairMedian(r.perRep(scenarioVariants, v.On, rpsOf), r.perRep(scenarioVariants, v.Off, rpsOf), ratio), 0.01)
-		if isNaN(limit) {
+		if limit == 0 {
 			cs = append(cs, check{v.Title + " on: RPS ×off", fmtX(x), "—", "—"})
 			continue
 		}
