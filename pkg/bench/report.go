@@ -172,26 +172,38 @@ func (r *Report) points(scenario, target string) []Point {
 	return out
 }
 
-// pairMedian is the median over reps of f(a[i], b[i]) where both exist.
-func pairMedian(a, b []float64, f func(a, b float64) float64) float64 {
-	v := make([]float64, 0, len(a))
-	for i := range min(len(a), len(b)) {
-		if !isNaN(a[i]) && !isNaN(b[i]) {
-			v = append(v, f(a[i], b[i]))
+// repMedian is the median over reps of f(the rep's value in each series),
+// leaving out a rep where any series has no value.
+func repMedian(f func(xs []float64) float64, series ...[]float64) float64 {
+	n := -1
+	for _, s := range series {
+		if n < 0 || len(s) < n {
+			n = len(s)
+		}
+	}
+	v := make([]float64, 0, max(n, 0))
+	xs := make([]float64, len(series))
+	for i := range max(n, 0) {
+		ok := true
+		for j, s := range series {
+			xs[j] = s[i]
+			ok = ok && !isNaN(s[i])
+		}
+		if ok {
+			v = append(v, f(xs))
 		}
 	}
 	return median(v)
 }
 
-// quadMedian is the median over reps of f(a[i], b[i], c[i], d[i]).
-func quadMedian(a, b, c, d []float64, f func(a, b, c, d float64) float64) float64 {
-	v := make([]float64, 0, len(a))
-	for i := range min(len(a), len(b), len(c), len(d)) {
-		if !isNaN(a[i]) && !isNaN(b[i]) && !isNaN(c[i]) && !isNaN(d[i]) {
-			v = append(v, f(a[i], b[i], c[i], d[i]))
-		}
-	}
-	return median(v)
+// pairMedian is the median over reps of f(a[i], b[i]) where both exist.
+func pairMedian(a, b []float64, f func(a, b float64) float64) float64 {
+	return repMedian(func(x []float64) float64 { return f(x[0], x[1]) }, a, b)
+}
+
+// tripleMedian is the median over reps of f(a[i], b[i], c[i]).
+func tripleMedian(a, b, c []float64, f func(a, b, c float64) float64) float64 {
+	return repMedian(func(x []float64) float64 { return f(x[0], x[1], x[2]) }, a, b, c)
 }
 
 // variant returns the named variant when it ran.
@@ -202,17 +214,6 @@ func (r *Report) variant(name string) (VariantResult, bool) {
 		}
 	}
 	return VariantResult{}, false
-}
-
-// tripleMedian is the median over reps of f(a[i], b[i], c[i]).
-func tripleMedian(a, b, c []float64, f func(a, b, c float64) float64) float64 {
-	v := make([]float64, 0, len(a))
-	for i := range min(len(a), len(b), len(c)) {
-		if !isNaN(a[i]) && !isNaN(b[i]) && !isNaN(c[i]) {
-			v = append(v, f(a[i], b[i], c[i]))
-		}
-	}
-	return median(v)
 }
 
 func ratio(a, b float64) float64 {
@@ -526,10 +527,10 @@ func (r *Report) renderTargets(w io.Writer) {
 		if mv, ok := r.variant(ScenarioMetrics); ok {
 			// The target is stated with metrics on too: kt's ratio times
 			// what the metrics add, both from the same rep.
-			withMetrics := func(kt, rp, on, off float64) float64 { return ratio(kt, rp) * ratio(on, off) }
+			withMetrics := func(x []float64) float64 { return ratio(x[0], x[1]) * ratio(x[2], x[3]) }
 			cpu := Point.CPUPerReq
-			x := round(quadMedian(r.perRep(ScenarioC50, targetKt, cpu), r.perRep(ScenarioC50, targetRProxy, cpu),
-				r.perRep(scenarioVariants, mv.On, cpu), r.perRep(scenarioVariants, mv.Off, cpu), withMetrics), 0.01)
+			x := round(repMedian(withMetrics, r.perRep(ScenarioC50, targetKt, cpu), r.perRep(ScenarioC50, targetRProxy, cpu),
+				r.perRep(scenarioVariants, mv.On, cpu), r.perRep(scenarioVariants, mv.Off, cpu)), 0.01)
 			vd := verdict(x <= 0.7, x)
 			if vd == "no" && x <= 1 {
 				vd = "floor only"
