@@ -57,6 +57,10 @@ type Request struct {
 	Body []byte
 	// Model is the model to ask the upstream for, after model mapping.
 	Model string
+	// BodyModel is the model Body names, as the gateway parsed it; empty
+	// when unknown, and the adapter reads it from Body. An adapter that
+	// passes Body on rewrites it only when BodyModel differs from Model.
+	BodyModel string
 	// Stream is the client's "stream" flag.
 	Stream bool
 	// Header holds the allow-listed client headers to forward (may be nil).

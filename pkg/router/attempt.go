@@ -37,7 +37,7 @@ func (r *Router) attempt(ctx context.Context, t *Target, model string, req *Requ
 	timer := time.AfterFunc(timeout, func() { cancel(errAttemptTimeout) })
 	at := &attemptRun{r: r, ctx: ctx, octx: octx, actx: actx, cancel: cancel, timer: timer, done: done, a: &a}
 
-	preq := &provider.Request{Body: req.Body, Model: model, Stream: req.Stream, Header: req.Header}
+	preq := &provider.Request{Body: req.Body, Model: model, BodyModel: req.Model, Stream: req.Stream, Header: req.Header}
 	if t.ForwardClientAuth {
 		preq.APIKey = req.ClientAuth
 	}

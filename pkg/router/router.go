@@ -189,7 +189,8 @@ func (r *Router) Strategy() string { return r.settings.Strategy }
 type Request struct {
 	// Body is the client's OpenAI Chat Completions JSON.
 	Body []byte
-	// Model is the requested model.
+	// Model is the requested model: the one Body names (adapters rely on
+	// it to leave Body untouched when no mapping applies).
 	Model string
 	// Stream is the client's stream flag.
 	Stream bool

@@ -24,7 +24,7 @@ func BenchmarkChatRequest(b *testing.B) {
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			a := New("openai")
-			r := &provider.Request{Body: []byte(benchRequest), Model: bc.model}
+			r := &provider.Request{Body: []byte(benchRequest), Model: bc.model, BodyModel: "gpt-4o-mini"}
 			b.SetBytes(int64(len(benchRequest)))
 			b.ReportAllocs()
 			for b.Loop() {

@@ -38,7 +38,11 @@ func (a *Adapter) Kind() string { return a.kind }
 // mapped model is spliced in, without re-encoding the rest.
 func (a *Adapter) ChatRequest(ctx context.Context, ep *provider.Endpoint, r *provider.Request) (*http.Request, error) {
 	body := r.Body
-	if gjson.GetBytes(body, "model").String() != r.Model {
+	bodyModel := r.BodyModel
+	if bodyModel == "" {
+		bodyModel = gjson.GetBytes(body, "model").String()
+	}
+	if bodyModel != r.Model {
 		var err error
 		body, err = sjson.SetBytes(body, "model", r.Model)
 		if err != nil {

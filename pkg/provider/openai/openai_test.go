@@ -73,6 +73,20 @@ func TestChatRequest(t *testing.T) {
 			wantAuth: "Bearer sk-endpoint", wantAccept: "text/event-stream",
 		},
 		{
+			name:     "same model, named by the router: body untouched",
+			ep:       ep,
+			r:        &provider.Request{Body: []byte(odd), Model: "gpt-4o-mini", BodyModel: "gpt-4o-mini", Stream: true},
+			wantBody: odd,
+			wantAuth: "Bearer sk-endpoint", wantAccept: "text/event-stream",
+		},
+		{
+			name:     "mapped model, named by the router: only the model changes",
+			ep:       ep,
+			r:        &provider.Request{Body: []byte(odd), Model: "llama3.1:8b", BodyModel: "gpt-4o-mini", Stream: true},
+			wantBody: strings.Replace(odd, `"gpt-4o-mini"`, `"llama3.1:8b"`, 1),
+			wantAuth: "Bearer sk-endpoint", wantAccept: "text/event-stream",
+		},
+		{
 			name:     "mapped model needing escapes",
 			ep:       ep,
 			r:        &provider.Request{Body: []byte(plain), Model: `we"ird\model`},
