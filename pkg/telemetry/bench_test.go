@@ -25,14 +25,17 @@ func (discardExporter) ExportSpans(context.Context, []sdktrace.ReadOnlySpan) err
 func (discardExporter) Shutdown(context.Context) error                             { return nil }
 
 // benchTelemetry returns telemetry switched off (as with nothing
-// configured) or fully on: every span sampled into a batch processor,
-// metrics aggregated for a reader.
-func benchTelemetry(b *testing.B, on bool) *Telemetry {
+// configured), metrics only (aggregated for a reader, as with the
+// Prometheus endpoint and no traces) or fully on: every span sampled into
+// a batch processor, metrics aggregated for a reader.
+func benchTelemetry(b *testing.B, mode string) *Telemetry {
 	b.Helper()
 	cfg := Config{ServiceName: "bench", Targets: map[string]string{"primary": "https://api.openai.com/v1"}}
-	if on {
+	if mode == "on" {
 		cfg.Sampler = sdktrace.AlwaysSample()
 		cfg.SpanProcessors = []sdktrace.SpanProcessor{sdktrace.NewBatchSpanProcessor(discardExporter{}, sdktrace.WithMaxQueueSize(maxSpanQueue))}
+	}
+	if mode != "off" {
 		cfg.MetricReaders = []sdkmetric.Reader{sdkmetric.NewManualReader()}
 	}
 	return benchSetup(b, cfg)
@@ -84,20 +87,20 @@ func reportCPU(b *testing.B) {
 }
 
 // benchModes are the telemetry set-ups the request benchmarks compare.
-var benchModes = []string{"off", "on", "otlp"}
+var benchModes = []string{"off", "metrics", "on", "otlp"}
 
 func benchMode(b *testing.B, mode string) *Telemetry {
 	b.Helper()
 	if mode == "otlp" {
 		return benchOTLP(b)
 	}
-	return benchTelemetry(b, mode == "on")
+	return benchTelemetry(b, mode)
 }
 
 func BenchmarkObserverAttempt(b *testing.B) {
-	for _, mode := range []string{"off", "on"} {
+	for _, mode := range []string{"off", "metrics", "on"} {
 		b.Run(mode, func(b *testing.B) {
-			tel := benchTelemetry(b, mode == "on")
+			tel := benchTelemetry(b, mode)
 			obs := tel.Observer()
 			ctx, span := tel.Tracer().Start(context.Background(), "POST /v1/chat/completions")
 			defer span.End()
@@ -116,9 +119,9 @@ func BenchmarkObserverAttempt(b *testing.B) {
 }
 
 func BenchmarkObserverFailover(b *testing.B) {
-	for _, mode := range []string{"off", "on"} {
+	for _, mode := range []string{"off", "metrics", "on"} {
 		b.Run(mode, func(b *testing.B) {
-			tel := benchTelemetry(b, mode == "on")
+			tel := benchTelemetry(b, mode)
 			obs := tel.Observer()
 			ctx, span := tel.Tracer().Start(context.Background(), "POST /v1/chat/completions")
 			defer span.End()

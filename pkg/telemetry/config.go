@@ -51,7 +51,9 @@ type Config struct {
 	// parent-based always-on.
 	Sampler sdktrace.Sampler
 	// ExemplarFilter decides which measurements keep an exemplar; nil means
-	// the SDK's trace_based (measurements made inside a sampled span).
+	// trace_based (measurements made inside a sampled span) while spans are
+	// recorded, and no exemplars when they are not (none could be kept:
+	// this spares every measurement the filter and the reservoir).
 	ExemplarFilter exemplar.Filter
 	// MetricInterval is the push interval of exported metrics; 0 means 60s.
 	MetricInterval time.Duration
@@ -344,7 +346,9 @@ func newSampler(env map[string]string, ratio float64) (sdktrace.Sampler, error) 
 // exemplarFilter reads OTEL_METRICS_EXEMPLAR_FILTER; nil means the default.
 func exemplarFilter(v string) (exemplar.Filter, error) {
 	switch strings.ToLower(strings.TrimSpace(v)) {
-	case "", "trace_based":
+	case "":
+		return nil, nil
+	case "trace_based":
 		return exemplar.TraceBasedFilter, nil
 	case "always_on":
 		return exemplar.AlwaysOnFilter, nil

@@ -12,7 +12,9 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/sdk/metric/exemplar"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/keeptrusts/gateway/pkg/classify"
 	"github.com/keeptrusts/gateway/pkg/router"
@@ -337,5 +339,47 @@ func TestObserverConcurrent(t *testing.T) {
 	}
 	if n := len(points(t, ms[MetricAttempts])); n != 6 {
 		t.Errorf("%d attempt series, want 3 targets × 2 outcomes", n)
+	}
+}
+
+// TestExemplarFilterFollowsTracing: with no filter configured, exemplars
+// follow the spans (trace_based) while spans are recorded and are off when
+// none are, so that measurements skip the reservoirs; a filter set
+// explicitly is kept either way.
+func TestExemplarFilterFollowsTracing(t *testing.T) {
+	sampled := trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID: trace.TraceID{1}, SpanID: trace.SpanID{2}, TraceFlags: trace.FlagsSampled, Remote: true,
+	})
+	tests := []struct {
+		name          string
+		tracing       bool
+		filter        exemplar.Filter
+		wantExemplars bool
+	}{
+		{name: "spans recorded, default filter", tracing: true, wantExemplars: true},
+		{name: "no spans, default filter", tracing: false, wantExemplars: false},
+		{name: "no spans, trace_based set explicitly", tracing: false, filter: exemplar.TraceBasedFilter, wantExemplars: true},
+		{name: "spans recorded, always_off", tracing: true, filter: exemplar.AlwaysOffFilter, wantExemplars: false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, nil, func(c *Config) {
+				if !tt.tracing {
+					c.Sampler, c.SpanProcessors = nil, nil
+				}
+				c.ExemplarFilter = tt.filter
+			})
+			ctx := trace.ContextWithSpanContext(context.Background(), sampled)
+			a := router.Attempt{N: 1, Target: "primary", Kind: "openai", Model: "m", Start: time.Now(), Outcome: classify.Success}
+			actx := h.tel.Observer().StartAttempt(ctx, &a)
+			h.tel.Observer().EndAttempt(actx, &a)
+			var got int
+			for _, p := range points(t, h.collect(t)[MetricClientOperationDuration]) {
+				got += len(p.exemplars)
+			}
+			if (got > 0) != tt.wantExemplars {
+				t.Errorf("%d exemplars, want some: %v", got, tt.wantExemplars)
+			}
+		})
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"go.opentelemetry.io/otel/exporters/stdout/stdouttrace"
 	sdklog "go.opentelemetry.io/otel/sdk/log"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/exemplar"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
@@ -131,10 +132,16 @@ func setupOTelSDK(ctx context.Context, cfg Config, res *resource.Resource) (p pr
 	}
 	readers = append(readers, cfg.MetricReaders...)
 	if len(readers) > 0 {
-		opts := []sdkmetric.Option{sdkmetric.WithResource(res)}
-		if cfg.ExemplarFilter != nil {
-			opts = append(opts, sdkmetric.WithExemplarFilter(cfg.ExemplarFilter))
+		filter := cfg.ExemplarFilter
+		if filter == nil {
+			filter = exemplar.TraceBasedFilter
+			if p.tracer == nil {
+				// No span is recorded, so trace_based would keep no
+				// exemplar: drop the reservoirs altogether.
+				filter = exemplar.AlwaysOffFilter
+			}
 		}
+		opts := []sdkmetric.Option{sdkmetric.WithResource(res), sdkmetric.WithExemplarFilter(filter)}
 		for _, r := range readers {
 			opts = append(opts, sdkmetric.WithReader(r))
 		}
