@@ -409,15 +409,17 @@ func attemptsMeta(as []router.Attempt) []attemptJSON {
 
 // appendMetadata splices "keeptrusts_metadata" into a JSON object without
 // decoding it: the answer's own bytes are kept as they came, and the
-// metadata is appended by hand (it is on every answer).
+// metadata is appended by hand (it is on every answer). It writes in place
+// from the object's closing brace on, into body's spare capacity when there
+// is enough (the router reads answers with room to spare): body is consumed.
 func appendMetadata(body []byte, m *metadata) []byte {
 	end := bytes.LastIndexByte(body, '}')
 	if end < 0 {
 		return body
 	}
-	out := make([]byte, 0, len(body)+256+160*len(m.Attempts))
-	out = append(out, body[:end]...)
-	if bytes.IndexByte(bytes.TrimSpace(body[1:end]), '"') >= 0 {
+	members := bytes.IndexByte(bytes.TrimSpace(body[1:end]), '"') >= 0
+	out := body[:end]
+	if members {
 		out = append(out, ',')
 	}
 	out = append(out, `"keeptrusts_metadata":{`...)

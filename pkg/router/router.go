@@ -256,7 +256,9 @@ type Result struct {
 	Model string
 	// Status for the client: 200, or the 4xx of a client error.
 	Status int
-	// Body of a non-streaming answer (OpenAI JSON) or of a client error.
+	// Body of a non-streaming answer (OpenAI JSON) or of a client error,
+	// the caller's to use and modify (an answer read from the upstream has
+	// spare capacity for what the caller appends).
 	Body []byte
 	// Stream is set for a streaming success; its first bytes were already read.
 	Stream *Stream
