@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -187,5 +188,49 @@ func TestReverseProxyStreams(t *testing.T) {
 		if !bytes.Contains(b, want) {
 			t.Errorf("answer without %s: %s", want, b)
 		}
+	}
+}
+
+// closedAfter is a server request body: its content, then the error a
+// read gets once the server has closed the body.
+type closedAfter struct {
+	r     *strings.Reader
+	reads int
+}
+
+func (c *closedAfter) Read(p []byte) (int, error) {
+	c.reads++
+	if c.r.Len() == 0 {
+		return 0, errors.New("http: invalid Read on closed Body")
+	}
+	return c.r.Read(p)
+}
+
+func (c *closedAfter) Close() error { return nil }
+
+// TestReverseProxyBodyEndsAtDeclaredLength: the reverse proxy's outgoing
+// body reports EOF after Content-Length bytes instead of reading the
+// server's body again, which fails once the server has closed it (and made
+// the transport drop the upstream connection mid-stream).
+func TestReverseProxyBodyEndsAtDeclaredLength(t *testing.T) {
+	u, _ := url.Parse("http://127.0.0.1:1")
+	rp := newReverseProxy(u)
+	src := &closedAfter{r: strings.NewReader(chatBody)}
+	r := httptest.NewRequest(http.MethodPost, chatPath, nil)
+	r.Body, r.ContentLength = src, int64(len(chatBody))
+	rp.Director(r)
+	// As the transport sends it: the declared length, then a check for more.
+	var got bytes.Buffer
+	if _, err := io.Copy(&got, io.LimitReader(r.Body, r.ContentLength)); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := r.Body.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+		t.Errorf("read past the declared length = %d, %v; want 0, EOF", n, err)
+	}
+	if got.String() != chatBody {
+		t.Errorf("body %q", got.String())
+	}
+	if src.r.Len() != 0 {
+		t.Errorf("%d bytes left unread", src.r.Len())
 	}
 }
