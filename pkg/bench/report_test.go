@@ -60,6 +60,7 @@ func fixtureReport() *Report {
 			fixturePoint(ScenarioC50, targetDirect, rep, 1800+d, 24000, 0),
 			fixturePoint(ScenarioC50, targetRProxy, rep, 4100+d, 10000+float64(100*rep), 85),
 			fixturePoint(ScenarioC50, targetKt, rep, 3900+d, 11000, 68),
+			fixturePoint(ScenarioC50, targetKtMetrics, rep, 3950+d, 10600, 74+float64(rep)),
 			fixturePoint(ScenarioS10, targetDirect, rep, 1700+d, 5300, 0),
 			fixturePoint(ScenarioS10, targetRProxy, rep, 2050+d, 4500, 196),
 			fixturePoint(ScenarioS10, targetKt, rep, 2100+d, 4400, 180),

@@ -261,16 +261,27 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 		return nil, err
 	}
 
-	order := []string{targetDirect, targetRProxy, targetKt}
+	order := baseTargets()
+	// c=50 also runs kt with the metrics on beside the bare proxy, when
+	// that gateway runs: the CPU target is stated with metrics and events
+	// on, and one ratio from the same rep is steadier than a product of two.
+	c50order := order
+	if _, ok := b.targets[targetKtMetrics]; ok && len(base) > 0 {
+		c50order = append(slices.Clone(order), targetKtMetrics)
+	}
 	vorder := b.variantTargets()
 	for r := 1; r <= o.Reps; r++ {
 		// Every other rep runs the targets in reverse order, so that
 		// whatever drifts during a rep (the event stores growing, a WAL
 		// checkpoint, background load) does not always favour the same
 		// target of a pair.
-		order, vorder := repOrder(order, r), repOrder(vorder, r)
+		order, c50order, vorder := repOrder(order, r), repOrder(c50order, r), repOrder(vorder, r)
 		for _, sc := range base {
-			for _, name := range order {
+			names := order
+			if sc.name == ScenarioC50 {
+				names = c50order
+			}
+			for _, name := range names {
 				if err := b.point(ctx, sc.name, sc.conc, sc.stream, b.targets[name], r); err != nil {
 					return nil, err
 				}
