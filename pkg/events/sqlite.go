@@ -12,7 +12,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
+	"unsafe"
 
 	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" driver
 )
@@ -113,7 +115,21 @@ type SQLite struct {
 	// insert[i] inserts 1<<i events (up to insertChunk); prepared once by
 	// OpenSQLite, so a batch is not parsed and compiled again.
 	insert [insertStmts]*sql.Stmt
+	// scratch holds *insertScratch: a batch's JSON buffer and arguments,
+	// reused from batch to batch instead of grown anew each time.
+	scratch sync.Pool
 }
+
+// insertScratch is what one Insert works in.
+type insertScratch struct {
+	buf  []byte // a chunk's events' JSON, back to back
+	args []any
+}
+
+// maxScratch is the largest JSON buffer kept for the next batch: events
+// with bodies can make one chunk's JSON large, and one such batch should
+// not pin that much memory for good.
+const maxScratch = 1 << 20
 
 var (
 	_ Store  = (*SQLite)(nil)
@@ -354,10 +370,20 @@ func (s *SQLite) Insert(ctx context.Context, evs []Event) error {
 		return fmt.Errorf("events store: insert: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // no-op after Commit
+	sc, _ := s.scratch.Get().(*insertScratch)
+	if sc == nil {
+		sc = &insertScratch{args: make([]any, 0, insertColumns*insertChunk)}
+	}
+	defer func() {
+		clear(sc.args[:cap(sc.args)]) // keep no event's strings alive
+		if cap(sc.buf) <= maxScratch {
+			s.scratch.Put(sc)
+		}
+	}()
 	var (
-		buf  []byte // the chunk's events' JSON, back to back
+		buf  = sc.buf[:0]
 		ends [insertChunk]int
-		args = make([]any, 0, insertColumns*min(len(evs), insertChunk))
+		args = sc.args[:0]
 	)
 	for start := 0; start < len(evs); {
 		// The largest prepared size that fits: 64, then the tail's
@@ -383,9 +409,12 @@ func (s *SQLite) Insert(ctx context.Context, evs []Event) error {
 			args = append(args, e.ID, unixNano(e.Timestamp), e.Provider, e.Failover.Triggered, e.Status,
 				e.Team, e.KeyName, e.CostUSD, nil)
 		}
-		// One string for the chunk, sliced per event: one copy and one
-		// allocation instead of one per event.
-		all, from := string(buf), 0
+		// The chunk's JSON as one string over buf, sliced per event, with
+		// no copy: the driver copies bound text into SQLite's own memory
+		// while the statement runs (modernc's bindText, libc.CString), and
+		// args is cleared before buf is written again, so no string over
+		// it outlives this chunk.
+		all, from := unsafe.String(unsafe.SliceData(buf), len(buf)), 0
 		for i := range chunk {
 			args[i*insertColumns+insertColumns-1] = all[from:ends[i]]
 			from = ends[i]
@@ -399,6 +428,7 @@ func (s *SQLite) Insert(ctx context.Context, evs []Event) error {
 		clear(args) // drop the chunk's strings before the next one
 		args = args[:0]
 	}
+	sc.buf, sc.args = buf, args
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("events store: insert: %w", err)
 	}
