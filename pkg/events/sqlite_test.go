@@ -768,3 +768,26 @@ func TestSQLiteFailoverPlans(t *testing.T) {
 		})
 	}
 }
+
+// TestSQLiteInsertReusesScratch: batches of different sizes one after
+// another on one store (the JSON buffer is reused from chunk to chunk and
+// batch to batch, and bound without a copy) are stored exactly as given.
+func TestSQLiteInsertReusesScratch(t *testing.T) {
+	s, _ := openTemp(t, Retention{})
+	base := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+	var all []Event
+	for b, n := range []int{insertChunk + 3, 2, DefaultBatchSize, 1, insertChunk} {
+		batch := make([]Event, n)
+		for i := range batch {
+			batch[i] = fullEvent(fmt.Sprintf("evt_%d_%04d", b, i), base.Add(time.Duration(len(all)+i)*time.Millisecond))
+			// Bodies of varying length, so that a shorter event lands
+			// where a longer one was in the buffer.
+			batch[i].RequestBody = json.RawMessage(fmt.Sprintf(`{"pad":%q}`, strings.Repeat("x", (b*37+i*11)%300)))
+		}
+		insert(t, s, batch...)
+		all = append(all, batch...)
+	}
+	if got := query(t, s, Filter{}); !reflect.DeepEqual(got, all) {
+		t.Fatalf("stored %d events differ from the %d inserted", len(got), len(all))
+	}
+}
