@@ -4,13 +4,16 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/keeptrusts/gateway/pkg/config"
 	"github.com/keeptrusts/gateway/pkg/events"
 )
 
@@ -133,5 +136,65 @@ func TestEventStreamFollow(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("no event on the follow stream")
+	}
+}
+
+// TestAnswerBuffersReused: answers are read into pooled buffers, handed
+// back once written. Concurrent requests with answers of different sizes
+// each get their own answer, and with include_bodies on every event keeps
+// its own response body (those buffers are never handed back).
+func TestAnswerBuffersReused(t *testing.T) {
+	echo := func(w http.ResponseWriter, r *http.Request, model string) {
+		b, _ := io.ReadAll(r.Body)
+		var req struct {
+			Messages []struct{ Content string } `json:"messages"`
+		}
+		_ = json.Unmarshal(b, &req)
+		w.Header().Set("Content-Type", "application/json")
+		answer, _ := json.Marshal(req.Messages[len(req.Messages)-1].Content)
+		fmt.Fprintf(w, `{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":%q,"choices":[{"index":0,"message":{"role":"assistant","content":%s},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}`, model, answer)
+	}
+	for _, bodies := range []bool{false, true} {
+		t.Run(fmt.Sprintf("include_bodies=%v", bodies), func(t *testing.T) {
+			h := newHarnessWith(t, echo, echo, harnessOptions{mutate: func(f *config.File) { f.Events.IncludeBodies = bodies }})
+			const workers, each = 4, 15
+			var wg sync.WaitGroup
+			for w := range workers {
+				wg.Go(func() {
+					for i := range each {
+						// Lengths vary so that a short answer lands in a
+						// buffer a longer one used before.
+						msg := fmt.Sprintf("w%d-r%d-%s", w, i, strings.Repeat("x", (w*53+i*97)%700))
+						body, _ := json.Marshal(map[string]any{"model": "gpt-4o-mini", "messages": []map[string]string{{"role": "user", "content": msg}}})
+						resp, got := h.post(t, string(body))
+						var out struct {
+							Choices []struct{ Message struct{ Content string } }
+							Meta    struct {
+								RequestID string `json:"request_id"`
+							} `json:"keeptrusts_metadata"`
+						}
+						if err := json.Unmarshal(got, &out); err != nil || resp.StatusCode != 200 || len(out.Choices) != 1 || out.Choices[0].Message.Content != msg || out.Meta.RequestID == "" {
+							t.Errorf("request %s: status %d, answer %.120s (%v)", msg[:6], resp.StatusCode, got, err)
+						}
+					}
+				})
+			}
+			wg.Wait()
+			if !bodies {
+				return
+			}
+			var evs []events.Event
+			waitUntil(t, "all events", func() bool { _, evs = getEvents(t, h, "last=100"); return len(evs) == workers*each })
+			for _, e := range evs {
+				var req, res struct {
+					Messages []struct{ Content string }
+					Choices  []struct{ Message struct{ Content string } }
+				}
+				if json.Unmarshal(e.RequestBody, &req) != nil || json.Unmarshal(e.ResponseBody, &res) != nil ||
+					len(req.Messages) != 1 || len(res.Choices) != 1 || res.Choices[0].Message.Content != req.Messages[0].Content {
+					t.Fatalf("event %s: response body %.120s does not answer request body %.120s", e.ID, e.ResponseBody, e.RequestBody)
+				}
+			}
+		})
 	}
 }

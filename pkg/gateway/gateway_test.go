@@ -56,6 +56,7 @@ func newRecorder(t *testing.T, h func(w http.ResponseWriter, r *http.Request, mo
 			Model string `json:"model"`
 		}
 		_ = json.Unmarshal(b, &in)
+		r.Body = io.NopCloser(bytes.NewReader(b)) // the handler may read it too
 		rec.handler(w, r, in.Model)
 	}))
 	t.Cleanup(rec.Close)

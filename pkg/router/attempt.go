@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/keeptrusts/gateway/pkg/classify"
@@ -107,7 +108,7 @@ func (at *attemptRun) classifyErr(err error) classify.Outcome {
 
 func (r *Router) finishWhole(at *attemptRun, t *Target, preq *provider.Request, resp *http.Response) (*Result, Attempt) {
 	a := at.a
-	body, err := readBody(resp.Body, r.settings.MaxResponseBytes, resp.ContentLength)
+	answer, err := readAnswer(resp.Body, r.settings.MaxResponseBytes, resp.ContentLength)
 	_ = resp.Body.Close()
 	if err != nil {
 		if errors.Is(err, errResponseTooLarge) {
@@ -117,8 +118,9 @@ func (r *Router) finishWhole(at *attemptRun, t *Target, preq *provider.Request, 
 		}
 		return nil, *a
 	}
-	pr, err := t.Adapter.ChatResponse(body, preq)
+	pr, err := t.Adapter.ChatResponse(answer.Bytes(), preq)
 	if err != nil {
+		releaseAnswer(answer)
 		// The provider said 2xx but sent something we cannot use.
 		at.finish(classify.Outcome{Reason: classify.UpstreamError, Status: resp.StatusCode, Retryable: true, CountsAgainst: true})
 		return nil, *a
@@ -129,7 +131,7 @@ func (r *Router) finishWhole(at *attemptRun, t *Target, preq *provider.Request, 
 	if model == "" {
 		model = preq.Model
 	}
-	return &Result{Target: t, Model: model, Status: http.StatusOK, Body: pr.Body, Usage: pr.Usage}, *a
+	return &Result{Target: t, Model: model, Status: http.StatusOK, Body: pr.Body, Usage: pr.Usage, answer: answer}, *a
 }
 
 // startStream reads the upstream stream until it has the first bytes for the
@@ -173,19 +175,52 @@ func (r *Router) startStream(at *attemptRun, t *Target, preq *provider.Request, 
 	return &Result{Target: t, Model: preq.Model, Status: http.StatusOK, Stream: s}, *a
 }
 
-// readBody reads at most limit bytes; more is errResponseTooLarge. A known
-// length sizes the buffer once.
+// readBody reads at most limit bytes; more is errResponseTooLarge.
 func readBody(rc io.Reader, limit int64, size int64) ([]byte, error) {
 	var buf bytes.Buffer
+	if err := readInto(&buf, rc, limit, size); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// answerPool holds the buffers whole answers are read into, handed back by
+// Result.Release once the answer is written.
+var answerPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxPooledAnswer is the largest answer buffer kept for the next answer.
+const maxPooledAnswer = 64 << 10
+
+// readAnswer is readBody into a pooled buffer (see releaseAnswer).
+func readAnswer(rc io.Reader, limit int64, size int64) (*bytes.Buffer, error) {
+	buf := answerPool.Get().(*bytes.Buffer)
+	buf.Reset()
+	if err := readInto(buf, rc, limit, size); err != nil {
+		releaseAnswer(buf)
+		return nil, err
+	}
+	return buf, nil
+}
+
+func releaseAnswer(buf *bytes.Buffer) {
+	if buf.Cap() <= maxPooledAnswer {
+		answerPool.Put(buf)
+	}
+}
+
+// readInto reads at most limit bytes into buf; more is
+// errResponseTooLarge. A known length sizes the buffer once, with room to
+// spare for what the caller appends (the gateway's metadata).
+func readInto(buf *bytes.Buffer, rc io.Reader, limit int64, size int64) error {
 	if size > 0 && size <= limit {
 		buf.Grow(int(size) + bytes.MinRead)
 	}
 	n, err := buf.ReadFrom(io.LimitReader(rc, limit+1))
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if n > limit {
-		return nil, fmt.Errorf("read answer: %w", errResponseTooLarge)
+		return fmt.Errorf("read answer: %w", errResponseTooLarge)
 	}
-	return buf.Bytes(), nil
+	return nil
 }

@@ -10,6 +10,7 @@
 package router
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -268,6 +269,22 @@ type Result struct {
 	Failover Failover
 	// Attempts and skips, in order.
 	Attempts []Attempt
+
+	// answer is the pooled buffer a whole answer was read into; Body is
+	// in it, or built from it.
+	answer *bytes.Buffer
+}
+
+// Release hands back for reuse the buffer a non-streaming answer was read
+// into, once the caller is done with it: Body, and anything sliced from
+// it, must not be used afterwards. It is optional (an unreleased Result is
+// collected as usual) and does nothing on other results or a second call.
+func (r *Result) Release() {
+	if r == nil || r.answer == nil {
+		return
+	}
+	releaseAnswer(r.answer)
+	r.answer, r.Body = nil, nil
 }
 
 // Error is returned when no target could answer.

@@ -220,6 +220,17 @@ func TestDoNonStream(t *testing.T) {
 			if got := fb.calls.Load(); got != tc.wantFallbacks {
 				t.Fatalf("fallback calls = %d, want %d", got, tc.wantFallbacks)
 			}
+			// A success's answer is in a pooled buffer the caller hands
+			// back; a client error's body is not pooled. Release is
+			// idempotent and clears Body.
+			if pooled := res.answer != nil; pooled != (res.Status == 200) || len(res.Body) == 0 {
+				t.Fatalf("status %d: pooled answer %v, body %d bytes", res.Status, pooled, len(res.Body))
+			}
+			res.Release()
+			res.Release()
+			if res.answer != nil || (res.Status == 200 && res.Body != nil) {
+				t.Fatalf("after Release: answer %v, body %q", res.answer != nil, res.Body)
+			}
 		})
 	}
 }
