@@ -206,16 +206,6 @@ func tripleMedian(a, b, c []float64, f func(a, b, c float64) float64) float64 {
 	return repMedian(func(x []float64) float64 { return f(x[0], x[1], x[2]) }, a, b, c)
 }
 
-// variant returns the named variant when it ran.
-func (r *Report) variant(name string) (VariantResult, bool) {
-	for _, v := range r.Variants {
-		if v.Name == name && v.Skipped == "" {
-			return v, true
-		}
-	}
-	return VariantResult{}, false
-}
-
 func ratio(a, b float64) float64 {
 	if b == 0 {
 		return math.NaN()

@@ -116,33 +116,44 @@ func streamRequested(body []byte) bool {
 
 // newReverseProxy is the floor the gateway is compared against: the
 // standard library's reverse proxy with a keep-alive pool sized for the
-// load and every write flushed, so SSE passes through unbuffered.
+// load and every write flushed, so SSE passes through unbuffered. It does
+// what NewSingleHostReverseProxy's director does (the target's URL, an
+// X-Forwarded-For), written as a Rewrite.
 func newReverseProxy(upstream *url.URL) *httputil.ReverseProxy {
-	rp := httputil.NewSingleHostReverseProxy(upstream)
-	rp.FlushInterval = -1
-	rp.Transport = &http.Transport{
-		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:        1024,
-		MaxIdleConnsPerHost: 1024,
-		IdleConnTimeout:     90 * time.Second,
-		DisableCompression:  true,
+	return &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(upstream)
+			pr.Out.Host = pr.In.Host
+			// X-Forwarded-For only, as a Director-based proxy adds it
+			// (the load generator sends none to append to).
+			if ip, _, err := net.SplitHostPort(pr.In.RemoteAddr); err == nil {
+				pr.Out.Header["X-Forwarded-For"] = []string{ip}
+			}
+			endAtDeclaredLength(pr.Out)
+		},
+		FlushInterval: -1,
+		Transport: &http.Transport{
+			DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			MaxIdleConns:        1024,
+			MaxIdleConnsPerHost: 1024,
+			IdleConnTimeout:     90 * time.Second,
+			DisableCompression:  true,
+		},
 	}
-	// The request body ends where its Content-Length says, without asking
-	// the server's body again: after copying the declared length the
-	// transport reads once more to check for excess, and that read can
-	// come after the server, writing the response headers, closed the
-	// request body. The read then fails, the transport drops the upstream
-	// connection and cuts the stream being relayed ("read error during
-	// body copy: use of closed network connection" here, "unexpected EOF"
-	// at the client, a few streams per second at c=10).
-	direct := rp.Director
-	rp.Director = func(r *http.Request) {
-		direct(r)
-		if r.Body != nil && r.Body != http.NoBody && r.ContentLength > 0 {
-			r.Body = &declaredBody{ReadCloser: r.Body, left: r.ContentLength}
-		}
+}
+
+// endAtDeclaredLength makes r's body end where its Content-Length says,
+// without asking the server's body again: after copying the declared
+// length the transport reads once more to check for excess, and that read
+// can come after the server, writing the response headers, closed the
+// request body. The read then fails, the transport drops the upstream
+// connection and cuts the stream being relayed ("read error during body
+// copy: use of closed network connection" in the proxy, "unexpected EOF"
+// at the client, a few streams per second at c=10).
+func endAtDeclaredLength(r *http.Request) {
+	if r.Body != nil && r.Body != http.NoBody && r.ContentLength > 0 {
+		r.Body = &declaredBody{ReadCloser: r.Body, left: r.ContentLength}
 	}
-	return rp
 }
 
 // declaredBody is a request body that reports EOF once its declared

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
 	"net/url"
 	"strings"
 	"testing"
@@ -216,9 +217,13 @@ func TestReverseProxyBodyEndsAtDeclaredLength(t *testing.T) {
 	u, _ := url.Parse("http://127.0.0.1:1")
 	rp := newReverseProxy(u)
 	src := &closedAfter{r: strings.NewReader(chatBody)}
-	r := httptest.NewRequest(http.MethodPost, chatPath, nil)
-	r.Body, r.ContentLength = src, int64(len(chatBody))
-	rp.Director(r)
+	in := httptest.NewRequest(http.MethodPost, chatPath, nil)
+	in.Body, in.ContentLength = src, int64(len(chatBody))
+	r := in.Clone(in.Context()) // as ReverseProxy makes the outgoing request
+	rp.Rewrite(&httputil.ProxyRequest{In: in, Out: r})
+	if r.URL.Host != u.Host {
+		t.Errorf("outgoing URL %s, want host %s", r.URL, u.Host)
+	}
 	// As the transport sends it: the declared length, then a check for more.
 	var got bytes.Buffer
 	if _, err := io.Copy(&got, io.LimitReader(r.Body, r.ContentLength)); err != nil {
