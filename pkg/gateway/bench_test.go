@@ -33,10 +33,34 @@ func benchStreamBody() string {
 	return b.String()
 }
 
-// benchGateway builds a gateway whose single target answers from memory.
+// benchAnthropicAnswer and benchAnthropicStream are the same answer as
+// benchAnswer and benchStreamBody in Anthropic's Messages format.
+const benchAnthropicAnswer = `{"id":"msg_01","type":"message","role":"assistant","model":"claude-sonnet-4-20250514","content":[{"type":"text","text":"The capital of France is Paris."}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":14,"output_tokens":8}}`
+
+func benchAnthropicStream() string {
+	var b strings.Builder
+	b.WriteString("event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_01\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-sonnet-4-20250514\",\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{\"input_tokens\":14,\"output_tokens\":1}}}\n\n")
+	b.WriteString("event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n")
+	for i := range 20 {
+		fmt.Fprintf(&b, "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"w%d \"}}\n\n", i)
+	}
+	b.WriteString("event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n")
+	b.WriteString("event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":20}}\n\n")
+	b.WriteString("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n")
+	return b.String()
+}
+
+// benchGateway builds a gateway whose single OpenAI target answers from memory.
 func benchGateway(b *testing.B, events bool, policies string) http.Handler {
 	b.Helper()
-	yaml := "version: '1'\nproviders:\n  targets:\n    - id: openai-primary\n      provider: openai\n      base_url: http://upstream.invalid/v1\n      secret_key_ref: {env: K}\n      health_check: {enabled: false}\n" + policies
+	return benchGatewayKind(b, "openai", events, policies)
+}
+
+// benchGatewayKind is benchGateway with a target of the given provider
+// kind (openai or anthropic), answering in that provider's format.
+func benchGatewayKind(b *testing.B, kind string, events bool, policies string) http.Handler {
+	b.Helper()
+	yaml := "version: '1'\nproviders:\n  targets:\n    - id: primary\n      provider: " + kind + "\n      base_url: http://upstream.invalid/v1\n      secret_key_ref: {env: K}\n      health_check: {enabled: false}\n" + policies
 	cfg, problems, err := config.Load(config.LoadOptions{Data: []byte(yaml), Environ: []string{"K=x"}})
 	if err != nil || problems.Err() != nil {
 		b.Fatal(err, problems)
@@ -51,11 +75,14 @@ func benchGateway(b *testing.B, events bool, policies string) http.Handler {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = gw.Close(context.Background()) })
-	stream := benchStreamBody()
+	answer, stream := benchAnswer, benchStreamBody()
+	if kind == "anthropic" {
+		answer, stream = benchAnthropicAnswer, benchAnthropicStream()
+	}
 	gw.rt.Load().targets[0].Client.Transport = roundTripFunc(func(r *http.Request) (*http.Response, error) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		body, ct := benchAnswer, "application/json"
-		if r.Header.Get("Accept") == "text/event-stream" {
+		req, _ := io.ReadAll(r.Body)
+		body, ct := answer, "application/json"
+		if r.Header.Get("Accept") == "text/event-stream" || bytes.Contains(req, []byte(`"stream":true`)) {
 			body, ct = stream, "text/event-stream"
 		}
 		return &http.Response{StatusCode: 200, Header: http.Header{"Content-Type": {ct}}, Body: io.NopCloser(strings.NewReader(body)),
@@ -105,6 +132,27 @@ func BenchmarkChat(b *testing.B) {
 			}
 			benchChat(b, benchGateway(b, tc.events, tc.policies), body, "Authorization", "Bearer "+checkoutKey)
 		})
+	}
+}
+
+// BenchmarkChatProvider compares a request through an Anthropic target
+// (translated both ways) with the same request through an OpenAI target
+// (passed through), streaming and not.
+func BenchmarkChatProvider(b *testing.B) {
+	for _, stream := range []bool{false, true} {
+		for _, kind := range []string{"openai", "anthropic"} {
+			name := kind
+			if stream {
+				name += "/stream"
+			}
+			b.Run(name, func(b *testing.B) {
+				body := tutorialReq
+				if stream {
+					body = strings.Replace(tutorialReq, `{"model"`, `{"stream":true,"model"`, 1)
+				}
+				benchChat(b, benchGatewayKind(b, kind, false, ""), body)
+			})
+		}
 	}
 }
 
