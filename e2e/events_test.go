@@ -46,7 +46,7 @@ func TestEventsSurviveShutdownAndCrash(t *testing.T) {
 	dir := t.TempDir()
 	store := filepath.Join(dir, "events.db")
 	oaPort, gwPort := freePort(t), freePort(t)
-	start(t, nil, "sim", "--kind", "openai", "--port", fmt.Sprint(oaPort), "--admin-port", fmt.Sprint(freePort(t)), "--expect-key", openAIKey)
+	startSim(t, "openai", oaPort, openAIKey)
 	cfg := filepath.Join(dir, "cfg.yaml")
 	if err := os.WriteFile(cfg, fmt.Appendf(nil, singleTarget, oaPort, store), 0o600); err != nil {
 		t.Fatal(err)

@@ -46,7 +46,7 @@ func TestNodeSDK(t *testing.T) {
 	}
 
 	downPort, anPort, gwPort := freePort(t), freePort(t), freePort(t)
-	start(t, nil, "sim", "--kind", "anthropic", "--port", fmt.Sprint(anPort), "--admin-port", fmt.Sprint(freePort(t)), "--expect-key", anthropicKey)
+	startSim(t, "anthropic", anPort, anthropicKey)
 	cfgPath := filepath.Join(t.TempDir(), "policy-config.yaml")
 	if err := os.WriteFile(cfgPath, fmt.Appendf(nil, nodeConfig, downPort, anPort), 0o600); err != nil {
 		t.Fatal(err)

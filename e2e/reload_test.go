@@ -19,8 +19,8 @@ func TestHotReload(t *testing.T) {
 	dir := t.TempDir()
 	state := "XDG_STATE_HOME=" + filepath.Join(dir, "state")
 	oaPort, anPort := freePort(t), freePort(t)
-	start(t, nil, "sim", "--kind", "openai", "--port", fmt.Sprint(oaPort), "--admin-port", fmt.Sprint(freePort(t)), "--expect-key", openAIKey)
-	start(t, nil, "sim", "--kind", "anthropic", "--port", fmt.Sprint(anPort), "--admin-port", fmt.Sprint(freePort(t)), "--expect-key", anthropicKey)
+	startSim(t, "openai", oaPort, openAIKey)
+	startSim(t, "anthropic", anPort, anthropicKey)
 	keys := []string{"OPENAI_API_KEY=" + openAIKey, "ANTHROPIC_API_KEY=" + anthropicKey, "OPENAI_REVOKED_KEY=sk-revoked", state}
 
 	base := fmt.Sprintf(tutorialConfig, oaPort, anPort)

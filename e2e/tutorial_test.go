@@ -52,6 +52,23 @@ func start(t *testing.T, env []string, args ...string) *proc {
 	return proctest.Start(t, "kt "+strings.Join(args, " "), append([]string{"XDG_STATE_HOME=" + stateDir}, env...), ktBin, args...)
 }
 
+// startSim starts `kt sim` and waits until it is listening: a gateway
+// started next probes its targets once at startup, and a simulator still
+// starting would be marked unhealthy (the first requests then get 503).
+func startSim(t *testing.T, kind string, port int, key string) *proc {
+	t.Helper()
+	p := start(t, nil, "sim", "--kind", kind, "--port", fmt.Sprint(port), "--admin-port", fmt.Sprint(freePort(t)), "--expect-key", key)
+	waitFor(t, "simulated "+kind+" provider ready", 15*time.Second, func() bool {
+		select {
+		case <-p.Done():
+			t.Fatalf("kt sim exited:\n%s", p.Output())
+		default:
+		}
+		return strings.Contains(p.Output(), "provider ready")
+	})
+	return p
+}
+
 // stop stops p gracefully and fails the test if SIGTERM was not enough.
 func stop(t *testing.T, p *proc) {
 	t.Helper()
@@ -171,8 +188,8 @@ func TestTutorial(t *testing.T) {
 	state := "XDG_STATE_HOME=" + filepath.Join(dir, "state")
 	oaPort, anPort, gwPort := freePort(t), freePort(t), freePort(t)
 	// Step 1 happens in the environment; the simulated providers check the keys.
-	start(t, nil, "sim", "--kind", "openai", "--port", fmt.Sprint(oaPort), "--admin-port", fmt.Sprint(freePort(t)), "--expect-key", openAIKey)
-	start(t, nil, "sim", "--kind", "anthropic", "--port", fmt.Sprint(anPort), "--admin-port", fmt.Sprint(freePort(t)), "--expect-key", anthropicKey)
+	startSim(t, "openai", oaPort, openAIKey)
+	startSim(t, "anthropic", anPort, anthropicKey)
 
 	// Step 2: the configuration file.
 	cfgPath := filepath.Join(dir, "policy-config.yaml")
