@@ -150,13 +150,12 @@ func (g *Gateway) handleChat(w http.ResponseWriter, r *http.Request) {
 	}
 	meta := metadata{Provider: res.Target.ID, RequestID: rec.reqID, Failover: failoverMeta(res.Failover), Attempts: attemptsMeta(res.Attempts), Policies: policiesMeta(rec.policies)}
 	out := appendMetadata(res.Body, &meta)
+	writeJSON(w, res.Status, out)
 	if rec.reqBody != nil {
 		rec.respBody = out // the event keeps it: not released
-		writeJSON(w, res.Status, out)
-		return
+	} else {
+		res.Release() // out is written: its buffer can serve the next answer
 	}
-	writeJSON(w, res.Status, out)
-	res.Release() // out is written: its buffer can serve the next answer
 }
 
 // chatInput is what routing needs from the body, read without decoding it.
