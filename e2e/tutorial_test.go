@@ -58,15 +58,22 @@ func start(t *testing.T, env []string, args ...string) *proc {
 func startSim(t *testing.T, kind string, port int, key string) *proc {
 	t.Helper()
 	p := start(t, nil, "sim", "--kind", kind, "--port", fmt.Sprint(port), "--admin-port", fmt.Sprint(freePort(t)), "--expect-key", key)
-	waitFor(t, "simulated "+kind+" provider ready", 15*time.Second, func() bool {
+	waitOutput(t, p, "provider ready")
+	return p
+}
+
+// waitOutput waits until p has printed line, and fails at once if p exits
+// first.
+func waitOutput(t *testing.T, p *proc, line string) {
+	t.Helper()
+	waitFor(t, line, 15*time.Second, func() bool {
 		select {
 		case <-p.Done():
-			t.Fatalf("kt sim exited:\n%s", p.Output())
+			t.Fatalf("%s exited before printing %q:\n%s", p.Name, line, p.Output())
 		default:
 		}
-		return strings.Contains(p.Output(), "provider ready")
+		return strings.Contains(p.Output(), line)
 	})
-	return p
 }
 
 // stop stops p gracefully and fails the test if SIGTERM was not enough.
@@ -348,14 +355,7 @@ func TestTutorial(t *testing.T) {
 func startGateway(t *testing.T, env []string, cfgPath string, extra ...string) *proc {
 	t.Helper()
 	gw := start(t, env, append([]string{"gateway", "run", "--policy-config", cfgPath}, extra...)...)
-	waitFor(t, "Gateway ready", 15*time.Second, func() bool {
-		select {
-		case <-gw.Done():
-			t.Fatalf("gateway exited:\n%s", gw.Output())
-		default:
-		}
-		return strings.Contains(gw.Output(), "Gateway ready")
-	})
+	waitOutput(t, gw, "Gateway ready")
 	return gw
 }
 
