@@ -194,13 +194,9 @@ func TestReverseProxyStreams(t *testing.T) {
 
 // closedAfter is a server request body: its content, then the error a
 // read gets once the server has closed the body.
-type closedAfter struct {
-	r     *strings.Reader
-	reads int
-}
+type closedAfter struct{ r *strings.Reader }
 
 func (c *closedAfter) Read(p []byte) (int, error) {
-	c.reads++
 	if c.r.Len() == 0 {
 		return 0, errors.New("http: invalid Read on closed Body")
 	}
