@@ -26,16 +26,22 @@ func (discardExporter) Shutdown(context.Context) error                          
 
 // benchTelemetry returns telemetry switched off (as with nothing
 // configured), metrics only (aggregated for a reader, as with the
-// Prometheus endpoint and no traces) or fully on: every span sampled into
-// a batch processor, metrics aggregated for a reader.
+// Prometheus endpoint and no traces), unsampled (spans exported but none
+// sampled: what tracing costs the requests a low sample ratio leaves out)
+// or fully on: every span sampled into a batch processor, metrics
+// aggregated for a reader.
 func benchTelemetry(b *testing.B, mode string) *Telemetry {
 	b.Helper()
 	cfg := Config{ServiceName: "bench", Targets: map[string]string{"primary": "https://api.openai.com/v1"}}
+	if mode == "unsampled" {
+		cfg.Sampler = sdktrace.ParentBased(sdktrace.NeverSample())
+		cfg.SpanProcessors = []sdktrace.SpanProcessor{sdktrace.NewBatchSpanProcessor(discardExporter{}, sdktrace.WithMaxQueueSize(maxSpanQueue))}
+	}
 	if mode == "on" {
 		cfg.Sampler = sdktrace.AlwaysSample()
 		cfg.SpanProcessors = []sdktrace.SpanProcessor{sdktrace.NewBatchSpanProcessor(discardExporter{}, sdktrace.WithMaxQueueSize(maxSpanQueue))}
 	}
-	if mode != "off" {
+	if mode != "off" && mode != "unsampled" {
 		cfg.MetricReaders = []sdkmetric.Reader{sdkmetric.NewManualReader()}
 	}
 	return benchSetup(b, cfg)
@@ -87,7 +93,7 @@ func reportCPU(b *testing.B) {
 }
 
 // benchModes are the telemetry set-ups the request benchmarks compare.
-var benchModes = []string{"off", "metrics", "on", "otlp"}
+var benchModes = []string{"off", "metrics", "unsampled", "on", "otlp"}
 
 func benchMode(b *testing.B, mode string) *Telemetry {
 	b.Helper()

@@ -6,7 +6,6 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
-	"go.opentelemetry.io/otel/trace"
 )
 
 // maxCachedSets bounds each cache below: label values are bounded by
@@ -171,12 +170,11 @@ type startKey struct {
 	stream              bool
 }
 
-// startOpts are an attempt span's name and start attributes, the
-// attributes already wrapped in their option so that starting a span
-// copies them once (into the span) instead of building them every time.
+// startOpts are an attempt span's name and start attributes, built once
+// per combination instead of every time.
 type startOpts struct {
 	name  string
-	attrs trace.SpanStartOption
+	attrs []attribute.KeyValue
 }
 
 // caches are the set caches of one Telemetry.

@@ -48,7 +48,14 @@ type Config struct {
 	// Traces, Metrics and Logs say where each signal is exported.
 	Traces, Metrics, Logs Export
 	// Sampler decides which new traces are recorded; nil means
-	// parent-based always-on.
+	// parent-based always-on. It sees no attributes for the request and
+	// attempt spans: those get all theirs when they end, in one call,
+	// which the SDK copies once, where attributes given at the start are
+	// copied into the start options, into the span, and again into a
+	// larger slice when the end adds its own (BenchmarkMiddleware: 37%
+	// less CPU and memory for a recorded request span; nothing built at
+	// all for one that is not recorded). None of the samplers the OTEL_*
+	// variables name reads attributes.
 	Sampler sdktrace.Sampler
 	// ExemplarFilter decides which measurements keep an exemplar; nil means
 	// trace_based (measurements made inside a sampled span) while spans are

@@ -21,8 +21,9 @@ type observer struct {
 	bufs       sync.Pool // *attrBuf
 }
 
-// attrBuf holds the attributes an attempt span ends with.
-type attrBuf [12]attribute.KeyValue
+// attrBuf holds the attributes an attempt span ends with: its start
+// attributes and what the attempt's end adds.
+type attrBuf [24]attribute.KeyValue
 
 func newObserver(t *Telemetry) *observer {
 	o := &observer{t: t, client: trace.WithSpanKind(trace.SpanKindClient)}
@@ -52,15 +53,21 @@ func providerName(kind string) string {
 }
 
 // StartAttempt starts the attempt's CLIENT span at the attempt's start; the
-// returned context carries it to the upstream request (see Transport).
+// returned context carries it to the upstream request (see Transport). The
+// span gets its attributes when it ends (see Config.Sampler).
 func (o *observer) StartAttempt(ctx context.Context, a *router.Attempt) context.Context {
 	t := o.t
 	if !t.tracing {
 		return ctx
 	}
-	so := t.caches.starts.get(startKey{target: a.Target, kind: a.Kind, model: a.Model, n: a.N, stream: a.Stream}, o.buildStart)
-	ctx, span := t.tracer.Start(ctx, so.name, o.client, so.attrs, trace.WithTimestamp(a.Start))
+	so := o.startOpts(a)
+	ctx, span := t.tracer.Start(ctx, so.name, o.client, trace.WithTimestamp(a.Start))
 	return context.WithValue(ctx, attemptSpanKey{}, span)
+}
+
+// startOpts are the name and start attributes of a's span.
+func (o *observer) startOpts(a *router.Attempt) startOpts {
+	return o.t.caches.starts.get(startKey{target: a.Target, kind: a.Kind, model: a.Model, n: a.N, stream: a.Stream}, o.buildStart)
 }
 
 // buildStartOpts builds an attempt span's name and start attributes.
@@ -79,7 +86,7 @@ func (o *observer) buildStartOpts(k startKey) startOpts {
 		attrs = append(attrs, attrRequestStream.Bool(true))
 	}
 	attrs = append(attrs, servers...)
-	return startOpts{name: "chat " + k.model, attrs: trace.WithAttributes(attrs...)}
+	return startOpts{name: "chat " + k.model, attrs: attrs}
 }
 
 // EndAttempt ends the attempt's span at Start+Duration and records the
@@ -96,7 +103,7 @@ func (o *observer) EndAttempt(ctx context.Context, a *router.Attempt) {
 		// The SDK copies the attributes: the buffer goes back to the pool.
 		buf := o.bufs.Get().(*attrBuf)
 		defer o.bufs.Put(buf)
-		attrs := buf[:0]
+		attrs := append(buf[:0], o.startOpts(a).attrs...)
 		if a.ResponseModel != "" {
 			attrs = append(attrs, attrResponseModel.String(a.ResponseModel))
 		}

@@ -82,12 +82,12 @@ type httpKey struct {
 }
 
 // serverState is one request's scratch space, pooled: the writer wrapper
-// and the attribute buffer the span's start and end attributes are built
-// in (the SDK copies them).
+// and the attribute buffer the span's attributes are built in (the SDK
+// copies them): up to 12 from the request, 4 from the response.
 type serverState struct {
 	w     respWriter
 	body  countingBody
-	attrs [16]attribute.KeyValue
+	attrs [20]attribute.KeyValue
 }
 
 // serverSpans builds the lean handler around next.
@@ -146,9 +146,10 @@ func (s *serverSpans) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var span trace.Span
 	req := r
 	if s.tracing {
+		// The attributes otelhttp starts its span with are set when it
+		// ends, with the rest (see Config.Sampler).
 		ctx := s.prop.Extract(r.Context(), headerCarrier(r.Header))
-		attrs := s.requestAttrs(st.attrs[:0], r)
-		ctx, span = s.tracer.Start(ctx, method(r.Method), s.kind, trace.WithAttributes(attrs...), trace.WithTimestamp(start))
+		ctx, span = s.tracer.Start(ctx, method(r.Method), s.kind, trace.WithTimestamp(start))
 		if sc := span.SpanContext(); sc.IsValid() {
 			setTraceHeaders(w.Header(), sc)
 		}
@@ -160,6 +161,9 @@ func (s *serverSpans) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if !finished && span != nil {
 			// The handler panicked (http.ErrAbortHandler, say): the span
 			// still ends, as otelhttp's does.
+			if span.IsRecording() {
+				span.SetAttributes(s.requestAttrs(st.attrs[:0], r)...)
+			}
 			span.End()
 		}
 	}()
@@ -180,7 +184,7 @@ func (s *serverSpans) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if names.name != "" {
 				span.SetName(names.name)
 			}
-			attrs := st.attrs[:0]
+			attrs := s.requestAttrs(st.attrs[:0], r)
 			if reqSize > 0 {
 				attrs = append(attrs, semconv.HTTPRequestBodySize(int(reqSize)))
 			}

@@ -367,8 +367,14 @@ func TestLeanServerPanic(t *testing.T) {
 		}()
 		handler.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/abort", strings.NewReader("{}")))
 	}()
-	if spans := h.spans.Ended(); len(spans) != 1 {
-		t.Errorf("ended spans %v, want the request's", spanNames(spans))
+	spans := h.spans.Ended()
+	if len(spans) != 1 {
+		t.Fatalf("ended spans %v, want the request's", spanNames(spans))
+	}
+	// It still has the request's attributes (set as it ends).
+	got := attrs(spans[0].Attributes())
+	if got["http.request.method"] != "POST" || got["url.path"] != "/abort" {
+		t.Errorf("span attributes %v, want the request's method and path", got)
 	}
 }
 

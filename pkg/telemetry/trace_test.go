@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -283,6 +284,58 @@ func TestSpanTimesFromAttempt(t *testing.T) {
 	}
 	wantAttrs(t, "anthropic attempt", s.Attributes(), map[string]any{"gen_ai.provider.name": "anthropic", "keeptrusts.target.kind": "anthropic"})
 	noAttrs(t, "unknown target", s.Attributes(), "server.address", "server.port")
+}
+
+// seenSampler samples everything and notes how many attributes it was
+// shown for each span name.
+type seenSampler struct {
+	mu   sync.Mutex
+	seen map[string]int
+}
+
+func (s *seenSampler) ShouldSample(p sdktrace.SamplingParameters) sdktrace.SamplingResult {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.seen[p.Name] = len(p.Attributes)
+	return sdktrace.AlwaysSample().ShouldSample(p)
+}
+
+func (*seenSampler) Description() string { return "seen" }
+
+// TestAttributesSetAtEnd checks what Config.Sampler documents: the request
+// and attempt spans start without attributes (the sampler sees none) and
+// end with all of them, the start's included.
+func TestAttributesSetAtEnd(t *testing.T) {
+	smp := &seenSampler{seen: map[string]int{}}
+	h := newHarness(t, nil, func(c *Config) { c.Sampler = smp })
+	handler := h.tel.Middleware(parityMux())
+	handler.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/v1/chat/completions", strings.NewReader(chatBody)))
+	obs := h.tel.Observer()
+	a := routerAttempt("model-a")
+	a.Stream = true
+	obs.EndAttempt(obs.StartAttempt(context.Background(), a), a)
+
+	for _, tc := range []struct {
+		span, startName string
+		want            map[string]any
+	}{
+		{"POST /v1/chat/completions", "POST", map[string]any{
+			"http.request.method": "POST", "url.path": "/v1/chat/completions", "http.route": "/v1/chat/completions",
+			"http.response.status_code": int64(200)}},
+		{"chat model-a", "chat model-a", map[string]any{
+			"gen_ai.operation.name": "chat", "gen_ai.request.model": "model-a", "keeptrusts.target.id": "t",
+			"keeptrusts.attempt": int64(1), "gen_ai.request.stream": true, "gen_ai.response.model": "model-a"}},
+	} {
+		t.Run(tc.span, func(t *testing.T) {
+			smp.mu.Lock()
+			n, ok := smp.seen[tc.startName]
+			smp.mu.Unlock()
+			if !ok || n != 0 {
+				t.Errorf("sampler saw %d attributes for %q (asked: %t), want 0", n, tc.startName, ok)
+			}
+			wantAttrs(t, tc.span, one(t, h.spans.Ended(), tc.span).Attributes(), tc.want)
+		})
+	}
 }
 
 func TestEndAttemptNeverEndsTheRequestSpan(t *testing.T) {
