@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/keeptrusts/gateway/pkg/auth"
@@ -60,7 +62,25 @@ func benchGateway(b *testing.B, events bool, policies string) http.Handler {
 // kind (openai or anthropic), answering in that provider's format.
 func benchGatewayKind(b *testing.B, kind string, events bool, policies string) http.Handler {
 	b.Helper()
-	yaml := "version: '1'\nproviders:\n  targets:\n    - id: primary\n      provider: " + kind + "\n      base_url: http://upstream.invalid/v1\n      secret_key_ref: {env: K}\n      health_check: {enabled: false}\n" + policies
+	return benchGatewayTargets(b, kind, false, events, policies)
+}
+
+// benchGatewayTargets builds the gateway of benchGatewayKind, with a dead
+// OpenAI primary before the target when deadPrimary is set: its transport
+// refuses every request, so its breaker opens (for an hour) after the
+// first few and later requests skip it, as on a gateway whose primary is
+// down.
+func benchGatewayTargets(b *testing.B, kind string, deadPrimary, events bool, policies string) http.Handler {
+	b.Helper()
+	yaml := "version: '1'\nproviders:\n  targets:\n"
+	if deadPrimary {
+		yaml += "    - id: dead\n      provider: openai\n      base_url: http://dead.invalid/v1\n      secret_key_ref: {env: K}\n      health_check: {enabled: false}\n      circuit_breaker: {open_seconds: 3600}\n"
+	}
+	yaml += "    - id: primary\n      provider: " + kind + "\n      base_url: http://upstream.invalid/v1\n      secret_key_ref: {env: K}\n      health_check: {enabled: false}\n"
+	if deadPrimary {
+		yaml += "  failover: {enabled: true}\n"
+	}
+	yaml += policies
 	cfg, problems, err := config.Load(config.LoadOptions{Data: []byte(yaml), Environ: []string{"K=x"}})
 	if err != nil || problems.Err() != nil {
 		b.Fatal(err, problems)
@@ -79,7 +99,13 @@ func benchGatewayKind(b *testing.B, kind string, events bool, policies string) h
 	if kind == "anthropic" {
 		answer, stream = benchAnthropicAnswer, benchAnthropicStream()
 	}
-	gw.rt.Load().targets[0].Client.Transport = roundTripFunc(func(r *http.Request) (*http.Response, error) {
+	targets := gw.rt.Load().targets
+	if deadPrimary {
+		targets[0].Client.Transport = roundTripFunc(func(*http.Request) (*http.Response, error) {
+			return nil, &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
+		})
+	}
+	targets[len(targets)-1].Client.Transport = roundTripFunc(func(r *http.Request) (*http.Response, error) {
 		_, _ = io.Copy(io.Discard, r.Body)
 		body, ct := answer, "application/json"
 		if r.Header.Get("Accept") == "text/event-stream" {
@@ -131,6 +157,27 @@ func BenchmarkChat(b *testing.B) {
 				body = strings.Replace(tutorialReq, `{"model"`, `{"stream":true,"model"`, 1)
 			}
 			benchChat(b, benchGateway(b, tc.events, tc.policies), body, "Authorization", "Bearer "+checkoutKey)
+		})
+	}
+}
+
+// BenchmarkChatFailoverPath is a request whose primary is down with its
+// breaker open: the skip (attempt record, failover step, metadata and the
+// event's failover fields) on top of the answered attempt; "plain" is the
+// same request with no dead primary.
+func BenchmarkChatFailoverPath(b *testing.B) {
+	for _, dead := range []bool{false, true} {
+		name := "plain"
+		if dead {
+			name = "skip-open-primary"
+		}
+		b.Run(name, func(b *testing.B) {
+			h := benchGatewayTargets(b, "openai", dead, true, "")
+			for range 10 { // open the dead primary's breaker
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/v1/chat/completions", strings.NewReader(tutorialReq)))
+			}
+			benchChat(b, h, tutorialReq)
 		})
 	}
 }
