@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
+	"syscall"
 
 	"github.com/keeptrusts/gateway/pkg/sim"
 )
@@ -58,23 +60,40 @@ type demo struct {
 	servers []*sim.Server
 	config  []byte
 	environ []string
+	// moved lists the fixed ports that were taken, so that their
+	// simulator listens elsewhere (the banner says where).
+	moved []string
 }
 
 func startDemo(ctx context.Context) (*demo, error) {
 	d := &demo{environ: []string{demoOpenAIKeyEnv + "=" + demoOpenAIKey, demoAnthropicKeyEnv + "=" + demoAnthropicKey}}
-	oa, err := sim.Start(ctx, demoOpenAIAddr, demoOpenAIAdmin, sim.New(sim.Options{Kind: sim.KindOpenAI, ExpectKey: demoOpenAIKey}))
+	oa, err := d.startSim(ctx, demoOpenAIAddr, demoOpenAIAdmin, sim.Options{Kind: sim.KindOpenAI, ExpectKey: demoOpenAIKey})
 	if err != nil {
 		return nil, fmt.Errorf("start simulated openai provider: %w", err)
 	}
-	d.servers = append(d.servers, oa)
-	an, err := sim.Start(ctx, demoAnthropicAddr, demoAnthropicAdmin, sim.New(sim.Options{Kind: sim.KindAnthropic, ExpectKey: demoAnthropicKey}))
+	an, err := d.startSim(ctx, demoAnthropicAddr, demoAnthropicAdmin, sim.Options{Kind: sim.KindAnthropic, ExpectKey: demoAnthropicKey})
 	if err != nil {
 		d.close()
 		return nil, fmt.Errorf("start simulated anthropic provider: %w", err)
 	}
-	d.servers = append(d.servers, an)
 	d.config = fmt.Appendf(nil, demoConfig, oa.URL(), an.URL())
 	return d, nil
+}
+
+// startSim starts a simulator on its fixed demo ports or, when one of them
+// is taken (another demo, or any program, holds it), on ports the system
+// picks: the demo still starts, and its banner prints where to reach it.
+func (d *demo) startSim(ctx context.Context, api, admin string, o sim.Options) (*sim.Server, error) {
+	srv, err := sim.Start(ctx, api, admin, sim.New(o))
+	if errors.Is(err, syscall.EADDRINUSE) {
+		d.moved = append(d.moved, api, admin)
+		srv, err = sim.Start(ctx, "127.0.0.1:0", "127.0.0.1:0", sim.New(o))
+	}
+	if err != nil {
+		return nil, err
+	}
+	d.servers = append(d.servers, srv)
+	return srv, nil
 }
 
 func (d *demo) close() {
@@ -86,6 +105,9 @@ func (d *demo) close() {
 }
 
 func (d *demo) printBanner(w io.Writer) {
+	if len(d.moved) > 0 {
+		fmt.Fprintf(w, "Demo mode: %s in use, so the simulators listen on other ports (below).\n", strings.Join(d.moved, " or "))
+	}
 	fmt.Fprintf(w, `Demo mode: two simulated providers, no keys needed.
   openai-primary      %s/v1   (fault injection: %s/fault)
   anthropic-fallback  %s      (fault injection: %s/fault)
