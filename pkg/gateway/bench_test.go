@@ -173,9 +173,14 @@ func BenchmarkChatFailoverPath(b *testing.B) {
 		}
 		b.Run(name, func(b *testing.B) {
 			h := benchGatewayTargets(b, "openai", dead, true, "")
+			var rec *httptest.ResponseRecorder
 			for range 10 { // open the dead primary's breaker
-				rec := httptest.NewRecorder()
+				rec = httptest.NewRecorder()
 				h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/v1/chat/completions", strings.NewReader(tutorialReq)))
+			}
+			// Measure the skip, not a connection error and a failover.
+			if dead && !strings.Contains(rec.Body.String(), `"circuit_open"`) {
+				b.Fatalf("the dead primary's breaker is not open after the warm-up: %d %s", rec.Code, rec.Body)
 			}
 			benchChat(b, h, tutorialReq)
 		})

@@ -33,15 +33,16 @@ func (discardExporter) Shutdown(context.Context) error                          
 func benchTelemetry(b *testing.B, mode string) *Telemetry {
 	b.Helper()
 	cfg := Config{ServiceName: "bench", Targets: map[string]string{"primary": "https://api.openai.com/v1"}}
-	if mode == "unsampled" {
+	switch mode {
+	case "unsampled":
 		cfg.Sampler = sdktrace.ParentBased(sdktrace.NeverSample())
-		cfg.SpanProcessors = []sdktrace.SpanProcessor{sdktrace.NewBatchSpanProcessor(discardExporter{}, sdktrace.WithMaxQueueSize(maxSpanQueue))}
-	}
-	if mode == "on" {
+	case "on":
 		cfg.Sampler = sdktrace.AlwaysSample()
+	}
+	if cfg.Sampler != nil {
 		cfg.SpanProcessors = []sdktrace.SpanProcessor{sdktrace.NewBatchSpanProcessor(discardExporter{}, sdktrace.WithMaxQueueSize(maxSpanQueue))}
 	}
-	if mode != "off" && mode != "unsampled" {
+	if mode == "metrics" || mode == "on" {
 		cfg.MetricReaders = []sdkmetric.Reader{sdkmetric.NewManualReader()}
 	}
 	return benchSetup(b, cfg)
