@@ -47,6 +47,10 @@ type conversation struct {
 	// maxTokens is 0 when the client set no limit.
 	maxTokens int
 	stops     []string
+	// prefilled is set when the last message is an assistant message (a
+	// prefill); prefill is its text, which the answer continues.
+	prefilled bool
+	prefill   string
 }
 
 // finish is why an answer ended, in provider-neutral form.
@@ -81,9 +85,10 @@ type toolCall struct {
 
 // makePlan decides the answer: a tool call when tools are offered and either
 // the choice forces one or the user asks about the weather; otherwise a
-// deterministic sentence cut by stop sequences and max tokens.
+// deterministic sentence (continued after a prefill, see continuation) cut by
+// stop sequences and max tokens.
 func makePlan(k Kind, c *conversation) plan {
-	p := plan{inputTokens: tokensFor(c.promptChars) + 3*c.messages + 3}
+	p := plan{inputTokens: promptTokens(c)}
 	if t := pickTool(c); t != nil {
 		args := toolArgs(t.schema)
 		p.tool = &toolCall{id: toolID(k, c, t.name), name: t.name, args: args}
@@ -95,6 +100,9 @@ func makePlan(k Kind, c *conversation) plan {
 		return p
 	}
 	text := answerText(k, c)
+	if c.prefilled {
+		text = continuation(text, c.prefill)
+	}
 	p.finish = finishStop
 	if i, seq := firstStop(text, c.stops); i >= 0 {
 		text, p.finish, p.stopSequence = text[:i], finishStopSequence, seq
@@ -107,8 +115,25 @@ func makePlan(k Kind, c *conversation) plan {
 	return p
 }
 
+// promptTokens estimates the prompt's tokens: about four characters each
+// plus a few per message, as usage reports them.
+func promptTokens(c *conversation) int { return tokensFor(c.promptChars) + 3*c.messages + 3 }
+
+// continuation is what the simulated model says after a prefill: the rest of
+// the full answer when the prefill is a prefix of it (so that an answer cut
+// after some text and continued elsewhere stitches back byte-exact), else the
+// full answer, appended with no separator. Either way the whole answer the
+// client should see is prefill + continuation(full, prefill).
+func continuation(full, prefill string) string {
+	if rest, ok := strings.CutPrefix(full, prefill); ok {
+		return rest
+	}
+	return full
+}
+
 func pickTool(c *conversation) *toolDef {
-	if len(c.tools) == 0 || c.afterTool || c.choice == choiceNone {
+	// A prefilled answer continues in text, as models do.
+	if len(c.tools) == 0 || c.afterTool || c.choice == choiceNone || c.prefilled {
 		return nil
 	}
 	switch c.choice {

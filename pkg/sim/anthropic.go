@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"unicode"
 )
 
 // anthropicRequest is the Messages request body. Unused fields are kept as
@@ -216,6 +217,16 @@ func anthropicMessages(c *conversation, raws []json.RawMessage) *apiError {
 				t := resultText(b.Content)
 				results = append(results, t)
 				c.promptChars += len(t)
+			}
+		}
+		c.prefilled, c.prefill = false, ""
+		if m.Role == "assistant" && i == last && len(uses) == 0 {
+			c.prefilled, c.prefill = true, strings.Join(texts, "")
+			if strings.TrimRightFunc(c.prefill, unicode.IsSpace) != c.prefill {
+				// The real API refuses this: the model cannot continue a
+				// prefill that ends in white space (a gateway continuing a
+				// cut stream must trim it).
+				return invalidRequest("messages: final assistant content cannot end with trailing whitespace")
 			}
 		}
 		if m.Role == "user" {

@@ -27,3 +27,17 @@ func (s *Sim) reset(x *exchange) {
 	}
 	_ = conn.Close()
 }
+
+// closeConn ends the exchange by closing the TCP connection cleanly (FIN)
+// where it stands: a chunked body gets no terminating chunk and a
+// Content-Length body stays short, so the client sees an unexpected EOF
+// rather than a reset.
+func (s *Sim) closeConn(x *exchange) {
+	_ = x.rc.Flush()
+	conn, _, err := x.rc.Hijack()
+	if err != nil {
+		panic(http.ErrAbortHandler)
+	}
+	x.w.hijacked, x.w.closed = true, true
+	_ = conn.Close()
+}

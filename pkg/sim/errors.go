@@ -17,6 +17,9 @@ type apiError struct {
 	message string
 	param   string
 	code    string
+	// body, when set, is the whole OpenAI body, for error shapes that
+	// provider.ErrorJSON does not write (Azure's content_filter).
+	body []byte
 }
 
 // anthropicErrorBody is Anthropic's error shape.
@@ -42,7 +45,112 @@ func (s *Sim) errorJSON(e apiError, reqID string) []byte {
 		}
 		return b
 	}
+	if e.body != nil {
+		return e.body
+	}
 	return provider.ErrorJSON(e.message, e.typ, e.param, e.code)
+}
+
+// Context windows the context_length fault reports when it has none set:
+// the current models' real ones.
+const (
+	openaiContextWindow    = 128000
+	anthropicContextWindow = 200000
+)
+
+// contextLengthError is the provider's 400 for a prompt over the context
+// window, with the request's estimated prompt tokens (raised above the
+// window when the fault refuses every request, so the message stays true to
+// form).
+func (s *Sim) contextLengthError(f Fault, c *conversation) apiError {
+	window := f.ContextWindow
+	if window == 0 {
+		window = openaiContextWindow
+		if s.kind == KindAnthropic {
+			window = anthropicContextWindow
+		}
+	}
+	n := promptTokens(c)
+	if n <= window {
+		n += window
+	}
+	if s.kind == KindAnthropic {
+		return apiError{typ: "invalid_request_error", message: fmt.Sprintf("prompt is too long: %d tokens > %d maximum", n, window)}
+	}
+	return apiError{
+		typ: "invalid_request_error",
+		message: fmt.Sprintf("This model's maximum context length is %d tokens. However, your messages resulted in %d tokens. "+
+			"Please reduce the length of the messages.", window, n),
+		param: "messages",
+		code:  "context_length_exceeded",
+	}
+}
+
+// contentPolicyMessage is OpenAI's content_policy_violation message.
+const contentPolicyMessage = "Your request was rejected as a result of our safety system. Your prompt may contain text " +
+	"that is not allowed by our safety system."
+
+// contentFilterMessage is Azure OpenAI's content_filter message.
+const contentFilterMessage = "The response was filtered due to the prompt triggering Azure OpenAI's content management " +
+	"policy. Please modify your prompt and retry. To learn more about our content filtering policies please read our " +
+	"documentation: https://go.microsoft.com/fwlink/?linkid=2198766"
+
+// contentPolicyError is the provider's 400 for content its safety system
+// refused.
+func (s *Sim) contentPolicyError(f Fault) apiError {
+	if s.kind == KindAnthropic {
+		return apiError{typ: "invalid_request_error", message: "Output blocked by content filtering policy"}
+	}
+	if f.Code == CodeContentFilter {
+		return apiError{typ: "invalid_request_error", message: contentFilterMessage, body: azureContentFilterBody()}
+	}
+	return apiError{typ: "invalid_request_error", message: contentPolicyMessage, code: CodeContentPolicyViolation}
+}
+
+// azureContentFilterBody is Azure OpenAI's 400 for a filtered prompt: type
+// null, param "prompt", and the filter results under innererror.
+func azureContentFilterBody() []byte {
+	type result struct {
+		Filtered bool   `json:"filtered"`
+		Severity string `json:"severity"`
+	}
+	type inner struct {
+		Code                string            `json:"code"`
+		ContentFilterResult map[string]result `json:"content_filter_result"`
+	}
+	type detail struct {
+		Message    string  `json:"message"`
+		Type       *string `json:"type"`
+		Param      string  `json:"param"`
+		Code       string  `json:"code"`
+		Status     int     `json:"status"`
+		InnerError inner   `json:"innererror"`
+	}
+	b, _ := json.Marshal(struct {
+		Error detail `json:"error"`
+	}{detail{
+		Message: contentFilterMessage, Param: "prompt", Code: CodeContentFilter, Status: 400,
+		InnerError: inner{Code: "ResponsibleAIPolicyViolation", ContentFilterResult: map[string]result{
+			"hate":      {Filtered: true, Severity: "high"},
+			"self_harm": {Filtered: false, Severity: "safe"},
+			"sexual":    {Filtered: false, Severity: "safe"},
+			"violence":  {Filtered: false, Severity: "safe"},
+		}},
+	}})
+	return b
+}
+
+// prefillMessage is Anthropic's refusal of a prefilled assistant message by
+// models that do not support it.
+const prefillMessage = "This model does not support assistant message prefill. The conversation must end with a user message."
+
+// prefillError is the refuse_prefill fault's 400: Anthropic's own, and the
+// same words in OpenAI's error shape for OpenAI-compatible servers.
+func (s *Sim) prefillError() apiError {
+	if s.kind == KindAnthropic {
+		return apiError{typ: "invalid_request_error", message: prefillMessage}
+	}
+	return apiError{typ: "invalid_request_error", message: prefillMessage, param: "messages"}
 }
 
 // writeError answers status with e in the kind's shape.

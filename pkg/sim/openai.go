@@ -296,6 +296,7 @@ func openaiMessages(c *conversation, raws []json.RawMessage) *apiError {
 			return invalidType(param, "an object", raw)
 		}
 		c.messages++
+		c.prefilled, c.prefill = false, ""
 		if m.Role != "tool" && len(pending) > 0 {
 			return danglingToolCalls(pendingAt, pending)
 		}
@@ -309,6 +310,10 @@ func openaiMessages(c *conversation, raws []json.RawMessage) *apiError {
 			c.lastUser, c.afterTool, c.toolResult = text, false, ""
 		case "assistant":
 			c.afterTool = false
+			if len(m.ToolCalls) == 0 {
+				// Stays set only if this is the last message.
+				c.prefilled, c.prefill = true, text
+			}
 			for j, tc := range m.ToolCalls {
 				tp := fmt.Sprintf("%s.tool_calls[%d]", param, j)
 				switch {

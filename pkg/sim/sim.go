@@ -28,6 +28,7 @@
 package sim
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
 	"errors"
@@ -36,6 +37,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -125,10 +127,39 @@ type Stats struct {
 	// InFlight is the number of requests being handled now (not reset by
 	// ResetStats).
 	InFlight int64 `json:"in_flight"`
+	// Models breaks the chat requests down by the model asked for, so that a
+	// test can assert the attempts the simulator saw per model.
+	Models map[string]ModelStats `json:"models"`
+}
+
+// ModelStats counts the chat requests for one model.
+type ModelStats struct {
+	// Attempts counts the chat requests that named the model, counted when
+	// the request arrives (a request held by a hang or stall is already in),
+	// valid or not, faulted or not.
+	Attempts int64 `json:"attempts"`
+	// Streams counts the attempts that asked for a stream.
+	Streams int64 `json:"streams"`
+	// Prefills counts the attempts whose last message was an assistant
+	// message (a prefill, e.g. a mid-stream continuation).
+	Prefills int64 `json:"prefills"`
+	// ByStatus counts the finished attempts by the status sent.
+	ByStatus map[int]int64 `json:"by_status"`
+	// FaultsApplied counts the attempts a fault acted on, by kind.
+	FaultsApplied map[FaultKind]int64 `json:"faults_applied"`
 }
 
 func newStats() Stats {
-	return Stats{ByStatus: map[int]int64{}, ByModel: map[string]int64{}, FaultsApplied: map[FaultKind]int64{}}
+	return Stats{ByStatus: map[int]int64{}, ByModel: map[string]int64{}, FaultsApplied: map[FaultKind]int64{}, Models: map[string]ModelStats{}}
+}
+
+// model returns the counters of model m, creating them. s.mu is held.
+func (st *Stats) model(m string) ModelStats {
+	ms, ok := st.Models[m]
+	if !ok {
+		ms = ModelStats{ByStatus: map[int]int64{}, FaultsApplied: map[FaultKind]int64{}}
+	}
+	return ms
 }
 
 // Sim is one simulated provider. Its methods are safe for concurrent use.
@@ -142,9 +173,12 @@ type Sim struct {
 
 	mu    sync.Mutex
 	fault Fault // Count is the remaining count
-	stats Stats
-	hooks map[int]func() error
-	hook  int
+	// modelFaults are the faults scoped to one model (Fault.Model), which
+	// take precedence over fault for that model's chat requests.
+	modelFaults map[string]Fault
+	stats       Stats
+	hooks       map[int]func() error
+	hook        int
 
 	// hookMu serialises fault-change hooks so that a Server applies fault
 	// changes in the order they were made.
@@ -170,16 +204,17 @@ func New(opts Options) *Sim {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Sim{
-		kind:       opts.Kind,
-		expectKey:  opts.ExpectKey,
-		models:     append([]string(nil), models...),
-		latency:    opts.Latency,
-		chunkDelay: opts.ChunkDelay,
-		log:        log.With("sim", string(opts.Kind)),
-		stats:      newStats(),
-		hooks:      map[int]func() error{},
+		kind:        opts.Kind,
+		expectKey:   opts.ExpectKey,
+		models:      append([]string(nil), models...),
+		latency:     opts.Latency,
+		chunkDelay:  opts.ChunkDelay,
+		log:         log.With("sim", string(opts.Kind)),
+		stats:       newStats(),
+		hooks:       map[int]func() error{},
+		modelFaults: map[string]Fault{},
 	}
-	s.fault = normFault(opts.Fault)
+	s.putFault(normFault(opts.Fault))
 	return s
 }
 
@@ -196,31 +231,74 @@ func normFault(f Fault) Fault {
 	if f.Kind == FaultNone || f.Kind == FaultDown || f.Count < 0 {
 		f.Count = 0
 	}
+	if f.Kind == FaultDown && f.Model != "" {
+		// A listener cannot be down for one model; the nearest thing.
+		f.Kind = FaultReset
+	}
 	return f
 }
 
-// SetFault replaces the current fault. It does not validate (use
-// Fault.Validate on user input); a kind it does not know acts like none.
-// Count is ignored for down. A Server started on s opens or closes its API
-// listener before SetFault returns; a failure to re-open is logged.
+// putFault stores f where its Model says. s.mu is held (or s is new).
+func (s *Sim) putFault(f Fault) {
+	if f.Model == "" {
+		s.fault = f
+		return
+	}
+	s.modelFaults[f.Model] = f
+}
+
+// SetFault replaces the simulator-wide fault or, when f.Model is set, that
+// model's fault (kind none there means "this model answers normally whatever
+// the simulator-wide fault"; ClearModelFault removes it). It does not
+// validate (use Fault.Validate on user input); a kind it does not know acts
+// like none. Count is ignored for down; down scoped to a model acts as reset.
+// A Server started on s opens or closes its API listener before SetFault
+// returns; a failure to re-open is logged.
 func (s *Sim) SetFault(f Fault) {
-	if err := s.setFault(f); err != nil {
+	if err := s.setFaults(false, f); err != nil {
 		s.log.Error("sim: apply fault", "fault", f.String(), "err", err)
 	}
 }
 
-// setFault replaces the fault and runs the hooks, returning their errors.
-func (s *Sim) setFault(f Fault) error {
+// SetFaults replaces every fault at once: the simulator-wide one (the entry
+// without Model, none if there is none) and the per-model ones (exactly the
+// entries with Model; a later entry for the same model wins).
+func (s *Sim) SetFaults(fs ...Fault) {
+	if err := s.setFaults(true, fs...); err != nil {
+		s.log.Error("sim: apply faults", "err", err)
+	}
+}
+
+// ClearModelFault removes model's own fault, so that its requests follow the
+// simulator-wide fault again.
+func (s *Sim) ClearModelFault(model string) {
+	s.mu.Lock()
+	delete(s.modelFaults, model)
+	s.mu.Unlock()
+	s.log.Info("sim model fault cleared", "model", model)
+}
+
+// setFaults stores the faults (after clearing them all when replace is set)
+// and runs the hooks, returning their errors.
+func (s *Sim) setFaults(replace bool, fs ...Fault) error {
 	s.hookMu.Lock()
 	defer s.hookMu.Unlock()
 	s.mu.Lock()
-	s.fault = normFault(f)
+	if replace {
+		s.fault = Fault{Kind: FaultNone}
+		clear(s.modelFaults)
+	}
+	for _, f := range fs {
+		s.putFault(normFault(f))
+	}
 	hooks := make([]func() error, 0, len(s.hooks))
 	for _, h := range s.hooks {
 		hooks = append(hooks, h)
 	}
 	s.mu.Unlock()
-	s.log.Info("sim fault set", "fault", f.String())
+	for _, f := range fs {
+		s.log.Info("sim fault set", "fault", f.String())
+	}
 	var errs []error
 	for _, h := range hooks {
 		errs = append(errs, h())
@@ -228,11 +306,32 @@ func (s *Sim) setFault(f Fault) error {
 	return errors.Join(errs...)
 }
 
-// Fault returns the current fault; its Count is the remaining count.
+// Fault returns the simulator-wide fault; its Count is the remaining count.
 func (s *Sim) Fault() Fault {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.fault
+}
+
+// ModelFault returns model's own fault, if it has one.
+func (s *Sim) ModelFault(model string) (Fault, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f, ok := s.modelFaults[model]
+	return f, ok
+}
+
+// Faults returns every fault: the simulator-wide one first, then the
+// per-model ones sorted by model.
+func (s *Sim) Faults() []Fault {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Fault, 0, 1+len(s.modelFaults))
+	out = append(out, s.fault)
+	for _, m := range slices.Sorted(maps.Keys(s.modelFaults)) {
+		out = append(out, s.modelFaults[m])
+	}
+	return out
 }
 
 // onFaultChange registers h to run after every SetFault; h reads the current
@@ -250,24 +349,63 @@ func (s *Sim) onFaultChange(h func() error) (remove func()) {
 	}
 }
 
-// take returns the fault that acts on a request of this shape in phase p, and
-// uses up one of its Count for chat requests.
-func (s *Sim) take(p phase, probe, stream bool) (Fault, bool) {
+// take returns the fault that acts on a request of this shape in phase p:
+// the model's own fault if it has one, else the simulator-wide one. For chat
+// requests it uses up one of that fault's Count, under s.mu, so that a fault
+// with Count n acts on exactly n requests however many arrive at once. c is
+// the parsed request (nil if it did not parse).
+func (s *Sim) take(p phase, model string, probe, stream bool, c *conversation) (Fault, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	f := s.fault
-	if !appliesTo(f.Kind, p, probe, stream) {
+	f, scoped := s.fault, false
+	if !probe && model != "" {
+		if mf, ok := s.modelFaults[model]; ok {
+			f, scoped = mf, true
+		}
+	}
+	if !appliesTo(f.Kind, p, probe, stream) || !f.actsOn(s.kind, c) {
 		return Fault{}, false
 	}
-	if !probe && s.fault.Count > 0 {
-		s.fault.Count--
-		if s.fault.Count == 0 {
+	if !probe && f.Count > 0 {
+		left := f
+		left.Count--
+		switch {
+		case left.Count > 0 && scoped:
+			s.modelFaults[model] = left
+		case left.Count > 0:
+			s.fault = left
+		case scoped:
+			delete(s.modelFaults, model)
+		default:
 			// Count never applies to down, so no listener needs re-opening.
 			s.fault = Fault{Kind: FaultNone}
 		}
 	}
 	s.stats.FaultsApplied[f.Kind]++
+	if model != "" && !probe {
+		ms := s.stats.model(model)
+		ms.FaultsApplied[f.Kind]++
+		s.stats.Models[model] = ms
+	}
 	return f, true
+}
+
+// attempt counts a chat request for a model on arrival.
+func (s *Sim) attempt(c *conversation) {
+	if c == nil || c.model == "" {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ms := s.stats.model(c.model)
+	ms.Attempts++
+	if c.stream {
+		ms.Streams++
+	}
+	if c.prefilled {
+		ms.Prefills++
+	}
+	s.stats.Models[c.model] = ms
 }
 
 // Stats returns a copy of the counters.
@@ -277,6 +415,12 @@ func (s *Sim) Stats() Stats {
 	st.ByStatus = maps.Clone(s.stats.ByStatus)
 	st.ByModel = maps.Clone(s.stats.ByModel)
 	st.FaultsApplied = maps.Clone(s.stats.FaultsApplied)
+	st.Models = make(map[string]ModelStats, len(s.stats.Models))
+	for m, ms := range s.stats.Models {
+		ms.ByStatus = maps.Clone(ms.ByStatus)
+		ms.FaultsApplied = maps.Clone(ms.FaultsApplied)
+		st.Models[m] = ms
+	}
 	s.mu.Unlock()
 	st.InFlight = s.inflight.Load()
 	return st
@@ -320,6 +464,9 @@ type recorder struct {
 	http.ResponseWriter
 	status   int
 	hijacked bool
+	// closed is set when a hijacked connection was closed cleanly (cut),
+	// not reset.
+	closed bool
 }
 
 func (w *recorder) WriteHeader(code int) {
@@ -380,10 +527,15 @@ func (s *Sim) finish(x *exchange, start time.Time) {
 	switch {
 	case x.w.status != 0:
 		s.stats.ByStatus[x.w.status]++
+		if x.kind == reqChat && x.model != "" {
+			ms := s.stats.model(x.model)
+			ms.ByStatus[x.w.status]++
+			s.stats.Models[x.model] = ms
+		}
 	case !x.w.hijacked:
 		s.stats.Aborted++
 	}
-	if x.w.hijacked {
+	if x.w.hijacked && !x.w.closed {
 		s.stats.Resets++
 	}
 	s.mu.Unlock()
@@ -414,7 +566,7 @@ func (s *Sim) readBody(x *exchange) ([]byte, bool) {
 // frontDoor applies the faults that break the whole API, before
 // authentication. It reports whether the request was answered.
 func (s *Sim) frontDoor(x *exchange, model string) bool {
-	f, ok := s.take(phaseFrontDoor, x.kind == reqProbe, x.stream)
+	f, ok := s.take(phaseFrontDoor, model, x.kind == reqProbe, x.stream, nil)
 	if !ok {
 		return false
 	}
@@ -491,6 +643,7 @@ func (s *Sim) serveChat(x *exchange) {
 	}
 	if conv != nil {
 		x.stream, x.model = conv.stream, conv.model
+		s.attempt(conv)
 	}
 	if s.frontDoor(x, x.model) || !s.authorized(x) || !s.versioned(x) {
 		return
@@ -500,12 +653,15 @@ func (s *Sim) serveChat(x *exchange) {
 		return
 	}
 	p := makePlan(s.kind, conv)
-	f, _ := s.take(phaseDelivery, false, conv.stream)
+	f, _ := s.take(phaseDelivery, x.model, false, conv.stream, conv)
 	if f.Kind != "" {
 		x.fault = f.Kind
 	}
+	if s.refuse(x, f, conv) {
+		return
+	}
 	wait := s.latency
-	if f.Kind == FaultSlowFirstToken {
+	if f.Kind == FaultSlowFirstToken || (f.Kind == FaultSlowFirstContent && !conv.stream) {
 		wait += f.delay()
 	}
 	if !sleepCtx(x.r.Context(), wait) {
@@ -532,17 +688,51 @@ func (s *Sim) completionBody(c *conversation, p plan) []byte {
 	return openaiCompletion(c, p, s.completionID(), time.Now().Unix())
 }
 
-// deliverJSON writes a non-streaming body; reset_mid_stream sends the
-// headers with the full Content-Length and half the body, then resets.
+// refuse answers the faults that refuse a valid request with a 400
+// (context_length, content_policy, refuse_prefill). It reports whether it
+// answered.
+func (s *Sim) refuse(x *exchange, f Fault, c *conversation) bool {
+	var e apiError
+	switch f.Kind {
+	case FaultContextLength:
+		e = s.contextLengthError(f, c)
+	case FaultContentPolicy:
+		e = s.contentPolicyError(f)
+	case FaultRefusePrefill:
+		e = s.prefillError()
+	default:
+		return false
+	}
+	s.writeError(x, http.StatusBadRequest, e)
+	return true
+}
+
+// deliverJSON writes a non-streaming body and applies the delivery faults:
+// reset_mid_stream, cut and stall send the headers with the full
+// Content-Length and half the body, then reset, close or go silent;
+// malformed sends half the body as if it were all of it.
 func (s *Sim) deliverJSON(x *exchange, body []byte, f Fault) {
 	s.setHeaders(x, "application/json")
+	if f.Kind == FaultMalformed {
+		body = body[:len(body)/2]
+	}
 	x.w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	x.w.WriteHeader(http.StatusOK)
-	if f.Kind == FaultResetMidStream {
+	switch f.Kind {
+	case FaultResetMidStream, FaultCut, FaultStall:
 		if _, err := x.w.Write(body[:len(body)/2]); err != nil {
 			return
 		}
-		s.reset(x)
+		switch f.Kind {
+		case FaultResetMidStream:
+			s.reset(x)
+		case FaultCut:
+			s.closeConn(x)
+		default:
+			if x.rc.Flush() == nil {
+				<-x.r.Context().Done()
+			}
+		}
 		return
 	}
 	_, _ = x.w.Write(body)
@@ -555,18 +745,30 @@ func (s *Sim) deliverStream(x *exchange, frames [][]byte, f Fault) {
 	h := x.w.Header()
 	h.Set("Cache-Control", "no-cache")
 	x.w.WriteHeader(http.StatusOK)
-	cut := -1
-	if f.Kind == FaultResetMidStream || f.Kind == FaultStreamError {
+	finishAt := finishFrame(s.kind, frames)
+	cut, bad, hold := -1, -1, -1
+	switch f.Kind {
+	case FaultResetMidStream, FaultStreamError:
 		// Capped so that the closing frame never goes out: the stream is
 		// always incomplete, which is the point of the fault.
 		cut = min(f.AfterChunks, len(frames)-1)
+	case FaultStall, FaultCut:
+		// Capped below the finishing frame: cut mid-answer, no finish_reason.
+		cut = min(f.AfterChunks, finishAt)
+	case FaultMalformed:
+		bad = min(f.AfterChunks, finishAt)
+	case FaultNoDone:
+		// The last frame is the sentinel: [DONE] or message_stop.
+		frames = frames[:len(frames)-1]
+	case FaultSlowFirstContent:
+		hold = firstContentFrame(s.kind, frames)
 	}
 	var slow time.Duration
 	if f.Kind == FaultSlowStream {
 		slow = f.delay()
 	}
 	ctx := x.r.Context()
-	if slow > 0 {
+	if slow > 0 || hold == 0 {
 		// The headers go out now so that the client sees a slow stream,
 		// not a slow response.
 		if err := x.rc.Flush(); err != nil {
@@ -575,20 +777,31 @@ func (s *Sim) deliverStream(x *exchange, frames [][]byte, f Fault) {
 	}
 	for i, fr := range frames {
 		if i == cut {
-			if f.Kind == FaultResetMidStream {
+			switch f.Kind {
+			case FaultResetMidStream:
 				s.reset(x)
-				return
+			case FaultCut:
+				s.closeConn(x)
+			case FaultStall:
+				<-ctx.Done()
+			default:
+				_, _ = x.w.Write(s.streamErrorFrame(f.Status))
+				_ = x.rc.Flush()
 			}
-			_, _ = x.w.Write(s.streamErrorFrame(f.Status))
-			_ = x.rc.Flush()
 			return
 		}
 		d := slow
 		if i > 0 {
 			d += s.chunkDelay
 		}
+		if i == hold {
+			d += f.delay()
+		}
 		if !sleepCtx(ctx, d) {
 			return
+		}
+		if i == bad {
+			fr = malformedFrame(fr)
 		}
 		if _, err := x.w.Write(fr); err != nil {
 			return
@@ -597,6 +810,49 @@ func (s *Sim) deliverStream(x *exchange, frames [][]byte, f Fault) {
 			return
 		}
 	}
+}
+
+// finishFrame is the index of the frame that finishes the answer: OpenAI's
+// chunk with a finish_reason, Anthropic's message_delta.
+func finishFrame(k Kind, frames [][]byte) int {
+	for i, fr := range frames {
+		if k == KindAnthropic && bytes.HasPrefix(fr, []byte("event: message_delta\n")) ||
+			k == KindOpenAI && bytes.Contains(fr, []byte(`"finish_reason":"`)) {
+			return i
+		}
+	}
+	return len(frames) - 1
+}
+
+// firstContentFrame is the index of the first frame that carries content
+// (text or a tool call) rather than lifecycle: OpenAI's role-only chunk and
+// Anthropic's message_start, content_block_start and ping come before it.
+func firstContentFrame(k Kind, frames [][]byte) int {
+	if k == KindAnthropic {
+		for i, fr := range frames {
+			if bytes.HasPrefix(fr, []byte("event: content_block_delta\n")) {
+				return i
+			}
+		}
+		return finishFrame(k, frames)
+	}
+	if bytes.Contains(frames[0], []byte(`"tool_calls"`)) {
+		// A tool call's first chunk carries its id and name: content.
+		return 0
+	}
+	return 1
+}
+
+// malformedFrame keeps fr's SSE framing but cuts its JSON data in half.
+func malformedFrame(fr []byte) []byte {
+	i := bytes.Index(fr, []byte("data: "))
+	if i < 0 {
+		return fr
+	}
+	data := bytes.TrimSuffix(fr[i+len("data: "):], []byte("\n\n"))
+	out := append([]byte(nil), fr[:i+len("data: ")]...)
+	out = append(out, data[:len(data)/2]...)
+	return append(out, "\n\n"...)
 }
 
 // setHeaders sets the provider's usual response headers.
