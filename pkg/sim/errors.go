@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -37,13 +38,17 @@ type anthropicErrorInner struct {
 // errorJSON renders e in the kind's error shape.
 func (s *Sim) errorJSON(e apiError, reqID string) []byte {
 	if s.kind == KindAnthropic {
-		b, err := json.Marshal(anthropicErrorBody{
+		// Without HTML escaping, as the API sends it: "prompt is too long:
+		// N tokens > M maximum" carries a literal '>'.
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(anthropicErrorBody{
 			Type: "error", Error: anthropicErrorInner{Type: e.typ, Message: e.message}, RequestID: reqID,
-		})
-		if err != nil {
+		}); err != nil {
 			return []byte(`{"type":"error","error":{"type":"api_error","message":"Internal server error"}}`)
 		}
-		return b
+		return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 	}
 	if e.body != nil {
 		return e.body

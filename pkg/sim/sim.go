@@ -783,7 +783,10 @@ func (s *Sim) deliverStream(x *exchange, frames [][]byte, f Fault) {
 			case FaultCut:
 				s.closeConn(x)
 			case FaultStall:
-				<-ctx.Done()
+				// The headers go out even with no frame: a 200, then silence.
+				if x.rc.Flush() == nil {
+					<-ctx.Done()
+				}
 			default:
 				_, _ = x.w.Write(s.streamErrorFrame(f.Status))
 				_ = x.rc.Flush()
