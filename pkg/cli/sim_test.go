@@ -4,10 +4,13 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/keeptrusts/gateway/pkg/sim"
 )
 
 // startSim runs `kt sim` on free loopback ports with environ and returns its
@@ -104,5 +107,42 @@ func TestGetenvFrom(t *testing.T) {
 		if got := getenvFrom(environ, key); got != want {
 			t.Errorf("getenvFrom(%s) = %q, want %q", key, got, want)
 		}
+	}
+}
+
+func TestSimFaults(t *testing.T) {
+	cases := []struct {
+		name     string
+		specs    []string
+		params   sim.Fault
+		flagsSet bool
+		want     []sim.Fault
+		wantErr  string
+	}{
+		{name: "none given", want: nil},
+		{name: "bare kind with flags", specs: []string{"error"}, params: sim.Fault{Status: 529}, flagsSet: true,
+			want: []sim.Fault{{Kind: sim.FaultError, Status: 529}}},
+		{name: "specs per model", specs: []string{"error:500,count=1", "model=gpt-4o:stall:5", "cut:2,model=llama3:8b"},
+			want: []sim.Fault{{Kind: sim.FaultError, Status: 500, Count: 1}, {Kind: sim.FaultStall, AfterChunks: 5, Model: "gpt-4o"}, {Kind: sim.FaultCut, AfterChunks: 2, Model: "llama3:8b"}}},
+		{name: "flags without a bare kind", specs: []string{"error:503"}, params: sim.Fault{Status: 500}, flagsSet: true, wantErr: "need a bare --fault"},
+		{name: "flags with several faults", specs: []string{"error", "model=a:hang"}, flagsSet: true, wantErr: "need a single --fault"},
+		{name: "flag the kind does not use", specs: []string{"hang"}, params: sim.Fault{Status: 500}, flagsSet: true, wantErr: "status: not used"},
+		{name: "two simulator-wide", specs: []string{"error:500", "hang"}, wantErr: "already has a fault"},
+		{name: "bad spec", specs: []string{"stall:soon"}, wantErr: "--fault stall:soon"},
+		{name: "unknown bare kind", specs: []string{"explode"}, wantErr: "unknown fault kind"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := simFaults(tc.specs, tc.params, tc.flagsSet)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Fatalf("got %+v, %v; want %+v", got, err, tc.want)
+			}
+		})
 	}
 }

@@ -133,3 +133,56 @@ func TestDialable(t *testing.T) {
 		}
 	}
 }
+
+func TestAdminModelFaults(t *testing.T) {
+	h := newHarness(t, Options{Kind: KindOpenAI})
+	var f Fault
+	if code := h.admin(http.MethodPut, "/fault", `{"kind":"error","status":503,"model":"gpt-4o","count":1}`, &f); code != 200 || f.Model != "gpt-4o" || f.Count != 1 {
+		t.Fatalf("PUT /fault with model: %d %+v", code, f)
+	}
+	if code := h.admin(http.MethodGet, "/fault?model=gpt-4o", "", &f); code != 200 || f.Status != 503 {
+		t.Errorf("GET /fault?model: %d %+v", code, f)
+	}
+	if code := h.admin(http.MethodGet, "/fault?model=gpt-4o-mini", "", nil); code != 404 {
+		t.Errorf("GET /fault?model of a model without a fault: %d", code)
+	}
+	var wide Fault
+	if h.admin(http.MethodGet, "/fault", "", &wide); wide.Kind != FaultNone {
+		t.Errorf("the simulator-wide fault changed: %+v", wide)
+	}
+	if status, _, _ := h.chat(chatFor(KindOpenAI, "gpt-4o", false, "user", "hi")); status != 503 {
+		t.Errorf("gpt-4o: %d", status)
+	}
+	var ms ModelStats
+	if code := h.admin(http.MethodGet, "/stats/models/gpt-4o", "", &ms); code != 200 || ms.Attempts != 1 || ms.ByStatus[503] != 1 {
+		t.Errorf("GET /stats/models/gpt-4o: %d %+v", code, ms)
+	}
+	if code := h.admin(http.MethodGet, "/stats/models/unseen", "", &ms); code != 200 || ms.Attempts != 0 {
+		t.Errorf("GET /stats/models/unseen: %d %+v", code, ms)
+	}
+
+	var all []Fault
+	body := `[{"kind":"rate_limit","retry_after_seconds":2},{"kind":"stall","after_chunks":5,"model":"gpt-4o"},{"kind":"none","model":"gpt-4o-mini"}]`
+	if code := h.admin(http.MethodPut, "/faults", body, &all); code != 200 || len(all) != 3 || all[0].Kind != FaultRateLimit || all[1].Model != "gpt-4o" || all[2].Model != "gpt-4o-mini" {
+		t.Fatalf("PUT /faults: %d %+v", code, all)
+	}
+	for _, bad := range []string{
+		`[{"kind":"error"},{"kind":"hang"}]`,
+		`[{"kind":"stall","model":"a"},{"kind":"cut","model":"a"}]`,
+		`[{"kind":"down","model":"a"}]`,
+		`{"kind":"error"}`,
+	} {
+		if code := h.admin(http.MethodPut, "/faults", bad, nil); code != 400 {
+			t.Errorf("PUT /faults %s: %d, want 400", bad, code)
+		}
+	}
+	if h.admin(http.MethodGet, "/faults", "", &all); len(all) != 3 {
+		t.Errorf("a refused PUT /faults changed the faults: %+v", all)
+	}
+	if code := h.admin(http.MethodDelete, "/fault?model=gpt-4o", "", &all); code != 200 || len(all) != 2 {
+		t.Errorf("DELETE /fault?model: %d %+v", code, all)
+	}
+	if code := h.admin(http.MethodDelete, "/faults", "", &all); code != 200 || len(all) != 1 || all[0].Kind != FaultNone {
+		t.Errorf("DELETE /faults: %d %+v", code, all)
+	}
+}

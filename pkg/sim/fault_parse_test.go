@@ -24,6 +24,31 @@ func TestParseFault(t *testing.T) {
 		{spec: " slow_stream: delay=150ms , count=1 ", want: Fault{Kind: FaultSlowStream, Delay: 150 * time.Millisecond, Count: 1}},
 		{spec: "reset_mid_stream:3", want: Fault{Kind: FaultResetMidStream, AfterChunks: 3}},
 		{spec: "stream_error:after_chunks=2", want: Fault{Kind: FaultStreamError, AfterChunks: 2}},
+		{spec: "stall:5", want: Fault{Kind: FaultStall, AfterChunks: 5}},
+		{spec: "no_done:count=1", want: Fault{Kind: FaultNoDone, Count: 1}},
+		{spec: "malformed:2", want: Fault{Kind: FaultMalformed, AfterChunks: 2}},
+		{spec: "cut:after_chunks=4", want: Fault{Kind: FaultCut, AfterChunks: 4}},
+		{spec: "slow_first_content:20s", want: Fault{Kind: FaultSlowFirstContent, Delay: 20 * time.Second}},
+		{spec: "context_length", want: Fault{Kind: FaultContextLength}},
+		{spec: "context_length:8000", want: Fault{Kind: FaultContextLength, ContextWindow: 8000}},
+		{spec: "content_policy:content_filter", want: Fault{Kind: FaultContentPolicy, Code: CodeContentFilter}},
+		{spec: "content_policy", want: Fault{Kind: FaultContentPolicy}},
+		{spec: "refuse_prefill:count=1", want: Fault{Kind: FaultRefusePrefill, Count: 1}},
+		{spec: "rate_limit:2,count=1", want: Fault{Kind: FaultRateLimit, RetryAfterSeconds: 2, Count: 1}},
+		{spec: "model=gpt-4o:stall:5", want: Fault{Kind: FaultStall, AfterChunks: 5, Model: "gpt-4o"}},
+		{spec: "model=gpt-4o:none", want: Fault{Kind: FaultNone, Model: "gpt-4o"}},
+		{spec: "model=llama3:8b:cut:2", want: Fault{Kind: FaultCut, AfterChunks: 2, Model: "llama3:8b"}},
+		{spec: "stall:5,model=gpt-4o", want: Fault{Kind: FaultStall, AfterChunks: 5, Model: "gpt-4o"}},
+		{spec: "error:500,count=1,model=llama3:8b", want: Fault{Kind: FaultError, Status: 500, Count: 1, Model: "llama3:8b"}},
+		{spec: "model=gpt-4o:stall", want: Fault{Kind: FaultStall, Model: "gpt-4o"}},
+		{spec: "model=gpt-4o", wantErr: "want model=NAME:kind"},
+		{spec: "model=:stall", wantErr: "empty model name"},
+		{spec: "model=a:stall:model=b", wantErr: "model given twice"},
+		{spec: "stall:model=", wantErr: "empty model name"},
+		{spec: "model=gpt-4o:down", wantErr: "cannot be scoped"},
+		{spec: "content_policy:nope", wantErr: "code:"},
+		{spec: "stall:delay=1s", wantErr: "not used by"},
+		{spec: "context_length:-1", wantErr: "must not be negative"},
 		{spec: "", wantErr: "empty fault kind"},
 		{spec: "explode", wantErr: "unknown fault kind"},
 		{spec: "hang:5", wantErr: "no bare parameter"},
@@ -66,6 +91,9 @@ func TestFaultJSON(t *testing.T) {
 		{"delay", Fault{Kind: FaultSlowStream, Delay: 2 * time.Second, Count: 1}, `{"kind":"slow_stream","delay":"2s","count":1}`},
 		{"all fields", Fault{Kind: FaultError, Status: 503, RetryAfterSeconds: 2}, `{"kind":"error","status":503,"retry_after_seconds":2}`},
 		{"after chunks", Fault{Kind: FaultResetMidStream, AfterChunks: 4}, `{"kind":"reset_mid_stream","after_chunks":4}`},
+		{"model", Fault{Kind: FaultStall, AfterChunks: 5, Model: "gpt-4o"}, `{"kind":"stall","model":"gpt-4o","after_chunks":5}`},
+		{"window and code", Fault{Kind: FaultContextLength, ContextWindow: 9}, `{"kind":"context_length","context_window":9}`},
+		{"code", Fault{Kind: FaultContentPolicy, Code: "content_filter", Count: 1}, `{"kind":"content_policy","code":"content_filter","count":1}`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -100,6 +128,27 @@ func TestValidateCollectsAll(t *testing.T) {
 		if !strings.Contains(err.Error(), field) {
 			t.Errorf("error %q does not name %s", err, field)
 		}
+	}
+}
+
+func TestValidateFaults(t *testing.T) {
+	err := ValidateFaults([]Fault{
+		{Kind: FaultError},
+		{Kind: FaultStall, Model: "a"},
+		{Kind: FaultHang},
+		{Kind: "explode", Model: "b"},
+		{Kind: FaultCut, Model: "a"},
+	})
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	for _, want := range []string{"[2].model: the simulator-wide fault already has a fault at [0]", `[3].kind: unknown fault kind "explode"`, `[4].model: model "a" already has a fault at [1]`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("%q lacks %q", err, want)
+		}
+	}
+	if err := ValidateFaults([]Fault{{Kind: FaultError}, {Kind: FaultNone, Model: "a"}, {Kind: FaultCut, Model: "b"}}); err != nil {
+		t.Errorf("valid set refused: %v", err)
 	}
 }
 

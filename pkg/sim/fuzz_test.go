@@ -8,7 +8,10 @@ import (
 
 func FuzzParseFault(f *testing.F) {
 	for _, s := range []string{"none", "error:503", "error:status=502,count=3", "rate_limit:5", "slow_stream:delay=150ms,count=1",
-		"reset_mid_stream:3", "stream_error:after_chunks=2", "hang:5", "error:503,5", ":", "down:count=1"} {
+		"reset_mid_stream:3", "stream_error:after_chunks=2", "hang:5", "error:503,5", ":", "down:count=1",
+		"stall:5", "no_done", "malformed:2", "cut:4,count=1", "slow_first_content:20s", "context_length:8000",
+		"content_policy:content_filter", "refuse_prefill", "model=gpt-4o:stall:5", "model=llama3:8b:cut:2",
+		"error:500,count=1,model=a:b", "model=:x", "model=a:stall:model=b", "stall:model= x "} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, spec string) {
@@ -27,7 +30,8 @@ func FuzzParseFault(f *testing.F) {
 }
 
 func FuzzFaultJSON(f *testing.F) {
-	for _, s := range []string{`{"kind":"none"}`, `{"kind":"slow_stream","delay":"2s","count":1}`, `{"kind":"error","status":503}`, `{}`, `{"delay":"x"}`, `null`} {
+	for _, s := range []string{`{"kind":"none"}`, `{"kind":"slow_stream","delay":"2s","count":1}`, `{"kind":"error","status":503}`, `{}`, `{"delay":"x"}`, `null`,
+		`{"kind":"stall","model":"gpt-4o","after_chunks":5}`, `{"kind":"context_length","context_window":9,"code":"x"}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
