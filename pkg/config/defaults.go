@@ -149,6 +149,9 @@ func defaultTarget(t *Target, i int, raw rawTree) {
 	defaultFloat(&c.IntervalSeconds, DefaultBreakerIntervalSeconds, raw, at("circuit_breaker", "interval_seconds")...)
 	defaultFloat(&c.OpenSeconds, DefaultBreakerOpenSeconds, raw, at("circuit_breaker", "open_seconds")...)
 	defaultInt(&c.HalfOpenRequests, DefaultBreakerHalfOpenRequests, raw, at("circuit_breaker", "half_open_requests")...)
+	// A longer open_seconds raises the default cap with it, so that a file
+	// written before max_open_seconds existed keeps its meaning and lints clean.
+	defaultFloat(&c.MaxOpenSeconds, max(DefaultBreakerMaxOpenSeconds, c.OpenSeconds), raw, at("circuit_breaker", "max_open_seconds")...)
 }
 
 // rawPrefix turns a printed section path ("providers.failover") into raw keys.

@@ -110,7 +110,7 @@ func TestLoadTutorial(t *testing.T) {
 			t.Errorf("target %d health_check = %+v, want enabled 30/5/3/2", i, h)
 		}
 		c := tg.CircuitBreaker
-		if !c.IsEnabled() || c.ConsecutiveFailures != 5 || c.OpenSeconds != 30 || c.HalfOpenRequests != 1 || c.IntervalSeconds != 60 || c.MinRequests != 10 {
+		if !c.IsEnabled() || c.ConsecutiveFailures != 5 || c.OpenSeconds != 30 || c.MaxOpenSeconds != 300 || c.HalfOpenRequests != 1 || c.IntervalSeconds != 60 || c.MinRequests != 10 {
 			t.Errorf("target %d circuit_breaker = %+v, want defaults", i, c)
 		}
 	}
@@ -388,6 +388,28 @@ func TestLoadProblems(t *testing.T) {
 				{Error, "providers.targets[0].circuit_breaker.open_seconds", "greater than 0"},
 				{Error, "providers.targets[0].circuit_breaker.half_open_requests", "at least 1"},
 				{Error, "providers.targets[0].circuit_breaker.min_requests", "at least 0"},
+			},
+		},
+		{
+			name: "circuit breaker max_open_seconds",
+			yaml: `providers:
+  targets:
+    - id: a
+      provider: openai
+      forward_client_auth: true
+      circuit_breaker: {max_open_seconds: 0}
+    - id: b
+      provider: openai
+      forward_client_auth: true
+      circuit_breaker: {open_seconds: 60, max_open_seconds: 30}
+    - id: c
+      provider: openai
+      forward_client_auth: true
+      circuit_breaker: {open_seconds: 600}
+`,
+			want: []want{
+				{Error, "providers.targets[0].circuit_breaker.max_open_seconds", "must be greater than 0 (got 0)"},
+				{Warning, "providers.targets[1].circuit_breaker.max_open_seconds", "30s is below open_seconds (60s)"},
 			},
 		},
 		{

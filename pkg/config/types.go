@@ -24,6 +24,7 @@ const (
 	DefaultBreakerConsecutiveFails  = 5
 	DefaultBreakerOpenSeconds       = 30
 	DefaultBreakerHalfOpenRequests  = 1
+	DefaultBreakerMaxOpenSeconds    = 300
 	DefaultBreakerIntervalSeconds   = 60
 	DefaultRetryMaxAttempts         = 1
 	DefaultRetryTimeoutSeconds      = 30
@@ -282,8 +283,14 @@ type CircuitBreaker struct {
 	MinRequests int `koanf:"min_requests"`
 	// IntervalSeconds is the closed-state window after which counts reset; default 60.
 	IntervalSeconds float64 `koanf:"interval_seconds"`
-	// OpenSeconds is how long the circuit stays open before a trial; default 30.
+	// OpenSeconds is how long the circuit stays open before a trial; default
+	// 30. Probed targets go half-open sooner, once healthy_threshold probes
+	// passed since the circuit opened.
 	OpenSeconds float64 `koanf:"open_seconds"`
+	// MaxOpenSeconds caps the open period, which doubles after every failed
+	// half-open trial and returns to open_seconds when the circuit closes;
+	// default 300 (or open_seconds, when that is longer).
+	MaxOpenSeconds float64 `koanf:"max_open_seconds"`
 	// HalfOpenRequests is how many trial requests pass while half-open; default 1.
 	HalfOpenRequests int `koanf:"half_open_requests"`
 }

@@ -239,6 +239,10 @@ func (v *validator) target(p string, t Target) {
 		v.errorf(cp+".interval_seconds", "must be 0 (never reset) or greater (got %s)", num(c.IntervalSeconds))
 	}
 	v.positive(cp+".open_seconds", c.OpenSeconds)
+	v.positive(cp+".max_open_seconds", c.MaxOpenSeconds)
+	if c.MaxOpenSeconds > 0 && c.MaxOpenSeconds < c.OpenSeconds {
+		v.warnf(cp+".max_open_seconds", "%ss is below open_seconds (%ss): the open period never grows after a failed trial", num(c.MaxOpenSeconds), num(c.OpenSeconds))
+	}
 	v.atLeast(cp+".half_open_requests", c.HalfOpenRequests, 1)
 }
 

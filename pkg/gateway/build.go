@@ -81,6 +81,7 @@ func newConn(tc config.Target, key string, logger *slog.Logger, tel *telemetry.T
 			MinRequests:         cb.MinRequests,
 			Interval:            seconds(cb.IntervalSeconds),
 			OpenTimeout:         seconds(cb.OpenSeconds),
+			MaxOpenTimeout:      seconds(cb.MaxOpenSeconds),
 			HalfOpenRequests:    cb.HalfOpenRequests,
 		},
 		Probe: health.ProbeSettings{

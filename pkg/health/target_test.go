@@ -26,7 +26,7 @@ func canceled() classify.Outcome { return classify.Outcome{Reason: classify.Canc
 // target refuses.
 func attempt(t *testing.T, tg *Target, o classify.Outcome) {
 	t.Helper()
-	done, reason := tg.Admit(time.Now())
+	done, reason := tg.Admit(time.Now(), "gpt-4o")
 	if reason != classify.None {
 		t.Fatalf("Admit refused with %q, breaker %s", reason, tg.BreakerState())
 	}
@@ -67,7 +67,7 @@ func TestBreakerClosedOpenHalfOpenClosed(t *testing.T) {
 	if got := tg.BreakerStateValue(); got != 2 {
 		t.Errorf("BreakerStateValue open = %d, want 2", got)
 	}
-	if done, reason := tg.Admit(time.Now()); reason != classify.CircuitOpen || done != nil {
+	if done, reason := tg.Admit(time.Now(), "gpt-4o"); reason != classify.CircuitOpen || done != nil {
 		t.Fatalf("Admit while open = %q (done nil: %v), want circuit_open", reason, done == nil)
 	}
 	if tg.Available(time.Now()) {
@@ -87,11 +87,11 @@ func TestBreakerClosedOpenHalfOpenClosed(t *testing.T) {
 	if !tg.Available(time.Now()) {
 		t.Error("Available consumed the half-open trial")
 	}
-	done, reason := tg.Admit(time.Now())
+	done, reason := tg.Admit(time.Now(), "gpt-4o")
 	if reason != classify.None {
 		t.Fatalf("trial Admit = %q, want admitted", reason)
 	}
-	if _, reason := tg.Admit(time.Now()); reason != classify.CircuitOpen {
+	if _, reason := tg.Admit(time.Now(), "gpt-4o"); reason != classify.CircuitOpen {
 		t.Errorf("second Admit during the trial = %q, want circuit_open", reason)
 	}
 	done(classify.Success)
@@ -248,25 +248,22 @@ func TestAdmitRetryAfterCooldown(t *testing.T) {
 			rl := classify.Outcome{Reason: classify.RateLimited, Status: 429, RetryAfter: 40 * time.Millisecond, Retryable: true, CountsAgainst: true}
 			start := time.Now()
 			attempt(t, tg, rl)
-			if done, reason := tg.Admit(time.Now()); reason != classify.RateLimited || done != nil {
+			if done, reason := tg.Admit(time.Now(), "gpt-4o"); reason != classify.RateLimited || done != nil {
 				t.Fatalf("Admit during cooldown = %q, want rate_limited", reason)
 			}
-			if tg.Available(time.Now()) {
-				t.Error("Available during cooldown")
-			}
 			s := tg.Snapshot()
-			if s.CooldownUntil.IsZero() || s.CooldownUntil.Before(start.Add(rl.RetryAfter)) || s.CooldownUntil.Location() != time.UTC {
-				t.Errorf("CooldownUntil = %v, want UTC at least %v", s.CooldownUntil, start.Add(rl.RetryAfter))
+			if until := s.Cooldowns["gpt-4o"]; until.IsZero() || until.Before(start.Add(rl.RetryAfter)) || until.Location() != time.UTC {
+				t.Errorf("Cooldowns = %v, want gpt-4o until UTC at least %v", s.Cooldowns, start.Add(rl.RetryAfter))
+			}
+			if !s.Healthy {
+				t.Error("a model's cooldown made the whole target unhealthy")
 			}
 			// Admit judges by the time it is given.
-			if _, reason := tg.Admit(time.Now().Add(time.Second)); reason != classify.None {
+			if _, reason := tg.Admit(time.Now().Add(time.Second), "gpt-4o"); reason != classify.None {
 				t.Errorf("Admit after the cooldown's end = %q, want admitted", reason)
 			}
-			eventually(t, "the cooldown to pass", func() bool { return tg.Available(time.Now()) })
+			eventually(t, "the cooldown to pass", func() bool { return len(tg.Snapshot().Cooldowns) == 0 })
 			attempt(t, tg, classify.Success)
-			if s := tg.Snapshot(); !s.CooldownUntil.IsZero() {
-				t.Errorf("CooldownUntil after it passed = %v, want zero", s.CooldownUntil)
-			}
 		})
 	}
 }
@@ -279,7 +276,7 @@ func TestAdmitProviderUnhealthy(t *testing.T) {
 		Probe:   ProbeSettings{Enabled: true, UnhealthyThreshold: 1, HealthyThreshold: 1},
 	})
 	tg.RecordProbe(time.Now(), time.Millisecond, errors.New("probe: status 401"))
-	if done, reason := tg.Admit(time.Now()); reason != classify.ProviderUnhealthy || done != nil {
+	if done, reason := tg.Admit(time.Now(), "gpt-4o"); reason != classify.ProviderUnhealthy || done != nil {
 		t.Fatalf("Admit while unhealthy = %q, want provider_unhealthy", reason)
 	}
 	if tg.Available(time.Now()) {

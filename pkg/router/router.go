@@ -363,7 +363,7 @@ func (r *Router) Do(ctx context.Context, req *Request) (*Result, error) {
 			prev := &attempts[len(attempts)-1]
 			r.observer.Failover(ctx, FailoverStep{From: prev.Target, To: t.ID, Reason: prev.Outcome.Reason, FromModel: prev.Model, ToModel: model})
 		}
-		done, skip := t.Health.Admit(now)
+		done, skip := t.Health.Admit(now, model)
 		if skip != classify.None {
 			attempts = append(attempts, Attempt{N: len(attempts) + 1, Target: t.ID, Kind: t.Adapter.Kind(), Model: model, Outcome: classify.Skipped(skip), Skipped: true, Start: now})
 			r.observer.EndAttempt(ctx, &attempts[len(attempts)-1])

@@ -56,7 +56,7 @@ func keyFor(t *testing.T, r *Router, id string) string {
 func openCircuit(t *testing.T, tg *Target) {
 	t.Helper()
 	for range 100 {
-		done, skip := tg.Health.Admit(time.Now())
+		done, skip := tg.Health.Admit(time.Now(), "gpt-4o")
 		if skip != classify.None {
 			break
 		}
