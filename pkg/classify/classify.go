@@ -32,7 +32,20 @@ const (
 	ClientError Reason = "client_error"
 	// Canceled is the client going away: never counted against the provider.
 	Canceled Reason = "client_canceled"
+	// ContextLength is a 400 saying the prompt does not fit the model's
+	// context window (see Response). Like ClientError it never counts
+	// against the provider and is never retried on the same target, but a
+	// target with a larger window may answer, so the router may fail over
+	// on it when configured to (failover.on_context_length_exceeded).
+	ContextLength Reason = "context_length"
 )
+
+// Reasons lists every failure reason, for documentation and for code that
+// enumerates them (metric label sets, tests). None is not in it.
+var Reasons = []Reason{
+	UpstreamTimeout, ConnectionError, UpstreamError, RateLimited, AuthError,
+	CircuitOpen, ProviderUnhealthy, ClientError, Canceled, ContextLength,
+}
 
 // Outcome is the single classification of one upstream attempt.
 type Outcome struct {
@@ -50,6 +63,38 @@ type Outcome struct {
 
 // OK reports a successful attempt.
 func (o Outcome) OK() bool { return o.Reason == None }
+
+// SameTargetRetryable reports whether the failed attempt may be repeated on
+// the same target (failover.retry.same_target) before failing over: a
+// connection refused or reset, a malformed or broken answer, a 5xx or a 429
+// are often transient, and the provider may answer the same request a moment
+// later. Never for a timeout of a silent upstream (it had timeout_seconds
+// already; asking again would double the wait), for any other 4xx (the same
+// request gets the same refusal), for a context-length or content-policy
+// 400, for a skipped target, or for anything the router no longer holds
+// back from the client (those outcomes are not Retryable). A 504 is an
+// answer (a gateway in front of the provider timed out), so it is retried
+// like any other 5xx. Whether a Retry-After is short enough to wait for is
+// the router's decision (max_retry_after_seconds), made from RetryAfter.
+func (o Outcome) SameTargetRetryable() bool {
+	if !o.Retryable {
+		return false
+	}
+	switch o.Reason {
+	case ConnectionError:
+		return true
+	case UpstreamError:
+		// Status 0 is an upstream request the adapter could not build:
+		// building it again fails the same way.
+		return o.Status != 0
+	case RateLimited:
+		// A skip during a cooldown has no status: nothing was asked.
+		return o.Status == http.StatusTooManyRequests
+	case UpstreamTimeout:
+		return o.Status >= 500
+	}
+	return false
+}
 
 // Success is the outcome of an attempt that answered 2xx and completed.
 var Success = Outcome{}
@@ -78,6 +123,22 @@ func Status(code int, h http.Header) Outcome {
 		// request is at fault; another target would refuse it too.
 		return Outcome{Reason: ClientError, Status: code}
 	}
+}
+
+// Response classifies an upstream HTTP answer that is not 2xx, from its
+// status, headers and (for a 400 only) its error body, which is where
+// providers say the context window is too small or a content policy
+// refused the request. It is the one place an upstream error body is
+// inspected; any other status is Status's, and the body is not looked at.
+func Response(code int, h http.Header, body []byte) Outcome {
+	out := Status(code, h)
+	// A content-policy refusal stays a client error: every target would
+	// refuse the same content (errorKind tells it apart first).
+	if code == http.StatusBadRequest && len(body) > 0 && errorKind(body) == kindContextLength {
+		out.Reason = ContextLength
+		out.Retryable = true
+	}
+	return out
 }
 
 // Error classifies a transport error of an attempt. clientCtx is the client's

@@ -52,6 +52,13 @@ func applyDefaults(f *File, raw rawTree, failoverPath string) {
 	if !raw.has(append(fp, "request_timeout_seconds")...) {
 		fo.RequestTimeoutSeconds = fo.Retry.TimeoutSeconds * float64(1+max(0, *fo.Retry.MaxAttempts))
 	}
+	st := &fo.Retry.SameTarget
+	defaultInt(&st.MaxRetries, DefaultSameTargetMaxRetries, raw, append(fp, "retry", "same_target", "max_retries")...)
+	defaultInt(&st.BackoffMS, DefaultSameTargetBackoffMS, raw, append(fp, "retry", "same_target", "backoff_ms")...)
+	defaultFloat(&st.MaxRetryAfterSeconds, DefaultMaxRetryAfterSeconds, raw, append(fp, "retry", "same_target", "max_retry_after_seconds")...)
+	if fo.OnContextLengthExceeded == "" {
+		fo.OnContextLengthExceeded = DefaultOnContextLengthExceeded
+	}
 
 	for i := range f.Policies {
 		if f.Policies[i].Action == "" {

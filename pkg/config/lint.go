@@ -75,8 +75,17 @@ func summarize(b *strings.Builder, path string, f *File, warnings int) {
 			if weighted && fo.StickyHeader != "" {
 				sticky = " sticky_header=" + fo.StickyHeader
 			}
-			fmt.Fprintf(b, "  failover: enabled strategy=%s%s max_attempts=%d timeout=%ss request_timeout=%ss model_mappings=%d\n",
-				fo.Strategy, sticky, attempts, num(fo.Retry.TimeoutSeconds), num(fo.RequestTimeoutSeconds), len(fo.ModelMapping))
+			// Options at their defaults stay out of the line, which reads as
+			// it did before they existed.
+			extra := ""
+			if st := fo.Retry.SameTarget; st.MaxRetries > 0 {
+				extra += fmt.Sprintf(" same_target_retries=%d backoff_ms=%d max_retry_after=%ss", st.MaxRetries, st.BackoffMS, num(st.MaxRetryAfterSeconds))
+			}
+			if fo.OnContextLengthExceeded == OnContextLengthFailover {
+				extra += " on_context_length_exceeded=failover"
+			}
+			fmt.Fprintf(b, "  failover: enabled strategy=%s%s max_attempts=%d timeout=%ss request_timeout=%ss model_mappings=%d%s\n",
+				fo.Strategy, sticky, attempts, num(fo.Retry.TimeoutSeconds), num(fo.RequestTimeoutSeconds), len(fo.ModelMapping), extra)
 		} else {
 			b.WriteString("  failover: disabled\n")
 		}

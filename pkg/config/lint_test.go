@@ -20,6 +20,7 @@ func TestLintGolden(t *testing.T) {
 	}{
 		{"tutorial", "testdata/tutorial.yaml", tutorialEnv, true},
 		{"tutorial-no-keys", "testdata/tutorial.yaml", []string{}, true},
+		{"retry", "testdata/retry.yaml", tutorialEnv, true},
 		{"teams", "testdata/teams.yaml", append([]string{"SEARCH_TEAM_KEY=kt-search", "KEEPTRUSTS_ADMIN_TOKEN=admin"}, tutorialEnv...), true},
 		{"teams-unset-secrets", "testdata/teams.yaml", tutorialEnv, true},
 		{"invalid", "testdata/invalid.yaml", append([]string{"KT_SERVER__PROT=1", "KT_LOGGING__LEVEL=loud"}, tutorialEnv...), false},

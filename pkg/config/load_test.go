@@ -470,6 +470,45 @@ func TestLoadProblems(t *testing.T) {
 			},
 		},
 		{
+			name: "same-target retry bounds",
+			yaml: twoTargets + "  failover:\n    retry:\n      same_target:\n        max_retries: -1\n        backoff_ms: 60001\n        max_retry_after_seconds: -1\n",
+			want: []want{
+				{Error, "providers.failover.retry.same_target.max_retries", "between 0 and 10"},
+				{Error, "providers.failover.retry.same_target.backoff_ms", "between 0 and 60000"},
+				{Error, "providers.failover.retry.same_target.max_retry_after_seconds", "0 (never wait for Retry-After) or greater"},
+			},
+		},
+		{
+			name: "same-target retry: too many retries, top-level failover path",
+			yaml: twoTargets + "failover:\n  retry:\n    same_target: {max_retries: 11}\n",
+			want: []want{{Error, "failover.retry.same_target.max_retries", "between 0 and 10"}},
+		},
+		{
+			name: "same-target retry: misspelt key",
+			yaml: twoTargets + "  failover:\n    retry:\n      same_target: {max_retry: 1}\n",
+			want: []want{{Error, "providers.failover.retry.same_target.max_retry", `did you mean "max_retries"?`}},
+		},
+		{
+			name: "Retry-After wait longer than the request",
+			yaml: twoTargets + "  failover:\n    request_timeout_seconds: 10\n    retry:\n      same_target: {max_retries: 1, max_retry_after_seconds: 20}\n",
+			want: []want{{Warning, "providers.failover.retry.same_target.max_retry_after_seconds", "cannot be waited out within the request"}},
+		},
+		{
+			name:   "Retry-After wait unused without retries",
+			yaml:   twoTargets + "  failover:\n    request_timeout_seconds: 10\n    retry:\n      same_target: {max_retry_after_seconds: 20}\n",
+			absent: []string{"providers.failover.retry.same_target.max_retry_after_seconds"},
+		},
+		{
+			name: "on_context_length_exceeded unknown",
+			yaml: twoTargets + "  failover:\n    on_context_length_exceeded: retry\n",
+			want: []want{{Error, "providers.failover.on_context_length_exceeded", `unknown value "retry" (want return or failover)`}},
+		},
+		{
+			name: "on_context_length_exceeded failover without failover",
+			yaml: twoTargets + "  failover:\n    enabled: false\n    on_context_length_exceeded: failover\n",
+			want: []want{{Warning, "providers.failover.on_context_length_exceeded", "failover is disabled"}},
+		},
+		{
 			name: "more attempts than fallbacks",
 			yaml: twoTargets + "  failover:\n    retry:\n      max_attempts: 3\n",
 			want: []want{{Warning, "providers.failover.retry.max_attempts", "only 1 fallback target(s) exist"}},
@@ -601,6 +640,38 @@ logging:
 	}
 	if f.Logging.Level != "debug" {
 		t.Errorf("logging.level = %q, want debug", f.Logging.Level)
+	}
+}
+
+func TestRetryAndContextLengthSettings(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+		env  []string
+		want SameTargetRetry
+		ctx  string
+	}{
+		{name: "defaults keep today's behaviour", yaml: twoTargets,
+			want: SameTargetRetry{MaxRetries: 0, BackoffMS: DefaultSameTargetBackoffMS, MaxRetryAfterSeconds: DefaultMaxRetryAfterSeconds}, ctx: "return"},
+		{name: "set in the file", yaml: twoTargets + "  failover:\n    on_context_length_exceeded: failover\n    retry:\n      same_target:\n        max_retries: 2\n        backoff_ms: 100\n        max_retry_after_seconds: 2.5\n",
+			want: SameTargetRetry{MaxRetries: 2, BackoffMS: 100, MaxRetryAfterSeconds: 2.5}, ctx: "failover"},
+		{name: "explicit zeros kept", yaml: twoTargets + "  failover:\n    retry:\n      same_target: {max_retries: 0, backoff_ms: 0, max_retry_after_seconds: 0}\n",
+			want: SameTargetRetry{}, ctx: "return"},
+		{name: "top-level failover section", yaml: twoTargets + "failover:\n  on_context_length_exceeded: failover\n  retry:\n    same_target: {max_retries: 1}\n",
+			want: SameTargetRetry{MaxRetries: 1, BackoffMS: DefaultSameTargetBackoffMS, MaxRetryAfterSeconds: DefaultMaxRetryAfterSeconds}, ctx: "failover"},
+		{name: "environment overrides", yaml: twoTargets,
+			env:  []string{"KT_PROVIDERS__FAILOVER__RETRY__SAME_TARGET__MAX_RETRIES=3", "KT_PROVIDERS__FAILOVER__ON_CONTEXT_LENGTH_EXCEEDED=failover"},
+			want: SameTargetRetry{MaxRetries: 3, BackoffMS: DefaultSameTargetBackoffMS, MaxRetryAfterSeconds: DefaultMaxRetryAfterSeconds}, ctx: "failover"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, ps := loadYAML(t, tt.yaml, tt.env)
+			requireNoProblems(t, ps.Errors())
+			fo := f.Providers.Failover
+			if fo.Retry.SameTarget != tt.want || fo.OnContextLengthExceeded != tt.ctx {
+				t.Errorf("same_target %+v on_context_length_exceeded %q; want %+v %q", fo.Retry.SameTarget, fo.OnContextLengthExceeded, tt.want, tt.ctx)
+			}
+		})
 	}
 }
 

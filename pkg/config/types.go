@@ -29,6 +29,10 @@ const (
 	DefaultRetryMaxAttempts         = 1
 	DefaultRetryTimeoutSeconds      = 30
 	DefaultFirstTokenTimeoutSeconds = 0 // 0: the per-attempt timeout bounds the first token too
+	DefaultSameTargetMaxRetries     = 0 // 0: fail over at once, as before same-target retries existed
+	DefaultSameTargetBackoffMS      = 250
+	DefaultMaxRetryAfterSeconds     = 5
+	DefaultOnContextLengthExceeded  = OnContextLengthReturn
 	DefaultAnthropicMaxTokens       = 4096
 	DefaultAnthropicVersion         = "2023-06-01"
 	DefaultStrategy                 = StrategyPriority
@@ -45,6 +49,23 @@ const (
 const (
 	StrategyPriority = "priority"
 	StrategyWeighted = "weighted"
+)
+
+// What failover.on_context_length_exceeded does with a 400 saying the prompt
+// does not fit the model's context window.
+const (
+	// OnContextLengthReturn returns that 400 to the client as is.
+	OnContextLengthReturn = "return"
+	// OnContextLengthFailover moves the request to the next target (with
+	// model_mapping), reason context_length.
+	OnContextLengthFailover = "failover"
+)
+
+// Limits of failover.retry.same_target, so that a typo cannot hold requests
+// for minutes.
+const (
+	MaxSameTargetRetries = 10
+	MaxBackoffMS         = 60000
 )
 
 // Provider kinds understood by the gateway.
@@ -322,8 +343,15 @@ type Failover struct {
 	// per-attempt timeout.
 	FirstTokenTimeoutSeconds float64 `koanf:"first_token_timeout_seconds"`
 	// RequestTimeoutSeconds bounds the whole request across attempts; default
-	// retry.timeout_seconds × (1 + retry.max_attempts).
+	// retry.timeout_seconds × (1 + retry.max_attempts). Same-target retries
+	// and their waits fit inside it too.
 	RequestTimeoutSeconds float64 `koanf:"request_timeout_seconds"`
+	// OnContextLengthExceeded is what a 400 saying the prompt does not fit
+	// the model's context window leads to: return (default: the client gets
+	// the 400 as is) or failover (the next target is tried, with
+	// model_mapping, reason context_length; it never counts against the
+	// breaker). Content-policy refusals are returned either way.
+	OnContextLengthExceeded string `koanf:"on_context_length_exceeded"`
 }
 
 // IsEnabled reports whether failover is on (default true).
@@ -336,6 +364,30 @@ type Retry struct {
 	// TimeoutSeconds bounds each attempt (for a stream: until the response
 	// headers and first event); default 30.
 	TimeoutSeconds float64 `koanf:"timeout_seconds"`
+	// SameTarget retries a transiently failed attempt on its own target
+	// before failing over; off by default.
+	SameTarget SameTargetRetry `koanf:"same_target"`
+}
+
+// SameTargetRetry asks the same target again after a transient failure: a
+// connection refused or reset before any byte, a 5xx, a 429, a stream that
+// failed before its first event reached the client. Never after another
+// 4xx, a timeout (a target that did not answer within timeout_seconds is not
+// asked again in the same request), or once content was sent. Every retry is
+// an attempt (span, event entry, keeptrusts.retries) and all of them fit in
+// request_timeout_seconds.
+type SameTargetRetry struct {
+	// MaxRetries is how many times one target is asked again within one
+	// request; default 0 (fail over at once), at most 10.
+	MaxRetries int `koanf:"max_retries"`
+	// BackoffMS is the base wait before a retry in milliseconds: the nth
+	// retry waits a random time up to backoff_ms × 2^(n-1) (exponential
+	// backoff with full jitter); default 250, at most 60000.
+	BackoffMS int `koanf:"backoff_ms"`
+	// MaxRetryAfterSeconds is the longest Retry-After (on a 429 or 503) that
+	// is waited out before the retry, instead of the backoff; a longer one
+	// fails over at once and the target cools down for it; default 5.
+	MaxRetryAfterSeconds float64 `koanf:"max_retry_after_seconds"`
 }
 
 // Policy is one request policy.

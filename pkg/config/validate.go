@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"os"
 	"regexp"
@@ -438,6 +439,17 @@ func (v *validator) failover(fo *Failover, ts []Target) {
 		v.positive(fp+".request_timeout_seconds", fo.RequestTimeoutSeconds)
 	}
 
+	v.sameTarget(fp+".retry.same_target", fo)
+	switch fo.OnContextLengthExceeded {
+	case OnContextLengthReturn:
+	case OnContextLengthFailover:
+		if !fo.IsEnabled() {
+			v.warnf(fp+".on_context_length_exceeded", "is failover but failover is disabled: the 400 is returned")
+		}
+	default:
+		v.errorf(fp+".on_context_length_exceeded", "unknown value %s (want return or failover)", quote(fo.OnContextLengthExceeded))
+	}
+
 	for _, k := range sortedKeys(fo.ModelMapping) {
 		mp := fp + ".model_mapping[" + quote(k) + "]"
 		if !validModelName(k) {
@@ -466,6 +478,25 @@ func (v *validator) failover(fo *Failover, ts []Target) {
 			v.warnf(fp+".model_mapping", "is empty: requests will keep the requested model on %s (%s; the primary %s is %s)",
 				targetName(t, fmt.Sprintf("providers.targets[%d]", i)), t.Provider, targetName(primary, "providers.targets[0]"), primary.Provider)
 		}
+	}
+}
+
+// sameTarget checks failover.retry.same_target (sp is its path).
+func (v *validator) sameTarget(sp string, fo *Failover) {
+	st := fo.Retry.SameTarget
+	if st.MaxRetries < 0 || st.MaxRetries > MaxSameTargetRetries {
+		v.errorf(sp+".max_retries", "must be between 0 and %d (got %d; 0 means no retry)", MaxSameTargetRetries, st.MaxRetries)
+	}
+	if st.BackoffMS < 0 || st.BackoffMS > MaxBackoffMS {
+		v.errorf(sp+".backoff_ms", "must be between 0 and %d (got %d)", MaxBackoffMS, st.BackoffMS)
+	}
+	if !(st.MaxRetryAfterSeconds >= 0) || math.IsInf(st.MaxRetryAfterSeconds, 0) {
+		v.errorf(sp+".max_retry_after_seconds", "must be 0 (never wait for Retry-After) or greater (got %s)", num(st.MaxRetryAfterSeconds))
+		return
+	}
+	if st.MaxRetries > 0 && fo.RequestTimeoutSeconds > 0 && st.MaxRetryAfterSeconds >= fo.RequestTimeoutSeconds {
+		v.warnf(sp+".max_retry_after_seconds", "is %s but request_timeout_seconds is %s: a Retry-After that long cannot be waited out within the request and fails over instead",
+			num(st.MaxRetryAfterSeconds), num(fo.RequestTimeoutSeconds))
 	}
 }
 

@@ -88,6 +88,9 @@ type Attempt struct {
 	// Skipped is true when the target was not called (circuit open,
 	// unhealthy).
 	Skipped bool `json:"skipped,omitempty"`
+	// Retry is n for the nth same-target retry of this target
+	// (failover.retry.same_target), absent on a target's first try.
+	Retry int `json:"retry,omitempty"`
 	// DurationMS is how long the attempt took.
 	DurationMS float64 `json:"duration_ms"`
 }

@@ -91,6 +91,10 @@ func appendJSON(dst []byte, e *Event) ([]byte, error) {
 		if a.Skipped {
 			dst = append(dst, `,"skipped":true`...)
 		}
+		if a.Retry != 0 {
+			dst = append(dst, `,"retry":`...)
+			dst = strconv.AppendInt(dst, int64(a.Retry), 10)
+		}
 		dst = append(dst, `,"duration_ms":`...)
 		if dst, err = appendJSONFloat(dst, a.DurationMS); err != nil {
 			return nil, err

@@ -83,6 +83,7 @@ func TestAppendJSONMatchesReflection(t *testing.T) {
 		{"empty but not nil slices", Event{Attempts: []Attempt{}, Policies: []PolicyResult{}}},
 		{"policy with empty categories", Event{Policies: []PolicyResult{{Name: "p", Categories: []string{}}, {Name: "q"}}}},
 		{"attempt with status and skipped", Event{Attempts: []Attempt{{Status: -1, Skipped: true, DurationMS: 0.5}, {}}}},
+		{"attempts with retries", Event{Attempts: []Attempt{{Target: "p", Outcome: "upstream_error", Status: 500}, {Target: "p", Outcome: "ok", Retry: 1}, {Retry: -2}}}},
 		{"usage with cache counts", Event{Usage: Usage{InputTokens: -3, OutputTokens: math.MaxInt64, TotalTokens: math.MinInt64, CacheReadTokens: 1, CacheCreationTokens: -1}}},
 		{"negative status", Event{Status: -499}},
 		{"floats in both notations", Event{LatencyMS: 1e-7, GatewayLatencyMS: 1e21, CostUSD: 0.000001}},
@@ -136,7 +137,7 @@ func FuzzAppendJSON(f *testing.F) {
 			ResponseBody:     resp,
 		}
 		if flag {
-			e.Attempts = []Attempt{{Target: id, Model: model, Outcome: reason, Status: int(status), Skipped: flag, DurationMS: cost}, {}}
+			e.Attempts = []Attempt{{Target: id, Model: model, Outcome: reason, Status: int(status), Skipped: flag, Retry: int(tokens), DurationMS: cost}, {}}
 			e.Policies = []PolicyResult{{Name: category, Categories: []string{category, model}}}
 		}
 		checkSameJSON(t, e)

@@ -333,7 +333,15 @@ func (os observers) Failover(ctx context.Context, f router.FailoverStep) {
 // logObserver logs failovers, and failed attempts at debug level.
 type logObserver struct{ logger *slog.Logger }
 
-func (o logObserver) StartAttempt(ctx context.Context, _ *router.Attempt) context.Context { return ctx }
+// StartAttempt logs a same-target retry as it is sent, like a failover: a
+// retried target is one that failed.
+func (o logObserver) StartAttempt(ctx context.Context, a *router.Attempt) context.Context {
+	if a.Retry.N > 0 && o.logger.Enabled(ctx, slog.LevelInfo) {
+		o.logger.InfoContext(ctx, "retry", "target", a.Target, "retry", a.Retry.N, "reason", string(a.Retry.Reason),
+			"wait", a.Retry.Wait, "model", a.Model)
+	}
+	return ctx
+}
 
 func (o logObserver) EndAttempt(ctx context.Context, a *router.Attempt) {
 	if a.Outcome.OK() || !o.logger.Enabled(ctx, slog.LevelDebug) {

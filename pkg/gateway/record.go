@@ -157,7 +157,7 @@ func eventAttempts(as []router.Attempt) []events.Attempt {
 	out := make([]events.Attempt, len(as))
 	for i, a := range as {
 		out[i] = events.Attempt{Target: a.Target, Model: a.Model, Outcome: outcomeName(a), Status: a.Outcome.Status,
-			Skipped: a.Skipped, DurationMS: ms(a.Duration)}
+			Skipped: a.Skipped, Retry: a.Retry.N, DurationMS: ms(a.Duration)}
 	}
 	return out
 }

@@ -114,6 +114,12 @@ func buildRuntime(cfg *config.File, environ []string, prev *runtime, logger *slo
 		FirstTokenTimeout: seconds(fo.FirstTokenTimeoutSeconds),
 		RequestTimeout:    seconds(fo.RequestTimeoutSeconds),
 		MaxResponseBytes:  cfg.Server.MaxResponseBodyBytes,
+		SameTarget: router.SameTargetRetry{
+			MaxRetries:    fo.Retry.SameTarget.MaxRetries,
+			Backoff:       seconds(float64(fo.Retry.SameTarget.BackoffMS) / 1000),
+			MaxRetryAfter: seconds(fo.Retry.SameTarget.MaxRetryAfterSeconds),
+		},
+		ContextLengthFailover: fo.OnContextLengthExceeded == config.OnContextLengthFailover,
 	}, obs)
 	rt.targets = rt.router.Targets()
 	if fo.Strategy == config.StrategyWeighted {

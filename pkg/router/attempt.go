@@ -24,9 +24,10 @@ var errResponseTooLarge = errors.New("upstream answer exceeds max_response_body_
 
 // attempt makes one try against t. Every exit reports the outcome through
 // done and the observer exactly once, except a stream's success, which the
-// Stream reports when it ends. budget is what is left of the request's time.
-func (r *Router) attempt(ctx context.Context, t *Target, model string, req *Request, n int, budget time.Duration, done health.Done) (*Result, Attempt) {
-	a := Attempt{N: n, Target: t.ID, Kind: t.Adapter.Kind(), Model: model, Stream: req.Stream, Start: time.Now()}
+// Stream reports when it ends. budget is what is left of the request's time;
+// retry marks a same-target retry (zero for a first try).
+func (r *Router) attempt(ctx context.Context, t *Target, model string, req *Request, n int, retry Retry, budget time.Duration, done health.Done) (*Result, Attempt) {
+	a := Attempt{N: n, Target: t.ID, Kind: t.Adapter.Kind(), Model: model, Stream: req.Stream, Start: time.Now(), Retry: retry}
 	octx := r.observer.StartAttempt(ctx, &a)
 	timeout := r.settings.AttemptTimeout
 	if req.Stream && r.settings.FirstTokenTimeout > 0 {
@@ -61,9 +62,9 @@ func (r *Router) attempt(ctx context.Context, t *Target, model string, req *Requ
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		body, _ := readBody(resp.Body, maxErrorBody, resp.ContentLength)
 		_ = resp.Body.Close()
-		out := classify.Status(resp.StatusCode, resp.Header)
+		out := classify.Response(resp.StatusCode, resp.Header, body)
 		at.finish(out)
-		if out.Reason != classify.ClientError {
+		if out.Reason != classify.ClientError && out.Reason != classify.ContextLength {
 			return nil, a
 		}
 		return &Result{Target: t, Model: model, Status: resp.StatusCode, Body: t.Adapter.ErrorBody(resp.StatusCode, body)}, a

@@ -2,7 +2,9 @@
 // it orders the targets (by priority, or with the weighted strategy by a
 // per-request weighted split across the healthy targets), skips those that
 // are unhealthy or whose circuit is open, makes one attempt per remaining
-// target until one answers or the attempt budget is spent, applies model
+// target (and, when configured, same-target retries of a transient failure,
+// see SameTargetRetry) until one answers or the attempt budget is spent,
+// moves on after a context-length refusal when asked to, applies model
 // mapping on every target but the highest-priority one, and bounds every
 // attempt and the whole request in time. Each attempt's outcome is
 // classified once (pkg/classify) and reported to the target's health
@@ -100,6 +102,13 @@ type Settings struct {
 	RequestTimeout time.Duration
 	// MaxResponseBytes bounds a non-streaming upstream answer.
 	MaxResponseBytes int64
+	// SameTarget repeats a failed attempt on its own target before failing
+	// over; the zero value never does (one try per target).
+	SameTarget SameTargetRetry
+	// ContextLengthFailover moves a request whose target answered that the
+	// prompt does not fit its context window (classify.ContextLength) to the
+	// next target, like a failover; false returns that 400 to the client.
+	ContextLengthFailover bool
 }
 
 // Router routes requests over targets.
@@ -236,6 +245,8 @@ type Attempt struct {
 	ResponseModel string
 	// FinishReasons of a successful non-streaming attempt.
 	FinishReasons []string
+	// Retry marks a same-target retry; zero for a target's first try.
+	Retry Retry
 }
 
 // Failover summarises how the request moved between targets.
@@ -344,7 +355,11 @@ func (r *Router) Do(ctx context.Context, req *Request) (*Result, error) {
 	}
 	attempts := make([]Attempt, 0, len(r.targets))
 	var fo Failover
+	// tooLong is the latest context_length refusal failed over from: the
+	// answer when no target with a larger window answers either.
+	var tooLong *Result
 	tried := 0
+targets:
 	for k := range n {
 		if tried >= limit {
 			break
@@ -358,38 +373,71 @@ func (r *Router) Do(ctx context.Context, req *Request) (*Result, error) {
 		}
 		t := r.targets[rank]
 		model := r.modelFor(rank, req.Model)
-		now := time.Now()
 		if len(attempts) > 0 {
 			prev := &attempts[len(attempts)-1]
 			r.observer.Failover(ctx, FailoverStep{From: prev.Target, To: t.ID, Reason: prev.Outcome.Reason, FromModel: prev.Model, ToModel: model})
 		}
-		done, skip := t.Health.Admit(now, model)
-		if skip != classify.None {
-			attempts = append(attempts, Attempt{N: len(attempts) + 1, Target: t.ID, Kind: t.Adapter.Kind(), Model: model, Outcome: classify.Skipped(skip), Skipped: true, Start: now})
-			r.observer.EndAttempt(ctx, &attempts[len(attempts)-1])
-			fo.leave(t.ID, skip)
-			continue
+		var (
+			res   *Result
+			a     Attempt
+			retry Retry
+		)
+		// One try of t, then its same-target retries while the failure
+		// allows one (see retryWait).
+		for {
+			now := time.Now()
+			done, skip := t.Health.Admit(now, model)
+			if skip != classify.None {
+				if retry.N > 0 {
+					// The failure just seen opened the circuit (or started
+					// a cooldown that outlasts the wait): that failure is
+					// why t is left, and no retry is made.
+					break
+				}
+				attempts = append(attempts, Attempt{N: len(attempts) + 1, Target: t.ID, Kind: t.Adapter.Kind(), Model: model, Outcome: classify.Skipped(skip), Skipped: true, Start: now})
+				r.observer.EndAttempt(ctx, &attempts[len(attempts)-1])
+				fo.leave(t.ID, skip)
+				continue targets
+			}
+			remaining := time.Until(deadline)
+			if remaining <= 0 {
+				done(classify.Outcome{Reason: classify.Canceled}) // not the target's fault
+				break targets
+			}
+			res, a = r.attempt(ctx, t, model, req, len(attempts)+1, retry, remaining, done)
+			attempts = append(attempts, a)
+			wait, ok := r.retryWait(a.Outcome, retry.N+1, deadline)
+			if !ok {
+				break
+			}
+			if !sleep(ctx, wait) {
+				return nil, ErrCanceled
+			}
+			retry = Retry{N: retry.N + 1, Reason: a.Outcome.Reason, Wait: wait}
 		}
-		remaining := time.Until(deadline)
-		if remaining <= 0 {
-			done(classify.Outcome{Reason: classify.Canceled}) // not the target's fault
-			break
-		}
-		res, a := r.attempt(ctx, t, model, req, len(attempts)+1, remaining, done)
-		attempts = append(attempts, a)
 		switch {
-		case a.Outcome.OK() || a.Outcome.Reason == classify.ClientError:
+		case a.Outcome.OK() || a.Outcome.Reason == classify.ClientError,
+			a.Outcome.Reason == classify.ContextLength && !r.settings.ContextLengthFailover:
 			res.Attempts = attempts
 			res.Failover = fo
 			return res, nil
 		case a.Outcome.Reason == classify.Canceled:
 			return nil, ErrCanceled
+		case a.Outcome.Reason == classify.ContextLength:
+			tooLong = res
 		}
 		fo.leave(t.ID, a.Outcome.Reason)
 		tried++
 		if !a.Outcome.Retryable {
 			break
 		}
+	}
+	if tooLong != nil {
+		// Nothing with a larger window answered: the refusal says more
+		// than a 503 would.
+		tooLong.Attempts = attempts
+		tooLong.Failover = fo
+		return tooLong, nil
 	}
 	return nil, &Error{Status: http.StatusServiceUnavailable, Failover: fo, Attempts: attempts}
 }

@@ -101,6 +101,14 @@ func buildFailoverSet(k failoverKey) []metric.AddOption {
 	return addSet(labelFrom.String(k.from), labelTo.String(k.to), labelReason.String(k.reason))
 }
 
+// retryKey identifies a keeptrusts.retries point: the target retried and
+// the failure that was repeated.
+type retryKey struct{ target, reason string }
+
+func buildRetrySet(k retryKey) []metric.AddOption {
+	return addSet(labelTarget.String(k.target), labelReason.String(k.reason))
+}
+
 // serverKey identifies the labels of the gateway-level request metrics.
 type serverKey struct {
 	requestedModel, model, errorType string
@@ -182,6 +190,7 @@ type caches struct {
 	ops       setCache[opKey, opSets]
 	attempts  setCache[attemptKey, []metric.AddOption]
 	failovers setCache[failoverKey, []metric.AddOption]
+	retries   setCache[retryKey, []metric.AddOption]
 	server    setCache[serverKey, []metric.RecordOption]
 	requests  setCache[requestsKey, []metric.AddOption]
 	cost      setCache[costKey, []metric.AddOption]

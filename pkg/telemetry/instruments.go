@@ -19,6 +19,7 @@ const (
 	MetricServerTimeToFirstToken  = "gen_ai.server.time_to_first_token"
 	MetricAttempts                = "keeptrusts.attempts"
 	MetricFailovers               = "keeptrusts.failovers"
+	MetricRetries                 = "keeptrusts.retries"
 	MetricRequests                = "keeptrusts.requests"
 	MetricGatewayOverhead         = "keeptrusts.gateway.overhead"
 	MetricCost                    = "keeptrusts.cost"
@@ -65,6 +66,9 @@ const (
 	attrFailoverFromModel   = attribute.Key("keeptrusts.failover.from_model")
 	attrFailoverToModel     = attribute.Key("keeptrusts.failover.to_model")
 	attrModelMappingApplied = attribute.Key("keeptrusts.model_mapping.applied")
+	attrRetry               = attribute.Key("keeptrusts.retry")
+	attrRetryReason         = attribute.Key("keeptrusts.retry.reason")
+	attrRetryWait           = attribute.Key("keeptrusts.retry.wait")
 
 	// Short labels of the keeptrusts.* metrics, chosen to read well as
 	// Prometheus labels on dashboards.
@@ -108,6 +112,7 @@ type instruments struct {
 	tokenUsage     metric.Int64Histogram
 	attempts       metric.Int64Counter
 	failovers      metric.Int64Counter
+	retries        metric.Int64Counter
 	serverDuration metric.Float64Histogram
 	serverTTFT     metric.Float64Histogram
 	requests       metric.Int64Counter
@@ -147,6 +152,7 @@ func newInstruments(m metric.Meter) (*instruments, error) {
 	in.tokenUsage = tu
 	in.attempts = i64c(MetricAttempts, "{attempt}", "Upstream attempts and skipped targets, by target and outcome.")
 	in.failovers = i64c(MetricFailovers, "{failover}", "Moves of a request from one target to the next, by from, to and reason.")
+	in.retries = i64c(MetricRetries, "{retry}", "Same-target retries: attempts that repeat a failed one on the same target before failing over, by target and the reason retried.")
 	in.serverDuration = f64h(MetricServerRequestDuration, "s", "Duration of a chat request at the gateway, from arrival to the last byte.", durationBuckets)
 	in.serverTTFT = f64h(MetricServerTimeToFirstToken, "s", "Time from a streaming request's arrival to its first event sent to the client.", ttftBuckets)
 	in.requests = i64c(MetricRequests, "{request}", "Chat requests answered, by status class and answering provider.")

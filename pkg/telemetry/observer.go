@@ -57,6 +57,11 @@ func providerName(kind string) string {
 // span gets its attributes when it ends (see Config.Sampler).
 func (o *observer) StartAttempt(ctx context.Context, a *router.Attempt) context.Context {
 	t := o.t
+	if a.Retry.N > 0 && t.metering {
+		// Counted when the retry is sent, not when it ends (a streamed
+		// retry may end minutes later).
+		t.inst.retries.Add(ctx, 1, t.caches.retries.get(retryKey{target: a.Target, reason: string(a.Retry.Reason)}, buildRetrySet)...)
+	}
 	if !t.tracing {
 		return ctx
 	}
@@ -125,6 +130,9 @@ func (o *observer) EndAttempt(ctx context.Context, a *router.Attempt) {
 		}
 		if a.Outcome.Status != 0 {
 			attrs = append(attrs, attrHTTPStatus.Int(a.Outcome.Status))
+		}
+		if r := a.Retry; r.N > 0 {
+			attrs = append(attrs, attrRetry.Int(r.N), attrRetryReason.String(string(r.Reason)), attrRetryWait.Float64(r.Wait.Seconds()))
 		}
 		if a.Stream && a.FirstByte > 0 {
 			ttft := attrTimeToFirstChunk.Float64(a.FirstByte.Seconds())
