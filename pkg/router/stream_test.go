@@ -211,8 +211,8 @@ func TestMidstream(t *testing.T) {
 			name:     "cut after text: the fallback continues",
 			primary:  script("reset", chunk("m", `{"role":"assistant","content":""}`), text("m", "Hello "), text("m", "wor")),
 			fallback: script("close", chunk("fb", `{"role":"assistant","content":""}`), text("fb", "ld!"), finish("fb"), done),
-			want: chunk("m", `{"role":"assistant","content":""}`) + text("m", "Hello ") + text("m", "wor") + text("m", "ld!") + finish("m") + done,
-			seam: true, outcomes: []string{"connection_error", ""},
+			want:     chunk("m", `{"role":"assistant","content":""}`) + text("m", "Hello ") + text("m", "wor") + text("m", "ld!") + finish("m") + done,
+			seam:     true, outcomes: []string{"connection_error", ""},
 		},
 		{
 			name:     "stall after text: the fallback continues without repeating whitespace",
