@@ -59,7 +59,34 @@ type Outcome struct {
 	Retryable bool
 	// CountsAgainst means the outcome is a provider failure for breakers and health.
 	CountsAgainst bool
+	// Detail refines Reason where one reason covers failures users want
+	// told apart (a stalled stream is an upstream_timeout too); "" when
+	// the reason says it all. It never changes how the outcome is handled.
+	Detail Detail
 }
+
+// Detail is a finer kind of failure within a Reason.
+type Detail string
+
+// The details.
+const (
+	// DetailStall is a stream that went silent after it started: no
+	// upstream bytes for longer than failover.stream_idle_timeout_seconds
+	// (Reason UpstreamTimeout).
+	DetailStall Detail = "stall"
+	// DetailStreamCut is a stream whose body ended before its end marker
+	// ([DONE] or a finish_reason; Anthropic message_stop) or broke off
+	// (Reason ConnectionError).
+	DetailStreamCut Detail = "stream_cut"
+)
+
+// Stall is the outcome of a stream that went silent after it started. It
+// counts against the provider and another target may continue or retry.
+var Stall = Outcome{Reason: UpstreamTimeout, Retryable: true, CountsAgainst: true, Detail: DetailStall}
+
+// StreamCut is the outcome of a stream that ended or broke off after it
+// started and before its end marker.
+var StreamCut = Outcome{Reason: ConnectionError, Retryable: true, CountsAgainst: true, Detail: DetailStreamCut}
 
 // OK reports a successful attempt.
 func (o Outcome) OK() bool { return o.Reason == None }

@@ -49,6 +49,7 @@ func applyDefaults(f *File, raw rawTree, failoverPath string) {
 		fo.Retry.MaxAttempts = &n
 	}
 	defaultFloat(&fo.Retry.TimeoutSeconds, DefaultRetryTimeoutSeconds, raw, append(fp, "retry", "timeout_seconds")...)
+	defaultFloat(&fo.StreamIdleTimeoutSeconds, DefaultStreamIdleTimeoutSeconds, raw, append(fp, "stream_idle_timeout_seconds")...)
 	if !raw.has(append(fp, "request_timeout_seconds")...) {
 		fo.RequestTimeoutSeconds = fo.Retry.TimeoutSeconds * float64(1+max(0, *fo.Retry.MaxAttempts))
 	}

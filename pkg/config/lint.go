@@ -86,6 +86,11 @@ func summarize(b *strings.Builder, path string, f *File, warnings int) {
 			}
 			fmt.Fprintf(b, "  failover: enabled strategy=%s%s max_attempts=%d timeout=%ss request_timeout=%ss model_mappings=%d%s\n",
 				fo.Strategy, sticky, attempts, num(fo.Retry.TimeoutSeconds), num(fo.RequestTimeoutSeconds), len(fo.ModelMapping), extra)
+			// Only when set apart from the defaults: the tutorial's report
+			// stays as documented.
+			if fo.Midstream.Enabled || fo.StreamIdleTimeoutSeconds != DefaultStreamIdleTimeoutSeconds {
+				fmt.Fprintf(b, "  streams: idle_timeout=%ss midstream=%t\n", num(fo.StreamIdleTimeoutSeconds), fo.Midstream.Enabled)
+			}
 		} else {
 			b.WriteString("  failover: disabled\n")
 		}

@@ -33,6 +33,7 @@ const (
 	DefaultSameTargetBackoffMS      = 250
 	DefaultMaxRetryAfterSeconds     = 5
 	DefaultOnContextLengthExceeded  = OnContextLengthReturn
+	DefaultStreamIdleTimeoutSeconds = 30
 	DefaultAnthropicMaxTokens       = 4096
 	DefaultAnthropicVersion         = "2023-06-01"
 	DefaultStrategy                 = StrategyPriority
@@ -260,6 +261,20 @@ type Target struct {
 	HealthCheck HealthCheck `koanf:"health_check"`
 	// CircuitBreaker configures the passive breaker (sony/gobreaker).
 	CircuitBreaker CircuitBreaker `koanf:"circuit_breaker"`
+	// Capabilities overrides what the gateway assumes the target accepts.
+	Capabilities Capabilities `koanf:"capabilities"`
+}
+
+// Capabilities are request features a target accepts beyond the common
+// ones; unset fields take the provider kind's default.
+type Capabilities struct {
+	// Prefill: the target continues a conversation whose last message is
+	// a partial assistant message, which mid-stream continuation
+	// (failover.midstream) sends. Default by kind: anthropic true, except
+	// model names known to refuse it (Claude 4.6 and later, e.g.
+	// claude-opus-4-6, claude-sonnet-5); openai_compatible true; openai
+	// false (OpenAI answers a new turn instead of continuing).
+	Prefill *bool `koanf:"prefill"`
 }
 
 // SecretKeyRef points at a secret without holding it.
@@ -352,6 +367,24 @@ type Failover struct {
 	// model_mapping, reason context_length; it never counts against the
 	// breaker). Content-policy refusals are returned either way.
 	OnContextLengthExceeded string `koanf:"on_context_length_exceeded"`
+	// StreamIdleTimeoutSeconds is the longest gap allowed between two
+	// upstream events of a stream after its first content; a longer one is
+	// a stall (upstream_timeout): the upstream is closed and the stream is
+	// continued (midstream) or ends with an in-band error. Default 30; 0 =
+	// off.
+	StreamIdleTimeoutSeconds float64 `koanf:"stream_idle_timeout_seconds"`
+	// Midstream configures mid-stream continuation.
+	Midstream Midstream `koanf:"midstream"`
+}
+
+// Midstream configures mid-stream continuation: a stream cut or stalled
+// after answer text went out is continued by the next target that accepts
+// prefill (providers.targets[].capabilities.prefill), given the text
+// already sent as a partial assistant message; the client sees one answer.
+// Never after a tool-call delta, never for n > 1.
+type Midstream struct {
+	// Enabled turns continuation on; default false.
+	Enabled bool `koanf:"enabled"`
 }
 
 // IsEnabled reports whether failover is on (default true).

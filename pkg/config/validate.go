@@ -433,6 +433,12 @@ func (v *validator) failover(fo *Failover, ts []Target) {
 	if !(fo.FirstTokenTimeoutSeconds >= 0) {
 		v.errorf(fp+".first_token_timeout_seconds", "must be 0 (use the attempt timeout) or greater (got %s)", num(fo.FirstTokenTimeoutSeconds))
 	}
+	if !(fo.StreamIdleTimeoutSeconds >= 0) {
+		v.errorf(fp+".stream_idle_timeout_seconds", "must be 0 (off) or greater (got %s)", num(fo.StreamIdleTimeoutSeconds))
+	}
+	if fo.Midstream.Enabled && fo.IsEnabled() && !anyPrefill(ts) {
+		v.warnf(fp+".midstream.enabled", "no target accepts prefill (capabilities.prefill): no stream can be continued")
+	}
 	// A derived request timeout is only as wrong as the retry settings
 	// already reported; check it when the user wrote it.
 	if v.raw.has(append(rawPrefix(fp), "request_timeout_seconds")...) {
@@ -595,4 +601,21 @@ func (v *validator) telemetry(t Telemetry) {
 // checkEndpoint returns why an OTLP endpoint is unusable, or "".
 func checkEndpoint(s string) string {
 	return checkHTTPURL(s, "set OTEL_EXPORTER_OTLP_HEADERS instead", " (e.g. http://otel-collector:4318)")
+}
+
+// anyPrefill reports whether a target may accept a continuation: its
+// capabilities.prefill is true, or unset on a kind whose default may be.
+func anyPrefill(ts []Target) bool {
+	for _, t := range ts {
+		if p := t.Capabilities.Prefill; p != nil {
+			if *p {
+				return true
+			}
+			continue
+		}
+		if t.Provider != ProviderOpenAI {
+			return true
+		}
+	}
+	return false
 }

@@ -62,6 +62,27 @@ type Event struct {
 	RequestBody json.RawMessage `json:"request_body,omitempty"`
 	// ResponseBody is the answer, only with events.include_bodies.
 	ResponseBody json.RawMessage `json:"response_body,omitempty"`
+	// Midstream records a mid-stream continuation (failover.midstream):
+	// absent when the stream was not continued.
+	Midstream *Midstream `json:"midstream,omitempty"`
+}
+
+// Midstream is where a stream cut or stalled after it started was handed
+// to another target to continue the same answer.
+type Midstream struct {
+	// From is the target whose stream was interrupted.
+	From string `json:"from"`
+	// To is the target that continued it (or was asked to).
+	To string `json:"to,omitempty"`
+	// Chars is how many characters of answer text the client had before
+	// the seam.
+	Chars int `json:"chars"`
+	// Interruption is how From's stream failed: stream_cut or stall.
+	Interruption string `json:"interruption"`
+	// Outcome of the continuation: ok, refused (the target does not accept
+	// prefill), not_attempted (no target could take it), or the failure
+	// reason.
+	Outcome string `json:"outcome"`
 }
 
 // Failover is the failover decision of one request, as in the response's

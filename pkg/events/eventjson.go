@@ -157,6 +157,21 @@ func appendJSON(dst []byte, e *Event) ([]byte, error) {
 		dst = append(dst, `,"response_body":`...)
 		dst = appendJSONBody(dst, e.ResponseBody)
 	}
+	if m := e.Midstream; m != nil {
+		dst = append(dst, `,"midstream":{"from":`...)
+		dst = jsonw.AppendString(dst, m.From)
+		if m.To != "" {
+			dst = append(dst, `,"to":`...)
+			dst = jsonw.AppendString(dst, m.To)
+		}
+		dst = append(dst, `,"chars":`...)
+		dst = strconv.AppendInt(dst, int64(m.Chars), 10)
+		dst = append(dst, `,"interruption":`...)
+		dst = jsonw.AppendString(dst, m.Interruption)
+		dst = append(dst, `,"outcome":`...)
+		dst = jsonw.AppendString(dst, m.Outcome)
+		dst = append(dst, '}')
+	}
 	return append(dst, '}'), nil
 }
 

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"io"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
@@ -296,23 +295,36 @@ func setMetaHeaders(h http.Header, res *router.Result) {
 }
 
 // relay writes a committed stream to the client event by event, flushing
-// whenever no further upstream bytes are already waiting.
+// whenever no further upstream bytes are already waiting. The event's
+// status is what the client got: a stream whose end marker was written is
+// a success whatever the client does next; one cut or stalled ends with an
+// in-band error naming the interruption, never a silent success.
 func (g *Gateway) relay(w http.ResponseWriter, res *router.Result, rec *record) {
 	s := res.Stream
 	defer func() {
 		s.Close()
-		// The stream's own attempt now covers the whole stream.
+		// The stream's own attempts now cover the whole stream: the one
+		// that committed it, then a continuation's.
 		if n := len(rec.attempts); n > 0 {
-			rec.attempts[n-1] = *s.Attempt()
+			rec.attempts = append(rec.attempts[:n-1], s.Attempts()...)
 		}
 		rec.usage = s.Usage()
 		if m := s.Model(); m != "" {
 			rec.model = m
 		}
+		if seam := s.Seam(); seam != nil {
+			rec.seam = seam
+			if s.Outcome().OK() {
+				rec.provider = s.Target()
+			}
+			rec.failover.Leave(seam.From, seam.Interruption.Reason)
+		}
 		switch out := s.Outcome(); {
 		case out.OK():
 		case out.Reason == classify.Canceled:
 			rec.errCode = "client_canceled"
+		case out.Detail == classify.DetailStall:
+			rec.errCode = "stream_stalled"
 		default:
 			rec.errCode = "stream_interrupted"
 		}
@@ -341,15 +353,34 @@ func (g *Gateway) relay(w http.ResponseWriter, res *router.Result, rec *record) 
 		if err == nil {
 			continue
 		}
-		if !errors.Is(err, io.EOF) && s.Outcome().Reason == classify.ConnectionError {
-			// The upstream broke off after the answer was committed: tell
-			// the client in-band, as OpenAI does, rather than end silently.
-			frame := append([]byte("data: "), provider.ErrorJSON("The upstream provider "+res.Target.ID+" closed the stream early.", provider.ErrTypeServer, "", "stream_interrupted")...)
-			_, _ = w.Write(append(frame, "\n\n"...))
+		if frame := interruptionFrame(s); frame != nil {
+			_, _ = w.Write(frame)
 			_ = rc.Flush()
 		}
 		return
 	}
+}
+
+// interruptionFrame is the in-band error that ends a stream cut or stalled
+// after it was committed (as OpenAI does), naming the original
+// interruption even when a continuation was refused; nil when the stream
+// completed, the client left, or the upstream's own error frame went out.
+func interruptionFrame(s *router.Stream) []byte {
+	out := s.Outcome()
+	var msg, code string
+	switch {
+	case out.Detail == classify.DetailStall:
+		msg, code = "The upstream provider "+s.FailedTarget()+" stalled: no data within the stream idle timeout.", "stream_stalled"
+	case out.Reason == classify.ConnectionError:
+		msg, code = "The upstream provider "+s.FailedTarget()+" closed the stream early.", "stream_interrupted"
+	default:
+		return nil
+	}
+	if seam := s.Seam(); seam != nil && len(s.Attempts()) > 1 {
+		msg += " It could not be continued on another provider."
+	}
+	frame := append([]byte("data: "), provider.ErrorJSON(msg, provider.ErrTypeServer, "", code)...)
+	return append(frame, "\n\n"...)
 }
 
 // metadata is keeptrusts_metadata.

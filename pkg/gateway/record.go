@@ -73,6 +73,7 @@ type record struct {
 	usage          provider.Usage
 	failover       router.Failover
 	attempts       []router.Attempt
+	seam           *router.Seam // a mid-stream continuation's, if any
 	policies       []policy.Result
 	ttft           time.Duration
 	reqBody        []byte
@@ -124,9 +125,10 @@ func (g *Gateway) finishRecord(ctx context.Context, rec *record) {
 			Usage: events.Usage{InputTokens: rec.usage.InputTokens, OutputTokens: rec.usage.OutputTokens,
 				TotalTokens: rec.usage.InputTokens + rec.usage.OutputTokens, CacheReadTokens: rec.usage.CacheReadTokens,
 				CacheCreationTokens: rec.usage.CacheCreationTokens},
-			CostUSD:  cost,
-			Policies: eventPolicies(rec.policies),
-			Error:    rec.errCode,
+			CostUSD:   cost,
+			Policies:  eventPolicies(rec.policies),
+			Error:     rec.errCode,
+			Midstream: eventMidstream(rec.seam, rec.attempts),
 		}
 		if g.events.includeBodies {
 			ev.RequestBody, ev.ResponseBody = rec.reqBody, rec.respBody
@@ -202,4 +204,24 @@ func errorCodeOf(status int) string {
 	default:
 		return provider.ErrorTypeForStatus(status)
 	}
+}
+
+// eventMidstream is the event's record of a mid-stream continuation: where
+// the answer was joined and how the continuation ended.
+func eventMidstream(seam *router.Seam, as []router.Attempt) *events.Midstream {
+	if seam == nil {
+		return nil
+	}
+	m := &events.Midstream{From: seam.From, To: seam.To, Chars: seam.Chars, Interruption: string(seam.Interruption.Reason), Outcome: "not_attempted"}
+	if seam.Interruption.Detail != "" {
+		m.Interruption = string(seam.Interruption.Detail)
+	}
+	for i := len(as) - 1; i >= 0; i-- {
+		if a := as[i]; a.Seam != nil && a.Seam.Continuing {
+			m.To = a.Target
+			m.Outcome = router.SeamOutcome(a.Outcome)
+			break
+		}
+	}
+	return m
 }

@@ -96,6 +96,7 @@ func buildRuntime(cfg *config.File, environ []string, prev *runtime, logger *slo
 		if tc.Weight != nil {
 			t.Weight = *tc.Weight
 		}
+		t.Prefill = tc.Capabilities.Prefill
 		targets = append(targets, &t)
 		rt.probes = append(rt.probes, c.probe)
 	}
@@ -112,6 +113,8 @@ func buildRuntime(cfg *config.File, environ []string, prev *runtime, logger *slo
 		ModelMapping:      fo.ModelMapping,
 		AttemptTimeout:    seconds(fo.Retry.TimeoutSeconds),
 		FirstTokenTimeout: seconds(fo.FirstTokenTimeoutSeconds),
+		StreamIdleTimeout: seconds(fo.StreamIdleTimeoutSeconds),
+		Midstream:         fo.Midstream.Enabled,
 		RequestTimeout:    seconds(fo.RequestTimeoutSeconds),
 		MaxResponseBytes:  cfg.Server.MaxResponseBodyBytes,
 		SameTarget: router.SameTargetRetry{

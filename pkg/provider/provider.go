@@ -107,6 +107,18 @@ type Stream interface {
 	Usage() Usage
 	// FinishReasons seen so far.
 	FinishReasons() []string
+	// Content reports whether a content delta (text, a tool call, a
+	// refusal) has been emitted. The frames before it (an OpenAI role-only
+	// chunk, Anthropic's message_start, pings, empty deltas) are lifecycle
+	// frames: the router holds them back until the first content delta, so
+	// that a target that starts a stream and then says nothing can still be
+	// failed over with nothing sent to the client.
+	Content() bool
+	// Done reports whether the stream's end marker was emitted: the
+	// upstream's [DONE] (or what a translator sends for the provider's own
+	// end event), or the [DONE] Finish appends to a stream whose body ended
+	// cleanly after a finish_reason.
+	Done() bool
 }
 
 // Adapter is one provider kind's wire format.
@@ -141,4 +153,14 @@ func (e *RequestError) Error() string {
 		return e.Message
 	}
 	return e.Param + ": " + e.Message
+}
+
+// Prefiller is implemented by adapters whose kind has a default for the
+// per-target capabilities.prefill: whether the upstream continues a
+// conversation whose last message is a partial assistant message (the
+// mid-stream continuation sends one). An adapter without it is taken not
+// to accept prefill.
+type Prefiller interface {
+	// AcceptsPrefill reports the kind's default for model.
+	AcceptsPrefill(model string) bool
 }

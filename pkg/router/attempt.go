@@ -27,7 +27,7 @@ var errResponseTooLarge = errors.New("upstream answer exceeds max_response_body_
 // Stream reports when it ends. budget is what is left of the request's time;
 // retry marks a same-target retry (zero for a first try).
 func (r *Router) attempt(ctx context.Context, t *Target, model string, req *Request, n int, retry Retry, budget time.Duration, done health.Done) (*Result, Attempt) {
-	a := Attempt{N: n, Target: t.ID, Kind: t.Adapter.Kind(), Model: model, Stream: req.Stream, Start: time.Now(), Retry: retry}
+	a := Attempt{N: n, Target: t.ID, Kind: t.Adapter.Kind(), Model: model, Stream: req.Stream, Start: time.Now(), Retry: retry, Seam: req.seam}
 	octx := r.observer.StartAttempt(ctx, &a)
 	timeout := r.settings.AttemptTimeout
 	if req.Stream && r.settings.FirstTokenTimeout > 0 {
@@ -135,9 +135,16 @@ func (r *Router) finishWhole(at *attemptRun, t *Target, preq *provider.Request, 
 	return &Result{Target: t, Model: model, Status: http.StatusOK, Body: pr.Body, Usage: pr.Usage, answer: answer}, *a
 }
 
-// startStream reads the upstream stream until it has the first bytes for the
-// client. Until then a failure may still fail over; once the Stream is
-// returned the response is committed and the Stream owns the attempt.
+// startStream reads the upstream stream until its first content delta (text,
+// tool call, refusal), holding back the lifecycle frames before it (a
+// role-only chunk, message_start, pings): until then the attempt's timer
+// (first_token_timeout_seconds) runs and a failure may still fail over with
+// nothing sent to the client. A stream that ends complete without any
+// content is committed whole. Once the Stream is returned the response is
+// committed and the Stream owns the attempt.
+//
+// The held frames are the translator's output appended in one buffer, as
+// they would have been handed out one by one: no frame is copied for it.
 func (r *Router) startStream(at *attemptRun, t *Target, preq *provider.Request, resp *http.Response) (*Result, Attempt) {
 	a := at.a
 	fail := func(out classify.Outcome) (*Result, Attempt) {
@@ -151,10 +158,17 @@ func (r *Router) startStream(at *attemptRun, t *Target, preq *provider.Request, 
 		rd:   sse.NewReader(resp.Body),
 		tr:   t.Adapter.NewStream(preq),
 	}
-	for len(s.pending) == 0 {
+	for !s.tr.Content() && !s.tr.Done() {
 		ev, err := s.rd.Next()
 		if err != nil {
 			if (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)) && at.ctx.Err() == nil && context.Cause(at.actx) == nil {
+				if errors.Is(err, io.EOF) {
+					if out, ferr := s.tr.Finish(s.pending); ferr == nil {
+						// Complete without content (an empty answer).
+						s.pending, s.eof, s.ended = out, true, true
+						break
+					}
+				}
 				return fail(classify.Outcome{Reason: classify.ConnectionError, Status: resp.StatusCode, Retryable: true, CountsAgainst: true})
 			}
 			return fail(at.classifyErr(err))
@@ -166,9 +180,15 @@ func (r *Router) startStream(at *attemptRun, t *Target, preq *provider.Request, 
 		}
 	}
 	if !at.timer.Stop() {
-		// The attempt timer fired as the first event arrived: the context
-		// is cancelled, the stream cannot go on.
+		// The attempt timer fired as the first content arrived: the
+		// context is cancelled, the stream cannot go on.
 		return fail(classify.Outcome{Reason: classify.UpstreamTimeout, Retryable: true, CountsAgainst: true})
+	}
+	if s.pending == nil {
+		s.pending = []byte{} // handed out as nothing: Next knows it is committed
+	}
+	if d := r.settings.StreamIdleTimeout; d > 0 && !s.eof {
+		s.idle = newIdleWatch(d, func() { at.cancel(errStreamStall) })
 	}
 	a.FirstByte = time.Since(a.Start)
 	a.Duration = a.FirstByte

@@ -50,6 +50,20 @@ type Target struct {
 	Health *health.Target
 	// ForwardClientAuth sends the client's bearer token instead of the target's key.
 	ForwardClientAuth bool
+	// Prefill says whether the target continues a final assistant message
+	// (capabilities.prefill), which mid-stream continuation needs; nil =
+	// the adapter's default for the model (provider.Prefiller).
+	Prefill *bool
+}
+
+// AcceptsPrefill reports whether a mid-stream continuation may be sent to
+// t for model.
+func (t *Target) AcceptsPrefill(model string) bool {
+	if t.Prefill != nil {
+		return *t.Prefill
+	}
+	p, ok := t.Adapter.(provider.Prefiller)
+	return ok && p.AcceptsPrefill(model)
 }
 
 // Routing strategies (Settings.Strategy).
@@ -93,11 +107,23 @@ type Settings struct {
 	// applies to a first pick that is not the highest-priority target (the
 	// B side of an A/B split).
 	ModelMapping map[string]string
-	// AttemptTimeout bounds one attempt (a stream: until its first event).
+	// AttemptTimeout bounds one attempt (a stream: until its first content
+	// delta).
 	AttemptTimeout time.Duration
 	// FirstTokenTimeout, when > 0 and shorter, bounds a stream's wait for its
-	// first event instead of AttemptTimeout.
+	// first content delta (text, tool call, refusal) instead of
+	// AttemptTimeout: lifecycle frames before it do not count.
 	FirstTokenTimeout time.Duration
+	// StreamIdleTimeout, when > 0, is the longest gap allowed between two
+	// upstream events of a committed stream; a longer one is a stall
+	// (classify.Stall): the upstream is closed and the stream continues on
+	// another target (Midstream) or ends with an in-band error.
+	StreamIdleTimeout time.Duration
+	// Midstream enables mid-stream continuation: a stream cut or stalled
+	// after text went out is continued by the next target that accepts
+	// prefill (Target.AcceptsPrefill), with the text already sent as a
+	// partial assistant message.
+	Midstream bool
 	// RequestTimeout bounds all attempts of one request together.
 	RequestTimeout time.Duration
 	// MaxResponseBytes bounds a non-streaming upstream answer.
@@ -214,6 +240,10 @@ type Request struct {
 	// targets are healthy. Empty means a random order per request. Ignored by
 	// StrategyPriority.
 	StickyKey string
+
+	// seam is set on a mid-stream continuation's request: its attempt
+	// records it.
+	seam *Seam
 }
 
 // Attempt records one try (or skip) of one target.
@@ -233,9 +263,10 @@ type Attempt struct {
 	// Start of the attempt.
 	Start time.Time
 	// Duration until the answer; for a stream, until it ended (FirstByte is
-	// the time to its first event).
+	// the time to its first content delta).
 	Duration time.Duration
-	// FirstByte is a stream's time to its first event.
+	// FirstByte is a stream's time to its first content delta (the first
+	// bytes the client got from this attempt).
 	FirstByte time.Duration
 	// Usage reported by the answer.
 	Usage provider.Usage
@@ -247,6 +278,23 @@ type Attempt struct {
 	FinishReasons []string
 	// Retry marks a same-target retry; zero for a target's first try.
 	Retry Retry
+	// Seam is set on both sides of a mid-stream continuation: the attempt
+	// whose stream was cut or stalled, and the one that continued it.
+	Seam *Seam
+}
+
+// Seam records where a mid-stream continuation joined two attempts.
+type Seam struct {
+	// From is the target whose stream was cut or stalled; To the target
+	// asked to continue it.
+	From, To string
+	// Chars is how many characters (Unicode code points) of answer text
+	// the client had before the seam.
+	Chars int
+	// Interruption is how From's stream failed.
+	Interruption classify.Outcome
+	// Continuing marks the attempt that continued (To's side).
+	Continuing bool
 }
 
 // Failover summarises how the request moved between targets.
@@ -420,6 +468,9 @@ targets:
 			a.Outcome.Reason == classify.ContextLength && !r.settings.ContextLengthFailover:
 			res.Attempts = attempts
 			res.Failover = fo
+			if res.Stream != nil && r.settings.Midstream {
+				res.Stream.mid = r.continuation(req, order, k+1, n, limit-tried-1, deadline)
+			}
 			return res, nil
 		case a.Outcome.Reason == classify.Canceled:
 			return nil, ErrCanceled

@@ -30,16 +30,18 @@ type upstream struct {
 	*httptest.Server
 	calls  atomic.Int64
 	models chan string
+	bodies chan string
 }
 
 func newUpstream(t *testing.T, h func(w http.ResponseWriter, r *http.Request, model string)) *upstream {
 	t.Helper()
-	u := &upstream{models: make(chan string, 100)}
+	u := &upstream{models: make(chan string, 100), bodies: make(chan string, 100)}
 	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u.calls.Add(1)
 		b, _ := io.ReadAll(r.Body)
 		model := between(string(b), `"model":"`, `"`)
 		u.models <- model
+		u.bodies <- string(b)
 		h(w, r, model)
 	}))
 	t.Cleanup(u.Close)
@@ -434,7 +436,8 @@ func TestStreamClientCancelNotCounted(t *testing.T) {
 	p := newUpstream(t, func(w http.ResponseWriter, r *http.Request, m string) {
 		streamChunks(1, false)
 		w.Header().Set("Content-Type", "text/event-stream")
-		fmt.Fprint(w, "data: {\"model\":\"m\",\"choices\":[]}\n\n")
+		// A content delta commits the stream (a lifecycle frame alone would be held).
+		fmt.Fprint(w, "data: {\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}]}\n\n")
 		_ = http.NewResponseController(w).Flush()
 		<-r.Context().Done()
 	})

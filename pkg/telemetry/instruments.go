@@ -20,15 +20,18 @@ const (
 	MetricAttempts                = "keeptrusts.attempts"
 	MetricFailovers               = "keeptrusts.failovers"
 	MetricRetries                 = "keeptrusts.retries"
-	MetricRequests                = "keeptrusts.requests"
-	MetricGatewayOverhead         = "keeptrusts.gateway.overhead"
-	MetricCost                    = "keeptrusts.cost"
-	MetricPolicyHits              = "keeptrusts.policy.hits"
-	MetricLimitRejections         = "keeptrusts.limit.rejections"
-	MetricProbeDuration           = "keeptrusts.probe.duration"
-	MetricProbeFailures           = "keeptrusts.probe.failures"
-	MetricProviderHealth          = "keeptrusts.provider.health"
-	MetricCircuitState            = "keeptrusts.circuit.state"
+	// MetricMidstreamContinuations counts mid-stream continuations by
+	// from, to and outcome (ok, refused, or the continuation's failure).
+	MetricMidstreamContinuations = "keeptrusts.midstream.continuations"
+	MetricRequests               = "keeptrusts.requests"
+	MetricGatewayOverhead        = "keeptrusts.gateway.overhead"
+	MetricCost                   = "keeptrusts.cost"
+	MetricPolicyHits             = "keeptrusts.policy.hits"
+	MetricLimitRejections        = "keeptrusts.limit.rejections"
+	MetricProbeDuration          = "keeptrusts.probe.duration"
+	MetricProbeFailures          = "keeptrusts.probe.failures"
+	MetricProviderHealth         = "keeptrusts.provider.health"
+	MetricCircuitState           = "keeptrusts.circuit.state"
 )
 
 // Span names that are not derived from a model or a route.
@@ -36,6 +39,9 @@ const (
 	SpanFailover = "failover"
 	// EventFirstToken marks a streaming attempt's first event.
 	EventFirstToken = "gen_ai.first_token"
+	// EventMidstream marks, on both attempts' spans, where a mid-stream
+	// continuation joined them (keeptrusts.midstream.* attributes).
+	EventMidstream = "keeptrusts.midstream"
 )
 
 // Attribute keys: GenAI semantic conventions (spelled out rather than taken
@@ -69,6 +75,12 @@ const (
 	attrRetry               = attribute.Key("keeptrusts.retry")
 	attrRetryReason         = attribute.Key("keeptrusts.retry.reason")
 	attrRetryWait           = attribute.Key("keeptrusts.retry.wait")
+	attrMidstreamFrom       = attribute.Key("keeptrusts.midstream.from")
+	attrMidstreamTo         = attribute.Key("keeptrusts.midstream.to")
+	attrMidstreamChars      = attribute.Key("keeptrusts.midstream.chars")
+	attrMidstreamRole       = attribute.Key("keeptrusts.midstream.role")
+	attrMidstreamCause      = attribute.Key("keeptrusts.midstream.interruption")
+	attrMidstreamOutcome    = attribute.Key("keeptrusts.midstream.outcome")
 
 	// Short labels of the keeptrusts.* metrics, chosen to read well as
 	// Prometheus labels on dashboards.
@@ -113,6 +125,7 @@ type instruments struct {
 	attempts       metric.Int64Counter
 	failovers      metric.Int64Counter
 	retries        metric.Int64Counter
+	midstream      metric.Int64Counter
 	serverDuration metric.Float64Histogram
 	serverTTFT     metric.Float64Histogram
 	requests       metric.Int64Counter
@@ -153,6 +166,7 @@ func newInstruments(m metric.Meter) (*instruments, error) {
 	in.attempts = i64c(MetricAttempts, "{attempt}", "Upstream attempts and skipped targets, by target and outcome.")
 	in.failovers = i64c(MetricFailovers, "{failover}", "Moves of a request from one target to the next, by from, to and reason.")
 	in.retries = i64c(MetricRetries, "{retry}", "Same-target retries: attempts that repeat a failed one on the same target before failing over, by target and the reason retried.")
+	in.midstream = i64c(MetricMidstreamContinuations, "{continuation}", "Streams cut or stalled after text went out that another target was asked to continue, by from, to and outcome.")
 	in.serverDuration = f64h(MetricServerRequestDuration, "s", "Duration of a chat request at the gateway, from arrival to the last byte.", durationBuckets)
 	in.serverTTFT = f64h(MetricServerTimeToFirstToken, "s", "Time from a streaming request's arrival to its first event sent to the client.", ttftBuckets)
 	in.requests = i64c(MetricRequests, "{request}", "Chat requests answered, by status class and answering provider.")

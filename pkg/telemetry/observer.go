@@ -6,6 +6,7 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/keeptrusts/gateway/pkg/config"
@@ -144,6 +145,11 @@ func (o *observer) EndAttempt(ctx context.Context, a *router.Attempt) {
 			attrs = append(attrs, attrErrorType.String(reason), attrFailureReason.String(reason))
 			span.SetStatus(codes.Error, reason)
 		}
+		if sm := a.Seam; sm != nil {
+			seam := seamAttrs(a)
+			attrs = append(attrs, seam...)
+			span.AddEvent(EventMidstream, trace.WithTimestamp(a.Start.Add(a.Duration)), trace.WithAttributes(seam...))
+		}
 		span.SetAttributes(attrs...)
 		span.End(trace.WithTimestamp(a.Start.Add(a.Duration)))
 	}
@@ -164,6 +170,27 @@ func (o *observer) EndAttempt(ctx context.Context, a *router.Attempt) {
 		in.tokenUsage.Record(ctx, u.OutputTokens, sets.output...)
 	}
 	in.attempts.Add(ctx, 1, c.attempts.get(attemptKey{target: a.Target, outcome: outcome(a)}, buildAttemptSet)...)
+	if sm := a.Seam; sm != nil && sm.Continuing {
+		// Rare (a cut stream, continued): no cached attribute set.
+		in.midstream.Add(ctx, 1, metric.WithAttributes(attribute.String("from", sm.From), attribute.String("to", a.Target), attribute.String("outcome", router.SeamOutcome(a.Outcome))))
+	}
+}
+
+// seamAttrs are the keeptrusts.midstream.* attributes of an attempt on
+// either side of a mid-stream continuation.
+func seamAttrs(a *router.Attempt) []attribute.KeyValue {
+	sm := a.Seam
+	cause := string(sm.Interruption.Reason)
+	if sm.Interruption.Detail != "" {
+		cause = string(sm.Interruption.Detail)
+	}
+	role := "interrupted"
+	attrs := []attribute.KeyValue{attrMidstreamFrom.String(sm.From), attrMidstreamTo.String(sm.To), attrMidstreamChars.Int(sm.Chars), attrMidstreamCause.String(cause)}
+	if sm.Continuing {
+		role = "continuation"
+		attrs = append(attrs, attrMidstreamOutcome.String(router.SeamOutcome(a.Outcome)))
+	}
+	return append(attrs, attrMidstreamRole.String(role))
 }
 
 // skip records a target that was not tried.

@@ -52,10 +52,11 @@ type stream struct {
 	prefix []byte
 	head   int
 
-	started  bool // the role chunk was sent
-	finished bool // the finish_reason chunk was sent
-	done     bool // message_stop was seen
-	failed   bool // an error was returned
+	started     bool // the role chunk was sent
+	sentContent bool // a text or tool-call delta was sent
+	finished    bool // the finish_reason chunk was sent
+	done        bool // message_stop was seen
+	failed      bool // an error was returned
 
 	tools   map[int]int // Anthropic content block index → OpenAI tool call index
 	usage   anUsage
@@ -206,6 +207,7 @@ func (s *stream) blockStart(dst []byte) ([]byte, error) {
 		}
 		idx := len(s.tools)
 		s.tools[s.ev.Index] = idx
+		s.sentContent = true
 		dst = s.start(dst)
 		dst = s.open(dst)
 		dst = append(dst, `{"tool_calls":[{"index":`...)
@@ -263,6 +265,7 @@ func (s *stream) content(dst []byte, raw json.RawMessage, what string) ([]byte, 
 	if len(raw) == 2 {
 		return dst, nil
 	}
+	s.sentContent = true
 	dst = s.start(dst)
 	dst = s.open(dst)
 	dst = append(dst, `{"content":`...)
@@ -392,6 +395,12 @@ func (s *stream) Usage() provider.Usage { return usage(s.usage) }
 
 // FinishReasons holds the one choice's finish_reason once it is known.
 func (s *stream) FinishReasons() []string { return s.reasons }
+
+// Content reports whether a text delta or a tool call went out.
+func (s *stream) Content() bool { return s.sentContent }
+
+// Done reports whether message_stop was translated (its [DONE] sent).
+func (s *stream) Done() bool { return s.done }
 
 // Anthropic's text deltas, byte for byte as it sends them, around the text.
 var (

@@ -159,13 +159,19 @@ func usage(u gjson.Result) provider.Usage {
 func (a *Adapter) NewStream(*provider.Request) provider.Stream { return &stream{} }
 
 // stream relays OpenAI chunks untouched while noting the model, usage and
-// finish reasons, and whether [DONE] arrived.
+// finish reasons, whether a content delta went out, and whether [DONE]
+// arrived.
 type stream struct {
 	model   string
 	usage   provider.Usage
 	reasons []string
 	done    bool
+	content bool
 }
+
+// frameDone is the end marker Finish sends for an upstream that ended a
+// complete stream without one.
+var frameDone = []byte("data: [DONE]\n\n")
 
 func (s *stream) Event(dst []byte, ev sse.Event) ([]byte, error) {
 	if len(ev.Data) == 0 {
@@ -177,6 +183,11 @@ func (s *stream) Event(dst []byte, ev sse.Event) ([]byte, error) {
 		return append(dst, ev.Raw...), nil
 	}
 	dst = append(dst, ev.Raw...)
+	// Only the chunks before the first content delta are looked at: once
+	// content went out, the check costs one branch per chunk.
+	if !s.content {
+		s.content = hasContent(ev.Data)
+	}
 	// Most chunks are content deltas with "finish_reason":null and no usage:
 	// only chunks that may carry something to note are parsed. Compatible
 	// servers may put spaces around the colon.
@@ -225,16 +236,50 @@ func hasMember(data []byte, key, first string) bool {
 	}
 }
 
+// Finish accepts a body that ended after a finish_reason as complete and
+// sends the [DONE] the upstream left out: several OpenAI-compatible servers
+// never send one, and every chunk of the answer has arrived by then.
 func (s *stream) Finish(dst []byte) ([]byte, error) {
-	if !s.done {
-		return dst, fmt.Errorf("stream ended before [DONE]: %w", io.ErrUnexpectedEOF)
+	switch {
+	case s.done:
+		return dst, nil
+	case len(s.reasons) > 0:
+		s.done = true
+		return append(dst, frameDone...), nil
 	}
-	return dst, nil
+	return dst, fmt.Errorf("stream ended before a finish_reason or [DONE]: %w", io.ErrUnexpectedEOF)
+}
+
+// hasContent reports whether a chunk carries a content delta: non-empty
+// text or refusal, or a tool (or legacy function) call. A role-only chunk,
+// an empty content string, a finish_reason or a usage chunk is not one.
+func hasContent(data []byte) bool {
+	if !bytes.Contains(data, []byte(`"delta"`)) {
+		return false
+	}
+	res := gjson.GetManyBytes(data, "choices.#.delta.content", "choices.#.delta.refusal", "choices.#.delta.tool_calls", "choices.#.delta.function_call")
+	for _, r := range res[:2] {
+		for _, v := range r.Array() {
+			if v.Type == gjson.String && v.Str != "" {
+				return true
+			}
+		}
+	}
+	for _, r := range res[2:] {
+		for _, v := range r.Array() {
+			if v.IsArray() && len(v.Array()) > 0 || v.IsObject() {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func (s *stream) Model() string           { return s.model }
 func (s *stream) Usage() provider.Usage   { return s.usage }
 func (s *stream) FinishReasons() []string { return s.reasons }
+func (s *stream) Content() bool           { return s.content }
+func (s *stream) Done() bool              { return s.done }
 
 // ErrorBody implements provider.Adapter: an OpenAI-shaped error passes as is;
 // anything else is wrapped into one.
@@ -264,3 +309,9 @@ func (a *Adapter) ProbeRequest(ctx context.Context, ep *provider.Endpoint) (*htt
 	setHeaders(req.Header, ep, nil, "")
 	return req, nil
 }
+
+// AcceptsPrefill implements provider.Prefiller: OpenAI-compatible servers
+// (vLLM, llama.cpp, Ollama) continue a final assistant message; OpenAI's
+// own API answers it as a new turn instead, so the continuation would not
+// join the text already sent.
+func (a *Adapter) AcceptsPrefill(string) bool { return a.kind != "openai" }
