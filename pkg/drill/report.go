@@ -80,8 +80,10 @@ type Report struct {
 	// RecoverMS: from the fault's end to the first answer from the primary
 	// by a request started after it.
 	RecoverMS *float64 `json:"recover_ms"`
-	// EventsWritten counts events recorded since the drill began; it should
-	// equal Sent. EventsError says why they could not be counted.
+	// EventsWritten counts this drill's own events (its requests carry
+	// X-Request-Id drill-<run>-<n>, recorded as the event's request_id), so
+	// other traffic on the same gateway is not counted; it should equal
+	// Sent. EventsError says why they could not be counted.
 	EventsWritten int    `json:"events_written"`
 	EventsError   string `json:"events_error,omitempty"`
 	// ErrorSamples holds a few error bodies, one per kind of error.
