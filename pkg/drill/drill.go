@@ -206,6 +206,9 @@ type driver struct {
 	// requests (not another drill's or a user's on the same gateway).
 	runID string
 	seq   atomic.Int64
+	// healthRead is set once /health?verbose=1 answered with the primary
+	// (a missing detection figure is then not for want of reading it).
+	healthRead bool
 
 	mu            sync.Mutex
 	results       []result
@@ -454,6 +457,9 @@ func (d *driver) watchHealth(ctx context.Context) {
 		if !ok {
 			continue
 		}
+		d.mu.Lock()
+		d.healthRead = true
+		d.mu.Unlock()
 		bad := state == "open" || !healthy
 		was := d.primaryBad.Swap(bad)
 		now := d.now()
@@ -581,6 +587,16 @@ func (d *driver) stats(ctx context.Context, admin string) (sim.Stats, error) {
 		return st, fmt.Errorf("drill: stats: %w", err)
 	}
 	return st, nil
+}
+
+// primaryTarget is the primary's configuration (defaults applied).
+func (d *driver) primaryTarget() config.Target {
+	for _, t := range d.cfg.Providers.Targets {
+		if t.ID == d.primary {
+			return t
+		}
+	}
+	return config.Target{}
 }
 
 // requestPrefix starts the request id of every request this drill sends.
