@@ -364,7 +364,9 @@ func startGateway(t *testing.T, env []string, cfgPath string, extra ...string) *
 // taken down through the simulator's admin API.
 func TestDemoStep4(t *testing.T) {
 	port := freePort(t)
-	gw := start(t, nil, "gateway", "run", "--demo", "--port", fmt.Sprint(port))
+	// The simulators on ports the system picks: a demo already running
+	// (make run) holds the default ones.
+	gw := start(t, nil, "gateway", "run", "--demo", "--port", fmt.Sprint(port), "--demo-sim-ports", "0,0,0,0")
 	waitFor(t, "demo ready", 15*time.Second, func() bool { return strings.Contains(gw.Output(), "Gateway ready") })
 	url := fmt.Sprintf("http://127.0.0.1:%d/v1/chat/completions", port)
 	var a answer

@@ -30,7 +30,7 @@ type tailOptions struct {
 	team     string
 	gateway  string
 	store    string
-	// token is the gateway's admin token from $KT_ADMIN_TOKEN, "" when
+	// token is the gateway's admin token from $KEEPTRUSTS_ADMIN_TOKEN, "" when
 	// unset. Never printed.
 	token string
 }
@@ -70,8 +70,8 @@ It asks the running gateway (GET /v1/events). When the gateway cannot be
 reached it says so and reads the local event store instead (--store), so
 events can be read after the gateway stopped. When the gateway requires an
 admin token for its management endpoints (always when one is configured, and
-when it listens beyond loopback), set KT_ADMIN_TOKEN to that token: it is
-sent as "Authorization: Bearer $KT_ADMIN_TOKEN".
+when it listens beyond loopback), set KEEPTRUSTS_ADMIN_TOKEN to that token: it is
+sent as "Authorization: Bearer $KEEPTRUSTS_ADMIN_TOKEN".
 
 --format json prints one JSON array (pipe it to jq '.[]'); with --follow it
 prints one JSON object per line as events happen. --format table prints
@@ -79,7 +79,7 @@ aligned columns.`,
 		Example: `  kt events tail --last 5 --format json | jq '.[] | {id, provider, latency_ms, failover}'
   kt events tail --follow --failover true
   kt events tail --provider anthropic-fallback --since 15m
-  KT_ADMIN_TOKEN=$(cat admin-token) kt events tail --gateway https://gateway.example.com --team data-science`,
+  KEEPTRUSTS_ADMIN_TOKEN=$(cat admin-token) kt events tail --gateway https://gateway.example.com --team data-science`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if o.format != "json" && o.format != "table" {

@@ -131,7 +131,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	if len(order) == 0 {
 		return nil, errors.New("drill: the configuration has no targets")
 	}
-	d := &driver{opts: opts, cfg: cfg}
+	d := &driver{opts: opts, cfg: cfg, runID: randomHex(6)}
 	for _, i := range order {
 		d.targets = append(d.targets, cfg.Providers.Targets[i].ID)
 	}
@@ -200,6 +200,15 @@ type driver struct {
 	timeline timeline
 
 	primaryBad atomic.Bool
+	// runID names this drill's requests: each is sent with X-Request-Id
+	// "drill-<runID>-<n>", which the gateway keeps as the event's
+	// request_id, so that the events count holds only this drill's own
+	// requests (not another drill's or a user's on the same gateway).
+	runID string
+	seq   atomic.Int64
+	// healthRead is set once /health?verbose=1 answered with the primary
+	// (a missing detection figure is then not for want of reading it).
+	healthRead bool
 
 	mu            sync.Mutex
 	results       []result
@@ -391,7 +400,14 @@ func (d *driver) send(stream bool) result {
 	if stream {
 		body += `,"stream":true`
 	}
-	resp, err := d.client.Post(d.gateway+"/v1/chat/completions", "application/json", strings.NewReader(body+"}"))
+	req, err := http.NewRequest(http.MethodPost, d.gateway+"/v1/chat/completions", strings.NewReader(body+"}"))
+	if err != nil {
+		r.body = err.Error()
+		return r
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Request-Id", d.requestPrefix()+strconv.FormatInt(d.seq.Add(1), 10))
+	resp, err := d.client.Do(req)
 	if err != nil {
 		r.body = err.Error()
 		r.end = d.now()
@@ -441,6 +457,9 @@ func (d *driver) watchHealth(ctx context.Context) {
 		if !ok {
 			continue
 		}
+		d.mu.Lock()
+		d.healthRead = true
+		d.mu.Unlock()
 		bad := state == "open" || !healthy
 		was := d.primaryBad.Swap(bad)
 		now := d.now()
@@ -570,7 +589,21 @@ func (d *driver) stats(ctx context.Context, admin string) (sim.Stats, error) {
 	return st, nil
 }
 
-// countEvents counts the events recorded since the drill began, polling
+// primaryTarget is the primary's configuration (defaults applied).
+func (d *driver) primaryTarget() config.Target {
+	for _, t := range d.cfg.Providers.Targets {
+		if t.ID == d.primary {
+			return t
+		}
+	}
+	return config.Target{}
+}
+
+// requestPrefix starts the request id of every request this drill sends.
+func (d *driver) requestPrefix() string { return "drill-" + d.runID + "-" }
+
+// countEvents counts this drill's events (by their request_id) recorded
+// since the drill began, polling
 // until there are as many as requests sent or FlushWait passes (events are
 // written off the request path, in batches).
 func (d *driver) countEvents(ctx context.Context, want int) (int, error) {
@@ -614,7 +647,12 @@ func (d *driver) countFrom(ctx context.Context, after string) (int, error) {
 			return n, fmt.Errorf("drill: events: %s", resp.Status)
 		}
 		ids := gjson.GetBytes(b, "#.id").Array()
-		n += len(ids)
+		prefix := d.requestPrefix()
+		for _, rid := range gjson.GetBytes(b, "#.request_id").Array() {
+			if strings.HasPrefix(rid.String(), prefix) {
+				n++
+			}
+		}
 		if len(ids) < events.MaxAfter {
 			return n, nil
 		}

@@ -3,8 +3,12 @@ package drill
 import (
 	"bytes"
 	"context"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -89,5 +93,47 @@ func TestParseScenario(t *testing.T) {
 				t.Fatalf("ParseScenario(%q) err = %v", tc.in, err)
 			}
 		})
+	}
+}
+
+// TestGatewayDrillCountsOnlyItsOwnEvents drives a running stack (--gateway)
+// while other clients use the same gateway, as a second drill or a user's
+// curl would: the report counts the drill's own events only.
+func TestGatewayDrillCountsOnlyItsOwnEvents(t *testing.T) {
+	cfg := testConfig(t)
+	st, err := StartStack(context.Background(), StackOptions{File: "drill.yaml", Data: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	// Other traffic before and during the drill: a bounded number of
+	// requests, all answered (so all recorded) while the drill runs.
+	const others = 40
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for range others {
+			resp, err := http.Post(st.GatewayURL+"/v1/chat/completions", "application/json",
+				strings.NewReader(`{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`))
+			if err != nil {
+				t.Errorf("other client: %v", err)
+				return
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			_ = resp.Body.Close()
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	rep, err := Run(context.Background(), Options{
+		Data: cfg, File: "drill.yaml", Scenario: PrimaryDown, RPS: 20, Duration: 2 * time.Second,
+		Gateway: st.GatewayURL, SimAdmin: st.AdminURLs,
+	})
+	wg.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Sent == 0 || rep.EventsWritten != rep.Sent {
+		t.Fatalf("events written %d of %d sent (%d other requests on the gateway; %s)", rep.EventsWritten, rep.Sent, others, rep.EventsError)
 	}
 }

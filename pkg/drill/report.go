@@ -80,10 +80,16 @@ type Report struct {
 	// RecoverMS: from the fault's end to the first answer from the primary
 	// by a request started after it.
 	RecoverMS *float64 `json:"recover_ms"`
-	// EventsWritten counts events recorded since the drill began; it should
-	// equal Sent. EventsError says why they could not be counted.
+	// EventsWritten counts this drill's own events (its requests carry
+	// X-Request-Id drill-<run>-<n>, recorded as the event's request_id), so
+	// other traffic on the same gateway is not counted; it should equal
+	// Sent. EventsError says why they could not be counted.
 	EventsWritten int    `json:"events_written"`
 	EventsError   string `json:"events_error,omitempty"`
+	// Missing says, for each figure above left out (null), why: not
+	// observed during the run (and what would have made it show), or a
+	// sample too small to compute it from. Keys are the figures' JSON names.
+	Missing map[string]string `json:"missing,omitempty"`
 	// ErrorSamples holds a few error bodies, one per kind of error.
 	ErrorSamples map[string]string `json:"error_samples,omitempty"`
 	// Problems lists fault changes that could not be applied.
@@ -108,6 +114,7 @@ func (d *driver) report(sent, dropped, written int, evErr error) *Report {
 		Sent: sent, Dropped: dropped, ByStatus: map[string]int{}, Errors: map[string]int{},
 		AnsweredBy: map[string]int{}, FailoverReasons: map[string]int{}, AttemptLimit: 1 + d.maxAttempts(),
 		EventsWritten: written, ErrorSamples: map[string]string{}, SimPrimaryAfterKnownBad: -1,
+		Missing: map[string]string{},
 	}
 	if evErr != nil {
 		rep.EventsError = evErr.Error()
@@ -168,32 +175,95 @@ func (d *driver) report(sent, dropped, written int, evErr error) *Report {
 			rep.ErrorsAfterRecovery++
 		}
 	}
+	pt := d.primaryTarget()
+	hc, cb := pt.HealthCheck, pt.CircuitBreaker
 	if fallbackAt >= 0 {
 		rep.DetectFallbackMS = msp(fallbackAt - tl.faultStart)
+	} else {
+		rep.Missing["detect_fallback_ms"] = "no answer came from a fallback target after the fault started"
 	}
-	if d.breakerOpened >= 0 {
+	switch {
+	case d.breakerOpened >= 0:
 		rep.BreakerOpenedMS = msp(d.breakerOpened - tl.faultStart)
+	case !d.healthRead:
+		rep.Missing["breaker_opened_ms"] = "/health?verbose=1 could not be read (an admin token needed?)"
+	case cb.Enabled != nil && !*cb.Enabled:
+		rep.Missing["breaker_opened_ms"] = d.primary + " has circuit_breaker.enabled: false"
+	default:
+		rep.Missing["breaker_opened_ms"] = fmt.Sprintf("%s's circuit stayed closed during the fault (it opens after %d failed requests in a row; skipped, slow or rate-limited ones are not failures)",
+			d.primary, cb.ConsecutiveFailures)
 	}
-	if d.healthFlipped >= 0 {
+	faultLen := tl.faultEnd - tl.faultStart
+	switch {
+	case d.healthFlipped >= 0:
 		rep.HealthFlippedMS = msp(d.healthFlipped - tl.faultStart)
+	case !d.healthRead:
+		rep.Missing["health_flipped_ms"] = "/health?verbose=1 could not be read (an admin token needed?)"
+	case !hc.IsEnabled():
+		rep.Missing["health_flipped_ms"] = d.primary + " has health_check.enabled: false"
+	default:
+		need := time.Duration(float64(hc.UnhealthyThreshold) * hc.IntervalSeconds * float64(time.Second))
+		if need > faultLen {
+			rep.Missing["health_flipped_ms"] = fmt.Sprintf("the probes need about %s to mark %s unhealthy (unhealthy_threshold %d × interval_seconds %g), longer than the fault (%s)",
+				need, d.primary, hc.UnhealthyThreshold, hc.IntervalSeconds, faultLen.Round(time.Millisecond))
+		} else {
+			rep.Missing["health_flipped_ms"] = "/health never showed " + d.primary + " unhealthy during the fault"
+		}
 	}
 	if recoverAt >= 0 {
 		rep.RecoverMS = msp(recoverAt - tl.faultEnd)
+	} else {
+		left := d.opts.Duration - tl.faultEnd
+		rep.Missing["recover_ms"] = fmt.Sprintf("no request started after the fault ended was answered by %s in the %s left of the run (it gets traffic again after healthy_threshold %d × interval_seconds %g of passing probes once unhealthy, and after circuit_breaker.open_seconds %g once its circuit opened)",
+			d.primary, left.Round(time.Millisecond), hc.HealthyThreshold, hc.IntervalSeconds, cb.OpenSeconds)
 	}
 	if d.knownBadStats >= 0 && d.faultEndStats >= d.knownBadStats {
 		rep.SimPrimaryAfterKnownBad = d.faultEndStats - d.knownBadStats
 	}
 	if len(normal) > 0 {
 		rep.NormalP50MS, rep.NormalP99MS = msp(quantile(normal, 0.5)), msp(quantile(normal, 0.99))
+	} else {
+		rep.Missing["normal_p50_ms"] = "no answer came from " + d.primary + " without failover"
+		rep.Missing["normal_p99_ms"] = rep.Missing["normal_p50_ms"]
 	}
 	if len(failed) > 0 {
 		rep.FailoverP50MS, rep.FailoverP99MS = msp(quantile(failed, 0.5)), msp(quantile(failed, 0.99))
+	} else {
+		rep.Missing["failover_p50_ms"] = "no answer was failed over"
+		rep.Missing["failover_p99_ms"] = rep.Missing["failover_p50_ms"]
 	}
-	if len(normal) > 0 && len(failed) > 0 {
-		rep.FailoverAddedP50MS = msp(quantile(failed, 0.5) - quantile(normal, 0.5))
-		rep.FailoverAddedP99MS = msp(quantile(failed, 0.99) - quantile(normal, 0.99))
+	rep.FailoverAddedP50MS = added(rep.Missing, "failover_added_p50_ms", normal, failed, 0.5, minSamplesP50)
+	rep.FailoverAddedP99MS = added(rep.Missing, "failover_added_p99_ms", normal, failed, 0.99, minSamplesP99)
+	if len(rep.Missing) == 0 {
+		rep.Missing = nil
 	}
 	return rep
+}
+
+// Sample sizes below which what failover added is not reported: a
+// difference of two medians of a handful of requests is noise, and the
+// nearest-rank p99 of fewer than 100 requests is just their maximum.
+const (
+	minSamplesP50 = 10
+	minSamplesP99 = 100
+)
+
+// added is the q-quantile of failed-over answers minus that of normal ones,
+// or nil with the reason in missing[key] when a sample is too small or the
+// difference is not positive (latencies are measured on the monotonic
+// clock, so a negative difference means only that failed-over answers were
+// not slower at that quantile, not that failover saved time).
+func added(missing map[string]string, key string, normal, failed []time.Duration, q float64, minN int) *float64 {
+	if len(normal) < minN || len(failed) < minN {
+		missing[key] = fmt.Sprintf("too few answers to compare (%d normal, %d failed over; %d of each needed)", len(normal), len(failed), minN)
+		return nil
+	}
+	qf, qn := quantile(failed, q), quantile(normal, q)
+	if qf < qn {
+		missing[key] = fmt.Sprintf("failed-over answers were not slower than normal ones at this quantile (%s vs %s)", fmtMS(msp(qf)), fmtMS(msp(qn)))
+		return nil
+	}
+	return msp(qf - qn)
 }
 
 // attempted reports whether a failover reason means the primary was really
@@ -248,18 +318,19 @@ func (r *Report) WriteTable(w io.Writer) error {
 	row("  before / during / after fault", fmt.Sprintf("%d / %d / %d (after recovery: %d)", r.ErrorsBeforeFault, r.ErrorsDuringFault, r.ErrorsAfterFault, r.ErrorsAfterRecovery))
 	row("failovers by reason", counts(r.FailoverReasons))
 	row("attempts per request", fmt.Sprintf("max %d (limit %d)", r.MaxAttemptsSeen, r.AttemptLimit))
-	row("time to detect: fallback answer", fmtMS(r.DetectFallbackMS))
-	row("time to detect: breaker opened", fmtMS(r.BreakerOpenedMS))
-	row("time to detect: health flipped", fmtMS(r.HealthFlippedMS))
-	row("latency normal p50 / p99", fmtMS(r.NormalP50MS)+" / "+fmtMS(r.NormalP99MS))
-	row("latency failed over p50 / p99", fmtMS(r.FailoverP50MS)+" / "+fmtMS(r.FailoverP99MS))
-	row("failover added p50 / p99", fmtMS(r.FailoverAddedP50MS)+" / "+fmtMS(r.FailoverAddedP99MS))
+	row("time to detect: fallback answer", r.fig("detect_fallback_ms", r.DetectFallbackMS))
+	row("time to detect: breaker opened", r.fig("breaker_opened_ms", r.BreakerOpenedMS))
+	row("time to detect: health flipped", r.fig("health_flipped_ms", r.HealthFlippedMS))
+	row("latency normal p50 / p99", fmtMS(r.NormalP50MS)+" / "+fmtMS(r.NormalP99MS)+r.why("normal_p50_ms"))
+	row("latency failed over p50 / p99", fmtMS(r.FailoverP50MS)+" / "+fmtMS(r.FailoverP99MS)+r.why("failover_p50_ms"))
+	row("failover added p50", r.fig("failover_added_p50_ms", r.FailoverAddedP50MS))
+	row("failover added p99", r.fig("failover_added_p99_ms", r.FailoverAddedP99MS))
 	sim := "unknown"
 	if r.SimPrimaryAfterKnownBad >= 0 {
 		sim = strconv.FormatInt(r.SimPrimaryAfterKnownBad, 10)
 	}
 	row("attempts wasted on known-bad primary", fmt.Sprintf("%d (primary sim saw %s requests)", r.WastedAttempts, sim))
-	row("time to recover", fmtMS(r.RecoverMS))
+	row("time to recover", r.fig("recover_ms", r.RecoverMS))
 	ev := fmt.Sprintf("%d of %d sent", r.EventsWritten, r.Sent)
 	if r.EventsError != "" {
 		ev += " (" + r.EventsError + ")"
@@ -272,6 +343,22 @@ func (r *Report) WriteTable(w io.Writer) error {
 		row("problem", p)
 	}
 	return tw.Flush()
+}
+
+// fig formats a figure, or "-" and why it is missing.
+func (r *Report) fig(key string, v *float64) string {
+	if v != nil {
+		return fmtMS(v)
+	}
+	return "-" + r.why(key)
+}
+
+// why is " (reason)" for a missing figure, "" otherwise.
+func (r *Report) why(key string) string {
+	if reason := r.Missing[key]; reason != "" {
+		return " (" + reason + ")"
+	}
+	return ""
 }
 
 func fmtMS(v *float64) string {

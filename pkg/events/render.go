@@ -73,7 +73,7 @@ func RenderTableWith(w io.Writer, evs []Event, o TableOptions) error {
 			cell(e.Provider),
 			cell(e.Model),
 			e.Status,
-			strconv.FormatFloat(e.LatencyMS, 'f', 0, 64),
+			strconv.FormatFloat(e.LatencyMS, 'f', 1, 64), // a local answer takes well under 1 ms
 			failoverCell(e),
 			e.Usage.TotalTokens,
 			costCell(e.CostUSD),

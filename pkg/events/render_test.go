@@ -164,7 +164,8 @@ func TestRenderTableCells(t *testing.T) {
 			[]string{"openai-primary→none (upstream_error)"},
 		},
 		{"cost", Event{CostUSD: 0.000123}, []string{"$0.000123"}},
-		{"tokens and latency", Event{LatencyMS: 1234.6, Usage: Usage{TotalTokens: 1500}}, []string{" 1235 ", " 1500 "}},
+		{"tokens and latency", Event{LatencyMS: 1234.64, Usage: Usage{TotalTokens: 1500}}, []string{" 1234.6 ", " 1500 "}},
+		{"sub-millisecond latency keeps a decimal", Event{LatencyMS: 0.43}, []string{" 0.4 "}},
 		{"time is UTC to the second", Event{Timestamp: time.Date(2025, 6, 1, 14, 30, 15, 999, time.FixedZone("X", 7200))}, []string{"2025-06-01T12:30:15Z "}},
 		{"control characters cannot break the table", Event{Model: "evil\tmodel\n\x1b[31mred"}, []string{"evil?model??[31mred"}},
 	}
