@@ -146,10 +146,13 @@ func TestRecoveryOnProbeEvidence(t *testing.T) {
 
 			up := time.Now()
 			p.primary.SetFault(sim.Fault{Kind: sim.FaultNone})
-			var back time.Time
+			var back, lifted time.Time
 			deadline := up.Add(bound)
 			for back.IsZero() && time.Now().Before(deadline) {
 				time.Sleep(5 * time.Millisecond)
+				if lifted.IsZero() && primary.Snapshot().Breaker != "open" {
+					lifted = time.Now()
+				}
 				mu.Lock()
 				for _, a := range seen {
 					if a.provider == "openai-primary" && a.at.After(up) {
@@ -165,8 +168,12 @@ func TestRecoveryOnProbeEvidence(t *testing.T) {
 					bound, s.Breaker, s.ProbeHealthy)
 			}
 			took := back.Sub(up)
-			t.Logf("%s: outage %v; traffic back on the primary %v after recovery (%.1f probe intervals of %v); circuit %s",
-				tt.name, outage, took.Round(time.Millisecond), float64(took)/float64(probeInterval), probeInterval, s.Breaker)
+			if lifted.IsZero() {
+				lifted = back // the trial closed the circuit between two polls
+			}
+			t.Logf("%s: outage %v; circuit left open %v after recovery (%.1f probe intervals of %v); traffic back on the primary %v after recovery (%.1f intervals); circuit %s",
+				tt.name, outage, lifted.Sub(up).Round(time.Millisecond), float64(lifted.Sub(up))/float64(probeInterval), probeInterval,
+				took.Round(time.Millisecond), float64(took)/float64(probeInterval), s.Breaker)
 
 			mu.Lock()
 			defer mu.Unlock()
