@@ -252,27 +252,30 @@ func (s *stream) Finish(dst []byte) ([]byte, error) {
 
 // hasContent reports whether a chunk carries a content delta: non-empty
 // text or refusal, or a tool (or legacy function) call. A role-only chunk,
-// an empty content string, a finish_reason or a usage chunk is not one.
+// an empty content string, a finish_reason or a usage chunk is not one. It
+// reads the first choice in place (no copy of the chunk): a stream commits
+// on its first choice's first content.
 func hasContent(data []byte) bool {
 	if !bytes.Contains(data, []byte(`"delta"`)) {
 		return false
 	}
-	res := gjson.GetManyBytes(data, "choices.#.delta.content", "choices.#.delta.refusal", "choices.#.delta.tool_calls", "choices.#.delta.function_call")
-	for _, r := range res[:2] {
-		for _, v := range r.Array() {
-			if v.Type == gjson.String && v.Str != "" {
-				return true
-			}
-		}
+	d := gjson.Get(unsafe.String(unsafe.SliceData(data), len(data)), "choices.0.delta")
+	if !d.IsObject() {
+		return false
 	}
-	for _, r := range res[2:] {
-		for _, v := range r.Array() {
-			if v.IsArray() && len(v.Array()) > 0 || v.IsObject() {
-				return true
-			}
+	found := false
+	d.ForEach(func(k, v gjson.Result) bool {
+		switch k.Str {
+		case "content", "refusal":
+			found = v.Type == gjson.String && len(v.Raw) > 2
+		case "tool_calls":
+			found = v.IsArray() && v.Raw != "[]" && len(strings.TrimSpace(v.Raw[1:len(v.Raw)-1])) > 0
+		case "function_call":
+			found = v.IsObject()
 		}
-	}
-	return false
+		return !found
+	})
+	return found
 }
 
 func (s *stream) Model() string           { return s.model }
