@@ -48,6 +48,10 @@ type Target struct {
 	Health *health.Target
 	// ForwardClientAuth sends the client's bearer token instead of the target's key.
 	ForwardClientAuth bool
+	// Model, when set, is the upstream model asked of this target whatever
+	// the client requested (a route target's model); it replaces
+	// Settings.ModelMapping for this target.
+	Model string
 }
 
 // Routing strategies (Settings.Strategy).
@@ -100,6 +104,9 @@ type Settings struct {
 	RequestTimeout time.Duration
 	// MaxResponseBytes bounds a non-streaming upstream answer.
 	MaxResponseBytes int64
+	// Route names the route this router serves, reported on every Attempt;
+	// "" for the implicit route of a configuration without routes.
+	Route string
 }
 
 // Router routes requests over targets.
@@ -211,6 +218,8 @@ type Request struct {
 type Attempt struct {
 	// N is the attempt's 1-based position among the request's attempts and skips.
 	N int
+	// Route is the route that served the request ("" for the implicit one).
+	Route string
 	// Target id.
 	Target string
 	// Kind is the target's provider kind.
@@ -236,6 +245,9 @@ type Attempt struct {
 	ResponseModel string
 	// FinishReasons of a successful non-streaming attempt.
 	FinishReasons []string
+	// DroppedParams are the request fields left out of this attempt
+	// because its target's provider kind cannot take them.
+	DroppedParams []string
 }
 
 // Failover summarises how the request moved between targets.
@@ -365,7 +377,7 @@ func (r *Router) Do(ctx context.Context, req *Request) (*Result, error) {
 		}
 		done, skip := t.Health.Admit(now)
 		if skip != classify.None {
-			attempts = append(attempts, Attempt{N: len(attempts) + 1, Target: t.ID, Kind: t.Adapter.Kind(), Model: model, Outcome: classify.Skipped(skip), Skipped: true, Start: now})
+			attempts = append(attempts, Attempt{N: len(attempts) + 1, Route: r.settings.Route, Target: t.ID, Kind: t.Adapter.Kind(), Model: model, Outcome: classify.Skipped(skip), Skipped: true, Start: now})
 			r.observer.EndAttempt(ctx, &attempts[len(attempts)-1])
 			fo.leave(t.ID, skip)
 			continue
@@ -405,9 +417,13 @@ func (f *Failover) leave(target string, reason classify.Reason) {
 	f.Reason = reason
 }
 
-// modelFor applies model mapping on every target but the one of rank 0
+// modelFor returns the target's own model when it has one (a route's);
+// otherwise it applies model mapping on every target but the one of rank 0
 // (the highest priority), whatever its place in the request's order.
 func (r *Router) modelFor(rank int, model string) string {
+	if m := r.targets[rank].Model; m != "" {
+		return m
+	}
 	if rank == 0 {
 		return model
 	}

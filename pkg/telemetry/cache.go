@@ -103,7 +103,7 @@ func buildFailoverSet(k failoverKey) []metric.AddOption {
 
 // serverKey identifies the labels of the gateway-level request metrics.
 type serverKey struct {
-	requestedModel, model, errorType string
+	route, requestedModel, model, errorType string
 	// errStatus is the HTTP status that is error.type when errorType is "".
 	errStatus int
 	stream    bool
@@ -123,6 +123,9 @@ func buildServerSet(k serverKey) []metric.RecordOption {
 	}
 	if k.stream {
 		attrs = append(attrs, attrRequestStream.Bool(true))
+	}
+	if k.route != "" {
+		attrs = append(attrs, attrRoute.String(k.route))
 	}
 	return recordSet(attrs...)
 }
@@ -165,6 +168,7 @@ func buildPolicySet(h PolicyHit) []metric.AddOption {
 // startKey identifies what an attempt span starts with: its name and
 // attributes depend on nothing else.
 type startKey struct {
+	route               string
 	target, kind, model string
 	n                   int
 	stream              bool

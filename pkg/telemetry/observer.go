@@ -67,7 +67,7 @@ func (o *observer) StartAttempt(ctx context.Context, a *router.Attempt) context.
 
 // startOpts are the name and start attributes of a's span.
 func (o *observer) startOpts(a *router.Attempt) startOpts {
-	return o.t.caches.starts.get(startKey{target: a.Target, kind: a.Kind, model: a.Model, n: a.N, stream: a.Stream}, o.buildStart)
+	return o.t.caches.starts.get(startKey{route: a.Route, target: a.Target, kind: a.Kind, model: a.Model, n: a.N, stream: a.Stream}, o.buildStart)
 }
 
 // buildStartOpts builds an attempt span's name and start attributes.
@@ -84,6 +84,9 @@ func (o *observer) buildStartOpts(k startKey) startOpts {
 	)
 	if k.stream {
 		attrs = append(attrs, attrRequestStream.Bool(true))
+	}
+	if k.route != "" {
+		attrs = append(attrs, attrRoute.String(k.route))
 	}
 	attrs = append(attrs, servers...)
 	return startOpts{name: "chat " + k.model, attrs: attrs}
@@ -125,6 +128,9 @@ func (o *observer) EndAttempt(ctx context.Context, a *router.Attempt) {
 		}
 		if a.Outcome.Status != 0 {
 			attrs = append(attrs, attrHTTPStatus.Int(a.Outcome.Status))
+		}
+		if len(a.DroppedParams) > 0 {
+			attrs = append(attrs, attrDroppedParams.StringSlice(a.DroppedParams))
 		}
 		if a.Stream && a.FirstByte > 0 {
 			ttft := attrTimeToFirstChunk.Float64(a.FirstByte.Seconds())
@@ -175,6 +181,9 @@ func (o *observer) skip(ctx context.Context, a *router.Attempt) {
 				attrProviderName.String(providerName(a.Kind)),
 				attrRequestModel.String(a.Model),
 			))
+		if a.Route != "" {
+			span.SetAttributes(attrRoute.String(a.Route))
+		}
 		span.End(trace.WithTimestamp(a.Start))
 	}
 	if t.metering {
