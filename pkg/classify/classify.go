@@ -32,6 +32,11 @@ const (
 	ClientError Reason = "client_error"
 	// Canceled is the client going away: never counted against the provider.
 	Canceled Reason = "client_canceled"
+	// UnsupportedRequest is a target skipped because the request uses a
+	// field its provider kind can neither honour nor drop safely (audio
+	// output, web search, n > 1 with fan_out_n off, ...): the next target
+	// is tried; never counted against the provider.
+	UnsupportedRequest Reason = "unsupported_request"
 )
 
 // Outcome is the single classification of one upstream attempt.

@@ -358,3 +358,87 @@ func TestRoutesSDKModelsRetrieve(t *testing.T) {
 		t.Fatalf("retrieve of an unrouted model: %v", err)
 	}
 }
+
+// TestRoutesParamsAcrossProviders runs the issue's parameter scenarios:
+// fields the Anthropic fallback cannot take are dropped on failover (and
+// listed in the event), temperature is scaled, n fans out; the same
+// fields on an Anthropic first choice are refused without an upstream
+// call; a field no Anthropic target can serve skips it.
+func TestRoutesParamsAcrossProviders(t *testing.T) {
+	tests := []struct {
+		name         string
+		model, extra string
+		openaiDown   bool
+		wantStatus   int
+		wantProvider string
+		wantChoices  int
+		wantDropped  []string
+		wantParam    string // of a 400
+		wantCalls    [2]int64
+		wantReasons  []string // the attempts' outcomes
+	}{
+		{
+			name: "dropped on failover", model: "gpt-4.1", openaiDown: true,
+			extra:      `,"frequency_penalty":0.5,"logprobs":true,"seed":42`,
+			wantStatus: 200, wantProvider: "anthropic-fallback", wantChoices: 1,
+			wantDropped: []string{"frequency_penalty", "logprobs", "seed"}, wantCalls: [2]int64{0, 1},
+			wantReasons: []string{"connection_error", "ok"},
+		},
+		{
+			name: "temperature scaled and n fanned out on failover", model: "gpt-4.1", openaiDown: true,
+			extra:      `,"temperature":1.8,"n":2`,
+			wantStatus: 200, wantProvider: "anthropic-fallback", wantChoices: 2, wantCalls: [2]int64{0, 2},
+			wantReasons: []string{"connection_error", "ok", "ok"},
+		},
+		{
+			name: "refused on a first choice", model: "claude-sonnet-4-20250514",
+			extra:      `,"frequency_penalty":0.5`,
+			wantStatus: 400, wantParam: "frequency_penalty", wantCalls: [2]int64{0, 0},
+		},
+		{
+			name: "a field the first choice cannot serve skips it", model: "smart",
+			extra:      `,"modalities":["text","audio"],"audio":{"voice":"alloy","format":"wav"}`,
+			wantStatus: 200, wantProvider: "openai-primary", wantChoices: 1, wantCalls: [2]int64{1, 0},
+			wantReasons: []string{"unsupported_request", "ok"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, srv := routesGateway(t, "")
+			if tt.openaiDown {
+				p.primary.SetFault(sim.Fault{Kind: sim.FaultDown})
+			}
+			a := postChat(t, srv.URL, chatBody(tt.model, tt.extra))
+			if a.status != tt.wantStatus {
+				t.Fatalf("status %d, want %d: %s", a.status, tt.wantStatus, a.body)
+			}
+			if tt.wantStatus == 400 {
+				e := a.answer.Error
+				if e.Param == nil || *e.Param != tt.wantParam || e.Code != "unsupported_parameter" || !strings.Contains(e.Message, "anthropic") {
+					t.Fatalf("error %s, want one naming %s and the anthropic kind", a.body, tt.wantParam)
+				}
+			} else if a.answer.Meta.Provider != tt.wantProvider || len(a.answer.Choices) != tt.wantChoices {
+				t.Fatalf("answered by %s with %d choices, want %s with %d: %s", a.answer.Meta.Provider, len(a.answer.Choices), tt.wantProvider, tt.wantChoices, a.body)
+			}
+			for i, c := range a.answer.Choices {
+				if c.Index != i || c.Message.Content == "" {
+					t.Fatalf("choice %d: %+v", i, c)
+				}
+			}
+			waitUntil(t, "simulator counts", func() bool {
+				return p.primary.Stats().ChatRequests == tt.wantCalls[0] && p.fallback.Stats().ChatRequests == tt.wantCalls[1]
+			})
+			e := routeEvents(t, srv.URL, 1)[0]
+			if !slices.Equal(e.DroppedParams, tt.wantDropped) {
+				t.Fatalf("event dropped_params %v, want %v", e.DroppedParams, tt.wantDropped)
+			}
+			var reasons []string
+			for _, at := range e.Attempts {
+				reasons = append(reasons, at.Outcome)
+			}
+			if tt.wantReasons != nil && !slices.Equal(reasons, tt.wantReasons) {
+				t.Fatalf("event attempts %v, want %v", reasons, tt.wantReasons)
+			}
+		})
+	}
+}

@@ -130,6 +130,8 @@ func routerSettings(cfg *config.File, fo *config.Failover, strategy, route strin
 		RequestTimeout:    seconds(fo.RequestTimeoutSeconds),
 		MaxResponseBytes:  cfg.Server.MaxResponseBodyBytes,
 		Route:             route,
+		DropParams:        fo.DropParams(),
+		NoFanOut:          !fo.FanOutEnabled(),
 	}
 }
 

@@ -26,7 +26,7 @@ var errResponseTooLarge = errors.New("upstream answer exceeds max_response_body_
 // done and the observer exactly once, except a stream's success, which the
 // Stream reports when it ends. budget is what is left of the request's time.
 func (r *Router) attempt(ctx context.Context, t *Target, model string, req *Request, n int, budget time.Duration, done health.Done) (*Result, Attempt) {
-	a := Attempt{N: n, Route: r.settings.Route, Target: t.ID, Kind: t.Adapter.Kind(), Model: model, Stream: req.Stream, Start: time.Now()}
+	a := Attempt{N: n, Route: r.settings.Route, Target: t.ID, Kind: t.Adapter.Kind(), Model: model, Stream: req.Stream, Start: time.Now(), DroppedParams: req.dropped}
 	octx := r.observer.StartAttempt(ctx, &a)
 	timeout := r.settings.AttemptTimeout
 	if req.Stream && r.settings.FirstTokenTimeout > 0 {

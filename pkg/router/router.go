@@ -104,6 +104,12 @@ type Settings struct {
 	RequestTimeout time.Duration
 	// MaxResponseBytes bounds a non-streaming upstream answer.
 	MaxResponseBytes int64
+	// DropParams is failover.drop_unsupported_params: DropOnFailover ("" means
+	// the same), DropAlways or DropNever; see planParams.
+	DropParams string
+	// NoFanOut turns off answering n > 1 on single-choice targets with n
+	// calls (failover.fan_out_n: false); such targets are then skipped.
+	NoFanOut bool
 	// Route names the route this router serves, reported on every Attempt;
 	// "" for the implicit route of a configuration without routes.
 	Route string
@@ -206,6 +212,8 @@ type Request struct {
 	Header http.Header
 	// ClientAuth is the client's bearer token, forwarded only to targets that opt in.
 	ClientAuth string
+	// dropped are the fields planParams left out of Body for this attempt.
+	dropped []string
 	// StickyKey, with StrategyWeighted, makes the request's target order a
 	// function of this key (e.g. a user id): the same key always gets the
 	// same order, across requests, routers and processes, while the same
@@ -357,6 +365,10 @@ func (r *Router) Do(ctx context.Context, req *Request) (*Result, error) {
 	attempts := make([]Attempt, 0, len(r.targets))
 	var fo Failover
 	tried := 0
+	// unsupported is the first field a target was skipped for, answered
+	// as a 400 when no target was tried at all.
+	var unsupported *provider.RequestError
+	var unsupportedAt *Target
 	for k := range n {
 		if tried >= limit {
 			break
@@ -382,12 +394,37 @@ func (r *Router) Do(ctx context.Context, req *Request) (*Result, error) {
 			fo.leave(t.ID, skip)
 			continue
 		}
+		plan := r.planParams(t, req, k == 0)
+		switch {
+		case plan.refuse != nil:
+			done(classify.Outcome{Reason: classify.ClientError}) // never sent
+			return refusedResult(t, model, plan.refuse, attempts, fo), nil
+		case plan.skip != nil:
+			done(classify.Outcome{Reason: classify.UnsupportedRequest}) // never sent
+			attempts = append(attempts, unsupportedAttempt(len(attempts)+1, r.settings.Route, t, model))
+			attempts[len(attempts)-1].Start = now
+			r.observer.EndAttempt(ctx, &attempts[len(attempts)-1])
+			fo.leave(t.ID, classify.UnsupportedRequest)
+			if unsupported == nil {
+				unsupported, unsupportedAt = plan.skip, t
+			}
+			continue
+		}
 		remaining := time.Until(deadline)
 		if remaining <= 0 {
 			done(classify.Outcome{Reason: classify.Canceled}) // not the target's fault
 			break
 		}
-		res, a := r.attempt(ctx, t, model, req, len(attempts)+1, remaining, done)
+		areq := plan.request(req)
+		var (
+			res *Result
+			a   Attempt
+		)
+		if plan.fanOut > 1 {
+			res, a = r.fanOut(ctx, t, model, areq, plan.fanOut, &attempts, deadline, done)
+		} else {
+			res, a = r.attempt(ctx, t, model, areq, len(attempts)+1, remaining, done)
+		}
 		attempts = append(attempts, a)
 		switch {
 		case a.Outcome.OK() || a.Outcome.Reason == classify.ClientError:
@@ -403,7 +440,21 @@ func (r *Router) Do(ctx context.Context, req *Request) (*Result, error) {
 			break
 		}
 	}
+	if unsupported != nil && tried == 0 && ctx.Err() == nil && onlyUnsupported(attempts) {
+		return unsupportedResult(unsupportedAt, unsupported, attempts, fo), nil
+	}
 	return nil, &Error{Status: http.StatusServiceUnavailable, Failover: fo, Attempts: attempts}
+}
+
+// onlyUnsupported reports whether every target was skipped for a field
+// it cannot take: the request, not the providers, is why none answered.
+func onlyUnsupported(as []Attempt) bool {
+	for _, a := range as {
+		if a.Outcome.Reason != classify.UnsupportedRequest {
+			return false
+		}
+	}
+	return true
 }
 
 // leave records that the request moved away from target for reason; only
