@@ -3,10 +3,13 @@ package cli
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/keeptrusts/gateway/pkg/config"
 )
 
 // TestDemoPortTaken checks that the demo starts when a fixed simulator port
@@ -45,5 +48,26 @@ func TestDemoPortTaken(t *testing.T) {
 	_ = resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
 		t.Errorf("fault injection at the moved simulator: status %d", resp.StatusCode)
+	}
+}
+
+// TestDemoConfigRoutes checks the demo's configuration lints clean and
+// keeps the tutorial's routing (gpt-4o-mini to OpenAI, then Claude) beside
+// the "smart" alias.
+func TestDemoConfigRoutes(t *testing.T) {
+	data := fmt.Appendf(nil, demoConfig, "http://127.0.0.1:1", "http://127.0.0.1:2")
+	f, ps, err := config.Load(config.LoadOptions{Data: data, Environ: []string{demoOpenAIKeyEnv + "=x", demoAnthropicKeyEnv + "=y"}})
+	if err != nil || len(ps) != 0 {
+		t.Fatalf("demo config: %v %v", err, ps)
+	}
+	var names []string
+	for _, r := range f.Routes {
+		names = append(names, r.Model)
+	}
+	if want := "smart gpt-4o* *"; strings.Join(names, " ") != want {
+		t.Fatalf("routes %q, want %q", names, want)
+	}
+	if r := f.Routes[1]; r.Targets[0].Target != "openai-primary" || r.Targets[1].Model != "claude-sonnet-4-20250514" {
+		t.Fatalf("gpt-4o* route %+v", r)
 	}
 }

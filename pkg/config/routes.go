@@ -275,7 +275,9 @@ func (v *validator) shadowed(rs []Route, i int) {
 		return
 	}
 	for k := i + 1; k < len(rs); k++ {
-		if e := rs[k]; modelglob.IsGlob(e.Model) && modelglob.Match(e.Model, r.Model) {
+		// A catch-all "*" is meant to take whatever the routes before it
+		// do not: an alias before it is no collision.
+		if e := rs[k]; e.Model != "*" && modelglob.IsGlob(e.Model) && modelglob.Match(e.Model, r.Model) {
 			v.warnf(p, "alias %s also matches the glob of routes[%d] (%s); rename the alias so it cannot be taken for a model of that route", quote(r.Model), k, quote(e.Model))
 			return
 		}
