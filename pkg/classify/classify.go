@@ -38,6 +38,11 @@ const (
 	// target with a larger window may answer, so the router may fail over
 	// on it when configured to (failover.on_context_length_exceeded).
 	ContextLength Reason = "context_length"
+	// UnsupportedRequest is a target skipped because the request uses a
+	// field its provider kind can neither honour nor drop safely (audio
+	// output, web search, n > 1 with fan_out_n off, ...): the next target
+	// is tried; never counted against the provider.
+	UnsupportedRequest Reason = "unsupported_request"
 )
 
 // Reasons lists every failure reason, for documentation and for code that

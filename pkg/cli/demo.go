@@ -60,12 +60,24 @@ providers:
   failover:
     enabled: true
     strategy: priority
-    model_mapping:
-      gpt-4o-mini: claude-sonnet-4-20250514
-      gpt-4o: claude-sonnet-4-20250514
     retry:
       max_attempts: 1
       timeout_seconds: 30
+# The tutorial's model_mapping as routes, plus an alias: apps ask for
+# "smart" and the route decides what answers (Anthropic first here).
+routes:
+  - model: smart
+    targets:
+      - {target: anthropic-fallback, model: claude-sonnet-4-20250514}
+      - {target: openai-primary, model: gpt-4o}
+  - model: "gpt-4o*"
+    targets:
+      - target: openai-primary
+      - {target: anthropic-fallback, model: claude-sonnet-4-20250514}
+  - model: "*"
+    targets:
+      - target: openai-primary
+      - target: anthropic-fallback
 events:
   path: %s
 telemetry:

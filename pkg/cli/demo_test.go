@@ -10,11 +10,13 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/keeptrusts/gateway/internal/proctest"
+	"github.com/keeptrusts/gateway/pkg/config"
 )
 
 // TestDemoPortTaken checks that the demo starts when a simulator port is
@@ -152,5 +154,26 @@ func TestDemoSimPortsNeedsDemo(t *testing.T) {
 	_, _, err := run(t, nil, "gateway", "run", "--demo-sim-ports", "0,0,0,0", "--port", "0")
 	if err == nil || !strings.Contains(err.Error(), "--demo") {
 		t.Fatalf("err = %v, want it to ask for --demo", err)
+	}
+}
+
+// TestDemoConfigRoutes checks the demo's configuration lints clean and
+// keeps the tutorial's routing (gpt-4o-mini to OpenAI, then Claude) beside
+// the "smart" alias.
+func TestDemoConfigRoutes(t *testing.T) {
+	data := fmt.Appendf(nil, demoConfig, "http://127.0.0.1:1", "http://127.0.0.1:2", strconv.Quote(filepath.Join(t.TempDir(), "events.db")))
+	f, ps, err := config.Load(config.LoadOptions{Data: data, Environ: []string{demoOpenAIKeyEnv + "=x", demoAnthropicKeyEnv + "=y"}})
+	if err != nil || len(ps) != 0 {
+		t.Fatalf("demo config: %v %v", err, ps)
+	}
+	var names []string
+	for _, r := range f.Routes {
+		names = append(names, r.Model)
+	}
+	if want := "smart gpt-4o* *"; strings.Join(names, " ") != want {
+		t.Fatalf("routes %q, want %q", names, want)
+	}
+	if r := f.Routes[1]; r.Targets[0].Target != "openai-primary" || r.Targets[1].Model != "claude-sonnet-4-20250514" {
+		t.Fatalf("gpt-4o* route %+v", r)
 	}
 }

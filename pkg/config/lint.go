@@ -95,6 +95,7 @@ func summarize(b *strings.Builder, path string, f *File, warnings int) {
 			b.WriteString("  failover: disabled\n")
 		}
 	}
+	routeSummary(b, f)
 	for _, p := range f.Policies {
 		fmt.Fprintf(b, "  policy %s: %s action=%s categories=%s\n", clean(p.Name), p.Type, p.Action, strings.Join(p.Config.Categories, ","))
 	}

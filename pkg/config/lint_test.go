@@ -23,6 +23,8 @@ func TestLintGolden(t *testing.T) {
 		{"retry", "testdata/retry.yaml", tutorialEnv, true},
 		{"teams", "testdata/teams.yaml", append([]string{"SEARCH_TEAM_KEY=kt-search", "KEEPTRUSTS_ADMIN_TOKEN=admin"}, tutorialEnv...), true},
 		{"teams-unset-secrets", "testdata/teams.yaml", tutorialEnv, true},
+		{"routes", "testdata/routes.yaml", tutorialEnv, true},
+		{"routes-invalid", "testdata/routes-invalid.yaml", tutorialEnv, false},
 		{"invalid", "testdata/invalid.yaml", append([]string{"KT_SERVER__PROT=1", "KT_LOGGING__LEVEL=loud"}, tutorialEnv...), false},
 	}
 	for _, tt := range tests {

@@ -103,6 +103,7 @@ func Load(opts LoadOptions) (*File, Problems, error) {
 	failoverPath := placeFailover(f, raw, &ps)
 
 	applyDefaults(f, raw, failoverPath)
+	resolveRouteFailovers(f, raw, failoverPath)
 
 	v := &validator{raw: raw, environ: opts.Environ, failoverPath: failoverPath}
 	for _, p := range decodeProblems {
@@ -134,6 +135,17 @@ func skeleton(raw rawTree) *File {
 			if m, ok := t.(map[string]any); ok {
 				if _, ok := m["secret_key_ref"].(map[string]any); ok {
 					f.Providers.Targets[i].SecretKeyRef = &SecretKeyRef{}
+				}
+			}
+		}
+	}
+	routes, _ := raw.get("routes")
+	if list, ok := routes.([]any); ok {
+		f.Routes = make([]Route, len(list))
+		for i, r := range list {
+			if m, ok := r.(map[string]any); ok {
+				if _, ok := m["failover"].(map[string]any); ok {
+					f.Routes[i].Failover = &Failover{}
 				}
 			}
 		}

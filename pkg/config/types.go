@@ -7,6 +7,8 @@
 // breakers, health checkers) are built from them by the packages that own them.
 package config
 
+import "strings"
+
 // Defaults shared by the loader, the validator and the docs.
 const (
 	DefaultPort                     = 41002
@@ -100,6 +102,10 @@ type File struct {
 	// is ambiguous); setting both is an error. After Load it is nil and the
 	// effective settings are in Providers.Failover.
 	Failover *Failover `koanf:"failover"`
+	// Routes send each requested model to its own targets (first match
+	// wins); see Route. Without routes every model goes over all targets,
+	// with failover.model_mapping.
+	Routes []Route `koanf:"routes"`
 	// Policies are evaluated on every request, in order.
 	Policies []Policy `koanf:"policies"`
 	// Logging configures the gateway's structured logs.
@@ -375,6 +381,16 @@ type Failover struct {
 	StreamIdleTimeoutSeconds float64 `koanf:"stream_idle_timeout_seconds"`
 	// Midstream configures mid-stream continuation.
 	Midstream Midstream `koanf:"midstream"`
+	// DropUnsupportedParams says what happens to request fields a target's
+	// provider kind cannot take (see the README's parameter table): true
+	// (default) drops them on a failover attempt and refuses them (400) on
+	// a route's first choice; always drops them on every attempt; false
+	// refuses them on every attempt.
+	DropUnsupportedParams string `koanf:"drop_unsupported_params"`
+	// FanOutN, default true, answers n > 1 on a target that returns one
+	// choice per call by making n calls and merging their choices; false
+	// skips such targets for such requests.
+	FanOutN *bool `koanf:"fan_out_n"`
 }
 
 // Midstream configures mid-stream continuation: a stream cut or stalled
@@ -386,6 +402,26 @@ type Midstream struct {
 	// Enabled turns continuation on; default false.
 	Enabled bool `koanf:"enabled"`
 }
+
+// Values of failover.drop_unsupported_params.
+const (
+	DropParamsOnFailover = "true"
+	DropParamsNever      = "false"
+	DropParamsAlways     = "always"
+)
+
+// DropParams returns drop_unsupported_params in effect: one of the
+// DropParams* values (default DropParamsOnFailover).
+func (f Failover) DropParams() string {
+	if f.DropUnsupportedParams == "" {
+		return DropParamsOnFailover
+	}
+	return strings.ToLower(strings.TrimSpace(f.DropUnsupportedParams))
+}
+
+// FanOutEnabled reports whether n > 1 fans out on single-choice targets
+// (default true).
+func (f Failover) FanOutEnabled() bool { return f.FanOutN == nil || *f.FanOutN }
 
 // IsEnabled reports whether failover is on (default true).
 func (f Failover) IsEnabled() bool { return f.Enabled == nil || *f.Enabled }

@@ -32,7 +32,10 @@ type validator struct {
 	// suppress holds paths that already failed to decode: their zero
 	// values would only produce a second, misleading problem.
 	suppress []string
-	problems Problems
+	// hasRoutes is set when the file has routes: the implicit route over
+	// every target (and its model_mapping) is not used.
+	hasRoutes bool
+	problems  Problems
 }
 
 func (v *validator) add(sev Severity, path, format string, args ...any) {
@@ -83,9 +86,11 @@ func (v *validator) file(f *File) {
 	if f.Version != "1" {
 		v.errorf("version", "unsupported version %s (want \"1\")", quote(f.Version))
 	}
+	v.hasRoutes = len(f.Routes) > 0
 	v.server(f.Server)
 	v.targets(f.Providers.Targets)
 	v.failover(f.Providers.Failover, f.Providers.Targets)
+	v.routes(f)
 	v.policies(f.Policies)
 	v.logging(f.Logging)
 	v.telemetry(f.Telemetry)
@@ -430,6 +435,7 @@ func (v *validator) failover(fo *Failover, ts []Target) {
 		v.warnf(fp+".retry.max_attempts", "is %d but only %d fallback target(s) exist", attempts, len(ts)-1)
 	}
 	v.positive(fp+".retry.timeout_seconds", fo.Retry.TimeoutSeconds)
+	v.dropParams(fp+".drop_unsupported_params", fo)
 	if !(fo.FirstTokenTimeoutSeconds >= 0) {
 		v.errorf(fp+".first_token_timeout_seconds", "must be 0 (use the attempt timeout) or greater (got %s)", num(fo.FirstTokenTimeoutSeconds))
 	}
@@ -471,6 +477,14 @@ func (v *validator) failover(fo *Failover, ts []Target) {
 	}
 	if len(ts) == 1 {
 		v.warnf(fp, "enabled with a single target: there is nothing to fail over to")
+		return
+	}
+	if v.hasRoutes {
+		// Routes name the model per target; model_mapping serves only
+		// the implicit route, which routes replace.
+		if len(fo.ModelMapping) > 0 {
+			v.warnf(fp+".model_mapping", "is not used when routes are set; set the upstream model per route target (routes[].targets[].model)")
+		}
 		return
 	}
 	if len(fo.ModelMapping) > 0 || attempts < 1 || len(ts) == 0 || v.failed(fp+".model_mapping") {

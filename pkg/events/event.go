@@ -34,6 +34,9 @@ type Event struct {
 	Model string `json:"model"`
 	// RequestedModel is the model the client asked for.
 	RequestedModel string `json:"requested_model"`
+	// Route is the model (name, alias or glob) of the configured route that
+	// served the request; "" without routes.
+	Route string `json:"route,omitempty"`
 	// Status is the HTTP status returned to the client; 499 when the client
 	// went away before the answer.
 	Status int `json:"status"`
@@ -48,6 +51,10 @@ type Event struct {
 	Failover Failover `json:"failover"`
 	// Attempts lists every target considered, in order, including skipped ones.
 	Attempts []Attempt `json:"attempts"`
+	// DroppedParams are the request fields left out of some attempt
+	// because its target's provider kind cannot take them
+	// (failover.drop_unsupported_params), in the order first dropped.
+	DroppedParams []string `json:"dropped_params,omitempty"`
 	// Usage is the token usage of the answer.
 	Usage Usage `json:"usage"`
 	// CostUSD is the price of Usage at the answering model's price; 0 when
@@ -114,6 +121,8 @@ type Attempt struct {
 	Retry int `json:"retry,omitempty"`
 	// DurationMS is how long the attempt took.
 	DurationMS float64 `json:"duration_ms"`
+	// DroppedParams are the request fields this attempt left out.
+	DroppedParams []string `json:"dropped_params,omitempty"`
 }
 
 // Usage is token usage. InputTokens includes cached tokens;

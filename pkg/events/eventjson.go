@@ -47,6 +47,10 @@ func appendJSON(dst []byte, e *Event) ([]byte, error) {
 	dst = jsonw.AppendString(dst, e.Model)
 	dst = append(dst, `,"requested_model":`...)
 	dst = jsonw.AppendString(dst, e.RequestedModel)
+	if e.Route != "" {
+		dst = append(dst, `,"route":`...)
+		dst = jsonw.AppendString(dst, e.Route)
+	}
 	dst = append(dst, `,"status":`...)
 	dst = strconv.AppendInt(dst, int64(e.Status), 10)
 	dst = append(dst, `,"latency_ms":`...)
@@ -99,11 +103,20 @@ func appendJSON(dst []byte, e *Event) ([]byte, error) {
 		if dst, err = appendJSONFloat(dst, a.DurationMS); err != nil {
 			return nil, err
 		}
+		if len(a.DroppedParams) > 0 {
+			dst = append(dst, `,"dropped_params":`...)
+			dst = jsonw.AppendStrings(dst, a.DroppedParams)
+		}
 		dst = append(dst, '}')
 	}
 
+	dst = append(dst, ']')
+	if len(e.DroppedParams) > 0 {
+		dst = append(dst, `,"dropped_params":`...)
+		dst = jsonw.AppendStrings(dst, e.DroppedParams)
+	}
 	u := &e.Usage
-	dst = append(dst, `],"usage":{"input_tokens":`...)
+	dst = append(dst, `,"usage":{"input_tokens":`...)
 	dst = strconv.AppendInt(dst, u.InputTokens, 10)
 	dst = append(dst, `,"output_tokens":`...)
 	dst = strconv.AppendInt(dst, u.OutputTokens, 10)

@@ -108,6 +108,16 @@ func (g *Gateway) handleChat(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
+	rtr, sticky := rt.router, rt.stickyHeader
+	if rt.routes != nil {
+		route, ok := rt.routes.Match(in.model)
+		if !ok {
+			fail(http.StatusNotFound, "The model `"+in.model+"` does not exist or you do not have access to it.", provider.ErrTypeInvalidRequest, "", "model_not_found")
+			return
+		}
+		rtr, sticky, rec.route = route.Router, route.StickyHeader, route.Model
+	}
+
 	req := &router.Request{Body: body, Model: in.model, Stream: in.stream, Header: forwardHeaders(r.Header)}
 	if rt.keys == nil {
 		// With auth on, the bearer token is the gateway key: never forwarded.
@@ -115,11 +125,11 @@ func (g *Gateway) handleChat(w http.ResponseWriter, r *http.Request) {
 			req.ClientAuth = strings.TrimPrefix(auth, "Bearer ")
 		}
 	}
-	if rt.stickyHeader != "" {
-		req.StickyKey = r.Header.Get(rt.stickyHeader)
+	if sticky != "" {
+		req.StickyKey = r.Header.Get(sticky)
 	}
 	rec.prices = rt.prices
-	res, err := rt.router.Do(ctx, req)
+	res, err := rtr.Do(ctx, req)
 	if err != nil {
 		var re *router.Error
 		if errors.As(err, &re) {

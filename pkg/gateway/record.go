@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
@@ -65,6 +66,7 @@ type record struct {
 	start          time.Time
 	reqID          string
 	requestedModel string
+	route          string // the route's model pattern; "" for the implicit route
 	stream         bool
 	status         int
 	errCode        string
@@ -116,12 +118,14 @@ func (g *Gateway) finishRecord(ctx context.Context, rec *record) {
 			Provider:         rec.provider,
 			Model:            rec.model,
 			RequestedModel:   rec.requestedModel,
+			Route:            rec.route,
 			Status:           rec.status,
 			LatencyMS:        ms(total),
 			GatewayLatencyMS: ms(max(total-upstream, 0)),
 			Stream:           rec.stream,
 			Failover:         events.Failover{Triggered: rec.failover.Triggered, OriginalProvider: rec.failover.OriginalProvider, Reason: string(rec.failover.Reason)},
 			Attempts:         eventAttempts(rec.attempts),
+			DroppedParams:    droppedParams(rec.attempts),
 			Usage: events.Usage{InputTokens: rec.usage.InputTokens, OutputTokens: rec.usage.OutputTokens,
 				TotalTokens: rec.usage.InputTokens + rec.usage.OutputTokens, CacheReadTokens: rec.usage.CacheReadTokens,
 				CacheCreationTokens: rec.usage.CacheCreationTokens},
@@ -140,6 +144,7 @@ func (g *Gateway) finishRecord(ctx context.Context, rec *record) {
 	g.tel.RecordRequest(ctx, telemetry.Request{
 		Provider:         rec.provider,
 		RequestedModel:   rec.requestedModel,
+		Route:            rec.route,
 		Model:            rec.model,
 		Status:           rec.status,
 		Stream:           rec.stream,
@@ -159,7 +164,21 @@ func eventAttempts(as []router.Attempt) []events.Attempt {
 	out := make([]events.Attempt, len(as))
 	for i, a := range as {
 		out[i] = events.Attempt{Target: a.Target, Model: a.Model, Outcome: outcomeName(a), Status: a.Outcome.Status,
-			Skipped: a.Skipped, Retry: a.Retry.N, DurationMS: ms(a.Duration)}
+			Skipped: a.Skipped, Retry: a.Retry.N, DurationMS: ms(a.Duration), DroppedParams: a.DroppedParams}
+	}
+	return out
+}
+
+// droppedParams is every field some attempt dropped, each once, in the
+// order first dropped.
+func droppedParams(as []router.Attempt) []string {
+	var out []string
+	for _, a := range as {
+		for _, p := range a.DroppedParams {
+			if !slices.Contains(out, p) {
+				out = append(out, p)
+			}
+		}
 	}
 	return out
 }

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"net/http"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -41,7 +42,7 @@ func TestSameTargetRetryEvent(t *testing.T) {
 	}
 	for i := range want {
 		got[i].DurationMS = 0
-		if got[i] != want[i] {
+		if !reflect.DeepEqual(got[i], want[i]) {
 			t.Fatalf("event attempt %d = %+v, want %+v", i, got[i], want[i])
 		}
 	}

@@ -24,6 +24,7 @@ import (
 type runtime struct {
 	cfg          *config.File
 	router       *router.Router
+	routes       *router.Table    // nil without routes: router serves every model
 	targets      []*router.Target // in routing (priority) order
 	probes       []health.Probe
 	conns        map[string]*conn // by target id
@@ -102,12 +103,26 @@ func buildRuntime(cfg *config.File, environ []string, prev *runtime, logger *slo
 	}
 
 	fo := cfg.Providers.Failover
+	rt.router = router.New(targets, routerSettings(cfg, fo, fo.Strategy, ""), obs)
+	rt.targets = rt.router.Targets()
+	if fo.Strategy == config.StrategyWeighted {
+		rt.stickyHeader = fo.StickyHeader
+	}
+	if len(cfg.Routes) > 0 {
+		rt.routes = buildRoutes(cfg, targets, obs)
+	}
+	rt.models = modelsBody(cfg, rt.routes)
+	return rt, nil
+}
+
+// routerSettings turns effective failover settings into a router's.
+func routerSettings(cfg *config.File, fo *config.Failover, strategy, route string) router.Settings {
 	maxAttempts := config.DefaultRetryMaxAttempts
 	if fo.Retry.MaxAttempts != nil {
 		maxAttempts = *fo.Retry.MaxAttempts
 	}
-	rt.router = router.New(targets, router.Settings{
-		Strategy:          fo.Strategy,
+	return router.Settings{
+		Strategy:          strategy,
 		Failover:          fo.IsEnabled(),
 		MaxAttempts:       maxAttempts,
 		ModelMapping:      fo.ModelMapping,
@@ -123,13 +138,54 @@ func buildRuntime(cfg *config.File, environ []string, prev *runtime, logger *slo
 			MaxRetryAfter: seconds(fo.Retry.SameTarget.MaxRetryAfterSeconds),
 		},
 		ContextLengthFailover: fo.OnContextLengthExceeded == config.OnContextLengthFailover,
-	}, obs)
-	rt.targets = rt.router.Targets()
-	if fo.Strategy == config.StrategyWeighted {
-		rt.stickyHeader = fo.StickyHeader
+		Route:                 route,
+		DropParams:            fo.DropParams(),
+		NoFanOut:              !fo.FanOutEnabled(),
 	}
-	rt.models = modelsBody(cfg)
-	return rt, nil
+}
+
+// buildRoutes compiles cfg.Routes into a route table. Each route gets its
+// own Router over copies of the shared targets (its own order, weights and
+// upstream models) whose Health is the target's one, so breakers and
+// health stay per target whichever routes use it.
+func buildRoutes(cfg *config.File, targets []*router.Target, obs router.Observer) *router.Table {
+	byID := make(map[string]*router.Target, len(targets))
+	for _, t := range targets {
+		byID[t.ID] = t
+	}
+	routes := make([]*router.Route, 0, len(cfg.Routes))
+	for _, rc := range cfg.Routes {
+		fo := rc.Failover
+		if fo == nil {
+			fo = cfg.Providers.Failover
+		}
+		strategy := rc.EffectiveStrategy()
+		ts := make([]*router.Target, 0, len(rc.Targets))
+		for j, e := range rc.Targets {
+			shared := byID[e.Target]
+			if shared == nil {
+				continue // lint refuses unknown ids; a built runtime never has one
+			}
+			t := *shared
+			t.Priority = j + 1
+			t.Model = e.Model
+			if e.Weight != nil {
+				t.Weight = *e.Weight
+			}
+			ts = append(ts, &t)
+		}
+		s := routerSettings(cfg, fo, strategy, rc.Model)
+		s.ModelMapping = nil // a route names its models per target
+		sticky := ""
+		if strategy == config.StrategyWeighted {
+			sticky = rc.StickyHeader
+			if sticky == "" {
+				sticky = fo.StickyHeader
+			}
+		}
+		routes = append(routes, &router.Route{Model: rc.Model, Router: router.New(ts, s, obs), StickyHeader: sticky})
+	}
+	return router.NewTable(routes)
 }
 
 // keyring builds the gateway keys, or nil when auth is off. Keys given by

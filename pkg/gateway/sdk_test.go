@@ -319,8 +319,9 @@ func TestSDKErrors(t *testing.T) {
 		typ         string
 		param, code string
 	}{
-		{name: "n=2 cannot be expressed", params: twoChoices, status: 400, typ: "invalid_request_error", param: "n", code: "unsupported_parameter"},
-		{name: "n=2 cannot be expressed/stream", params: twoChoices, stream: true, status: 400, typ: "invalid_request_error", param: "n", code: "unsupported_parameter"},
+		// Whole answers fan out (TestSDKFanOut); a stream of n > 1 cannot,
+		// so the fallback is skipped (unsupported_request) and nobody is left.
+		{name: "n=2 cannot be streamed from the fallback", params: twoChoices, stream: true, status: 503, code: "all_providers_failed"},
 		{name: "all providers down", params: capitalQuestion, fallbackOut: true, status: 503, code: "all_providers_failed"},
 		{name: "all providers down/stream", params: capitalQuestion, fallbackOut: true, stream: true, status: 503, code: "all_providers_failed"},
 	}
@@ -356,6 +357,35 @@ func TestSDKErrors(t *testing.T) {
 				t.Fatalf("type %q, want %q", apiErr.Type, tc.typ)
 			}
 		})
+	}
+}
+
+// TestSDKFanOut checks n = 2 on failover to the one-choice Anthropic
+// fallback: two calls, two choices, usage summed, as the SDK reads them.
+func TestSDKFanOut(t *testing.T) {
+	p, client := sdkGateway(t)
+	params := capitalQuestion()
+	params.N = openai.Int(2)
+	resp, err := client.Chat.Completions.New(context.Background(), params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	extra := map[string]string{}
+	for k, f := range resp.JSON.ExtraFields {
+		extra[k] = f.Raw()
+	}
+	checkFailedOver(t, metadataOf(t, extra))
+	if len(resp.Choices) != 2 || resp.Choices[0].Index != 0 || resp.Choices[1].Index != 1 || resp.Choices[1].Message.Content == "" {
+		t.Fatalf("choices %s", resp.RawJSON())
+	}
+	// The sim counts a call when its handler returns.
+	waitUntil(t, "2 fallback calls", func() bool { return p.fallback.Stats().ChatRequests == 2 })
+	one, err := client.Chat.Completions.New(context.Background(), capitalQuestion())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Usage.PromptTokens != 2*one.Usage.PromptTokens || resp.Usage.TotalTokens != resp.Usage.PromptTokens+resp.Usage.CompletionTokens {
+		t.Fatalf("usage %+v, want twice one call's prompt tokens (%d)", resp.Usage, one.Usage.PromptTokens)
 	}
 }
 

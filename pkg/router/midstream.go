@@ -136,7 +136,7 @@ func (s *Stream) continueOn(out classify.Outcome) bool {
 		now := time.Now()
 		done, skip := t.Health.Admit(now, model)
 		if skip != classify.None {
-			m.attempts = append(m.attempts, Attempt{N: n, Target: t.ID, Kind: t.Adapter.Kind(), Model: model, Outcome: classify.Skipped(skip), Skipped: true, Start: now})
+			m.attempts = append(m.attempts, Attempt{N: n, Route: r.settings.Route, Target: t.ID, Kind: t.Adapter.Kind(), Model: model, Outcome: classify.Skipped(skip), Skipped: true, Start: now})
 			r.observer.EndAttempt(ctx, &m.attempts[len(m.attempts)-1])
 			prev = &m.attempts[len(m.attempts)-1]
 			continue
@@ -146,9 +146,18 @@ func (s *Stream) continueOn(out classify.Outcome) bool {
 			done(classify.Outcome{Reason: classify.Canceled})
 			break
 		}
-		req.seam = &Seam{From: from.Target, To: t.ID, Chars: chars, Interruption: out, Continuing: true}
+		// A continuation is a failover attempt: fields t cannot take are
+		// dropped as on any failover; a target that cannot take the
+		// request at all, or would need a fan-out, is not asked.
+		plan := r.planParams(t, &req, false)
+		if plan.refuse != nil || plan.skip != nil || plan.fanOut > 1 {
+			done(classify.Outcome{Reason: classify.UnsupportedRequest}) // never sent
+			continue
+		}
+		creq := plan.request(&req)
+		creq.seam = &Seam{From: from.Target, To: t.ID, Chars: chars, Interruption: out, Continuing: true}
 		m.left--
-		res, a := r.attempt(ctx, t, model, &req, n, Retry{}, budget, done)
+		res, a := r.attempt(ctx, t, model, creq, n, Retry{}, budget, done)
 		if res != nil && res.Stream != nil {
 			s.join(res.Stream)
 			return true

@@ -54,6 +54,10 @@ type Target struct {
 	// (capabilities.prefill), which mid-stream continuation needs; nil =
 	// the adapter's default for the model (provider.Prefiller).
 	Prefill *bool
+	// Model, when set, is the upstream model asked of this target whatever
+	// the client requested (a route target's model); it replaces
+	// Settings.ModelMapping for this target.
+	Model string
 }
 
 // AcceptsPrefill reports whether a mid-stream continuation may be sent to
@@ -135,6 +139,15 @@ type Settings struct {
 	// prompt does not fit its context window (classify.ContextLength) to the
 	// next target, like a failover; false returns that 400 to the client.
 	ContextLengthFailover bool
+	// DropParams is failover.drop_unsupported_params: DropOnFailover ("" means
+	// the same), DropAlways or DropNever; see planParams.
+	DropParams string
+	// NoFanOut turns off answering n > 1 on single-choice targets with n
+	// calls (failover.fan_out_n: false); such targets are then skipped.
+	NoFanOut bool
+	// Route names the route this router serves, reported on every Attempt;
+	// "" for the implicit route of a configuration without routes.
+	Route string
 }
 
 // Router routes requests over targets.
@@ -234,6 +247,8 @@ type Request struct {
 	Header http.Header
 	// ClientAuth is the client's bearer token, forwarded only to targets that opt in.
 	ClientAuth string
+	// dropped are the fields planParams left out of Body for this attempt.
+	dropped []string
 	// StickyKey, with StrategyWeighted, makes the request's target order a
 	// function of this key (e.g. a user id): the same key always gets the
 	// same order, across requests, routers and processes, while the same
@@ -250,6 +265,8 @@ type Request struct {
 type Attempt struct {
 	// N is the attempt's 1-based position among the request's attempts and skips.
 	N int
+	// Route is the route that served the request ("" for the implicit one).
+	Route string
 	// Target id.
 	Target string
 	// Kind is the target's provider kind.
@@ -281,6 +298,9 @@ type Attempt struct {
 	// Seam is set on both sides of a mid-stream continuation: the attempt
 	// whose stream was cut or stalled, and the one that continued it.
 	Seam *Seam
+	// DroppedParams are the request fields left out of this attempt
+	// because its target's provider kind cannot take them.
+	DroppedParams []string
 }
 
 // Seam records where a mid-stream continuation joined two attempts.
@@ -407,6 +427,10 @@ func (r *Router) Do(ctx context.Context, req *Request) (*Result, error) {
 	// answer when no target with a larger window answers either.
 	var tooLong *Result
 	tried := 0
+	// unsupported is the first field a target was skipped for, answered
+	// as a 400 when no target was tried at all.
+	var unsupported *provider.RequestError
+	var unsupportedAt *Target
 targets:
 	for k := range n {
 		if tried >= limit {
@@ -425,6 +449,8 @@ targets:
 			prev := &attempts[len(attempts)-1]
 			r.observer.Failover(ctx, FailoverStep{From: prev.Target, To: t.ID, Reason: prev.Outcome.Reason, FromModel: prev.Model, ToModel: model})
 		}
+		plan := r.planParams(t, req, k == 0)
+		areq := plan.request(req)
 		var (
 			res   *Result
 			a     Attempt
@@ -442,9 +468,24 @@ targets:
 					// why t is left, and no retry is made.
 					break
 				}
-				attempts = append(attempts, Attempt{N: len(attempts) + 1, Target: t.ID, Kind: t.Adapter.Kind(), Model: model, Outcome: classify.Skipped(skip), Skipped: true, Start: now})
+				attempts = append(attempts, Attempt{N: len(attempts) + 1, Route: r.settings.Route, Target: t.ID, Kind: t.Adapter.Kind(), Model: model, Outcome: classify.Skipped(skip), Skipped: true, Start: now})
 				r.observer.EndAttempt(ctx, &attempts[len(attempts)-1])
 				fo.leave(t.ID, skip)
+				continue targets
+			}
+			switch {
+			case plan.refuse != nil:
+				done(classify.Outcome{Reason: classify.ClientError}) // never sent
+				return refusedResult(t, model, plan.refuse, attempts, fo), nil
+			case plan.skip != nil:
+				done(classify.Outcome{Reason: classify.UnsupportedRequest}) // never sent
+				attempts = append(attempts, unsupportedAttempt(len(attempts)+1, r.settings.Route, t, model))
+				attempts[len(attempts)-1].Start = now
+				r.observer.EndAttempt(ctx, &attempts[len(attempts)-1])
+				fo.leave(t.ID, classify.UnsupportedRequest)
+				if unsupported == nil {
+					unsupported, unsupportedAt = plan.skip, t
+				}
 				continue targets
 			}
 			remaining := time.Until(deadline)
@@ -452,7 +493,14 @@ targets:
 				done(classify.Outcome{Reason: classify.Canceled}) // not the target's fault
 				break targets
 			}
-			res, a = r.attempt(ctx, t, model, req, len(attempts)+1, retry, remaining, done)
+			if plan.fanOut > 1 {
+				// The merged answer is all or nothing; its calls are not
+				// retried one by one.
+				res, a = r.fanOut(ctx, t, model, areq, plan.fanOut, &attempts, deadline, done)
+				attempts = append(attempts, a)
+				break
+			}
+			res, a = r.attempt(ctx, t, model, areq, len(attempts)+1, retry, remaining, done)
 			attempts = append(attempts, a)
 			wait, ok := r.retryWait(a.Outcome, retry.N+1, deadline)
 			if !ok {
@@ -490,7 +538,21 @@ targets:
 		tooLong.Failover = fo
 		return tooLong, nil
 	}
+	if unsupported != nil && tried == 0 && ctx.Err() == nil && onlyUnsupported(attempts) {
+		return unsupportedResult(unsupportedAt, unsupported, attempts, fo), nil
+	}
 	return nil, &Error{Status: http.StatusServiceUnavailable, Failover: fo, Attempts: attempts}
+}
+
+// onlyUnsupported reports whether every target was skipped for a field
+// it cannot take: the request, not the providers, is why none answered.
+func onlyUnsupported(as []Attempt) bool {
+	for _, a := range as {
+		if a.Outcome.Reason != classify.UnsupportedRequest {
+			return false
+		}
+	}
+	return true
 }
 
 // leave records that the request moved away from target for reason; only
@@ -504,9 +566,13 @@ func (f *Failover) leave(target string, reason classify.Reason) {
 	f.Reason = reason
 }
 
-// modelFor applies model mapping on every target but the one of rank 0
+// modelFor returns the target's own model when it has one (a route's);
+// otherwise it applies model mapping on every target but the one of rank 0
 // (the highest priority), whatever its place in the request's order.
 func (r *Router) modelFor(rank int, model string) string {
+	if m := r.targets[rank].Model; m != "" {
+		return m
+	}
 	if rank == 0 {
 		return model
 	}

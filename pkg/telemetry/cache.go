@@ -111,7 +111,7 @@ func buildRetrySet(k retryKey) []metric.AddOption {
 
 // serverKey identifies the labels of the gateway-level request metrics.
 type serverKey struct {
-	requestedModel, model, errorType string
+	route, requestedModel, model, errorType string
 	// errStatus is the HTTP status that is error.type when errorType is "".
 	errStatus int
 	stream    bool
@@ -131,6 +131,9 @@ func buildServerSet(k serverKey) []metric.RecordOption {
 	}
 	if k.stream {
 		attrs = append(attrs, attrRequestStream.Bool(true))
+	}
+	if k.route != "" {
+		attrs = append(attrs, attrRoute.String(k.route))
 	}
 	return recordSet(attrs...)
 }
@@ -173,6 +176,7 @@ func buildPolicySet(h PolicyHit) []metric.AddOption {
 // startKey identifies what an attempt span starts with: its name and
 // attributes depend on nothing else.
 type startKey struct {
+	route               string
 	target, kind, model string
 	n                   int
 	stream              bool

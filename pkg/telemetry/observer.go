@@ -73,7 +73,7 @@ func (o *observer) StartAttempt(ctx context.Context, a *router.Attempt) context.
 
 // startOpts are the name and start attributes of a's span.
 func (o *observer) startOpts(a *router.Attempt) startOpts {
-	return o.t.caches.starts.get(startKey{target: a.Target, kind: a.Kind, model: a.Model, n: a.N, stream: a.Stream}, o.buildStart)
+	return o.t.caches.starts.get(startKey{route: a.Route, target: a.Target, kind: a.Kind, model: a.Model, n: a.N, stream: a.Stream}, o.buildStart)
 }
 
 // buildStartOpts builds an attempt span's name and start attributes.
@@ -90,6 +90,9 @@ func (o *observer) buildStartOpts(k startKey) startOpts {
 	)
 	if k.stream {
 		attrs = append(attrs, attrRequestStream.Bool(true))
+	}
+	if k.route != "" {
+		attrs = append(attrs, attrRoute.String(k.route))
 	}
 	attrs = append(attrs, servers...)
 	return startOpts{name: "chat " + k.model, attrs: attrs}
@@ -134,6 +137,9 @@ func (o *observer) EndAttempt(ctx context.Context, a *router.Attempt) {
 		}
 		if r := a.Retry; r.N > 0 {
 			attrs = append(attrs, attrRetry.Int(r.N), attrRetryReason.String(string(r.Reason)), attrRetryWait.Float64(r.Wait.Seconds()))
+		}
+		if len(a.DroppedParams) > 0 {
+			attrs = append(attrs, attrDroppedParams.StringSlice(a.DroppedParams))
 		}
 		if a.Stream && a.FirstByte > 0 {
 			ttft := attrTimeToFirstChunk.Float64(a.FirstByte.Seconds())
@@ -210,6 +216,9 @@ func (o *observer) skip(ctx context.Context, a *router.Attempt) {
 				attrProviderName.String(providerName(a.Kind)),
 				attrRequestModel.String(a.Model),
 			))
+		if a.Route != "" {
+			span.SetAttributes(attrRoute.String(a.Route))
+		}
 		span.End(trace.WithTimestamp(a.Start))
 	}
 	if t.metering {

@@ -12,6 +12,9 @@ type Request struct {
 	Provider string
 	// RequestedModel is the model the client asked for.
 	RequestedModel string
+	// Route is the configured route that served the request ("" without
+	// routes); it labels gen_ai.server.request.duration as keeptrusts.route.
+	Route string
 	// Model is the model that answered, "" if none did.
 	Model string
 	// Status is the HTTP status sent to the client.
@@ -54,7 +57,7 @@ func (t *Telemetry) RecordRequest(ctx context.Context, r Request) {
 		return
 	}
 	in, c := t.inst, t.caches
-	k := serverKey{requestedModel: r.RequestedModel, model: r.Model, errorType: r.ErrorType, stream: r.Stream}
+	k := serverKey{route: r.Route, requestedModel: r.RequestedModel, model: r.Model, errorType: r.ErrorType, stream: r.Stream}
 	if k.errorType == "" && r.Status >= 400 {
 		// The status code stands in; spelt out only when the set is built.
 		k.errStatus = r.Status
