@@ -8,6 +8,7 @@
 package drill
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -61,7 +62,8 @@ type Options struct {
 	// MaxRequests caps the requests sent; 0 means RPS × Duration.
 	MaxRequests int
 	// StreamShare is the fraction of streaming requests; negative means
-	// none, 0 means DefaultStreamShare.
+	// none, 0 means the scenario's default: every request for the stream
+	// scenarios (Scenario.StreamsOnly), DefaultStreamShare otherwise.
 	StreamShare float64
 	// Model is the model requested; "" picks a model_mapping key, or the
 	// primary's first model, or gpt-4o-mini.
@@ -97,6 +99,11 @@ type result struct {
 	complete   bool // a 200 whose body arrived whole ([DONE] for streams)
 	primaryBad bool // the primary was known bad when the request started
 	body       string
+	requestID  string
+	// maxGap is the longest silence between two SSE frames of a stream
+	// after its first frame, as the client saw it: for a stalled stream,
+	// the time from its last frame to the continuation or in-band error.
+	maxGap time.Duration
 }
 
 // Run performs one drill and returns its report.
@@ -116,6 +123,8 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	switch {
 	case opts.StreamShare < 0:
 		opts.StreamShare = 0
+	case opts.StreamShare == 0 && opts.Scenario.StreamsOnly():
+		opts.StreamShare = 1
 	case opts.StreamShare == 0:
 		opts.StreamShare = DefaultStreamShare
 	case opts.StreamShare > 1:
@@ -136,14 +145,24 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		d.targets = append(d.targets, cfg.Providers.Targets[i].ID)
 	}
 	d.primary = d.targets[0]
+	d.primaryAnthropic = cfg.Providers.Targets[order[0]].Provider == config.ProviderAnthropic
 	d.model = pickModel(opts.Model, cfg, order[0])
+	// The settings the scenario needs; the fault lasts 40% of the drill.
+	d.overrides = opts.Scenario.overrides(cfg.Providers.Failover, opts.Duration*2/5)
 	if opts.Gateway == "" {
-		st, err := StartStack(ctx, StackOptions{File: opts.File, Data: opts.Data, Environ: opts.Environ, Logger: opts.Logger, Telemetry: opts.Telemetry})
+		environ := slices.Clone(opts.Environ)
+		for i := range d.overrides {
+			environ = append(environ, d.overrides[i].env())
+			d.overrides[i].Applied = true
+		}
+		st, err := StartStack(ctx, StackOptions{File: opts.File, Data: opts.Data, Environ: environ, Logger: opts.Logger, Telemetry: opts.Telemetry})
 		if err != nil {
 			return nil, err
 		}
 		defer func() { _ = st.Close() }()
 		d.gateway, d.admins = st.GatewayURL, st.AdminURLs
+		// The configuration the gateway runs, overrides applied.
+		d.cfg = st.Config
 	} else {
 		d.gateway, d.admins = strings.TrimRight(opts.Gateway, "/"), opts.SimAdmin
 		if len(d.admins) == 0 {
@@ -187,17 +206,26 @@ func pickModel(model string, cfg *config.File, primary int) string {
 
 // driver holds one drill's state.
 type driver struct {
-	opts     Options
-	cfg      *config.File
-	targets  []string
-	primary  string
-	model    string
-	gateway  string
-	admins   []string
-	client   *http.Client
-	admin    *http.Client
-	began    time.Time
-	timeline timeline
+	opts    Options
+	cfg     *config.File
+	targets []string
+	primary string
+	model   string
+	// primaryAnthropic is true when the primary speaks Anthropic's format.
+	primaryAnthropic bool
+	// overrides are the settings the scenario changed (or, with a running
+	// gateway, would have changed).
+	overrides []Override
+	// simStart and simEnd are every simulator's counters before and after
+	// the load (nil when unreadable): what the upstreams really did.
+	simStart, simEnd []sim.Stats
+	simErr           error
+	gateway          string
+	admins           []string
+	client           *http.Client
+	admin            *http.Client
+	began            time.Time
+	timeline         timeline
 
 	primaryBad atomic.Bool
 	// runID names this drill's requests: each is sent with X-Request-Id
@@ -251,14 +279,17 @@ func (d *driver) run(ctx context.Context) (*Report, error) {
 	d.admin = &http.Client{Transport: atr, Timeout: 5 * time.Second}
 
 	for _, a := range d.admins {
-		if err := d.setFault(ctx, a, sim.Fault{Kind: sim.FaultNone}); err != nil {
+		if err := d.clearFaults(ctx, a); err != nil {
 			return nil, err
 		}
 	}
 	if err := d.waitReady(ctx); err != nil {
 		return nil, err
 	}
-	d.timeline = d.opts.Scenario.plan(d.opts.Duration, 2*d.attemptTimeout()+time.Second, len(d.admins))
+	d.timeline = d.opts.Scenario.plan(d.opts.Duration, planEnv{
+		slow: 2*d.attemptTimeout() + time.Second, targets: len(d.admins), model: d.model, anthropic: d.primaryAnthropic,
+	})
+	d.simStart, d.simErr = d.allStats(ctx)
 	d.breakerOpened, d.healthFlipped, d.knownBadStats, d.faultEndStats = -1, -1, -1, -1
 
 	d.began = time.Now()
@@ -273,10 +304,13 @@ func (d *driver) run(ctx context.Context) (*Report, error) {
 	bg.Wait()
 	// Whatever happened, leave the simulators healthy.
 	for _, a := range d.admins {
-		_ = d.setFault(context.Background(), a, sim.Fault{Kind: sim.FaultNone})
+		_ = d.clearFaults(context.Background(), a)
 	}
-	written, evErr := d.countEvents(ctx, sent)
-	rep := d.report(sent, dropped, written, evErr)
+	if d.simErr == nil {
+		d.simEnd, d.simErr = d.allStats(ctx)
+	}
+	evs, evErr := d.readEvents(ctx, sent)
+	rep := d.report(sent, dropped, evs, evErr)
 	return rep, nil
 }
 
@@ -406,7 +440,8 @@ func (d *driver) send(stream bool) result {
 		return r
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-Request-Id", d.requestPrefix()+strconv.FormatInt(d.seq.Add(1), 10))
+	r.requestID = d.requestPrefix() + strconv.FormatInt(d.seq.Add(1), 10)
+	req.Header.Set("X-Request-Id", r.requestID)
 	resp, err := d.client.Do(req)
 	if err != nil {
 		r.body = err.Error()
@@ -414,7 +449,12 @@ func (d *driver) send(stream bool) result {
 		return r
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
+	var b []byte
+	if stream && resp.StatusCode == http.StatusOK {
+		b, r.maxGap, err = readFrames(resp.Body)
+	} else {
+		b, err = io.ReadAll(resp.Body)
+	}
 	r.end = d.now()
 	r.status = resp.StatusCode
 	h := resp.Header
@@ -440,6 +480,39 @@ func (d *driver) send(stream bool) result {
 		r.complete = true
 	}
 	return r
+}
+
+// readFrames reads an SSE body whole and measures the longest silence
+// between two frames after the first (the time from the end of one frame's
+// line to the arrival of the next frame's first line).
+func readFrames(body io.Reader) ([]byte, time.Duration, error) {
+	var out bytes.Buffer
+	br := bufio.NewReader(body)
+	var last time.Time
+	var gap time.Duration
+	for {
+		line, err := br.ReadBytes('\n')
+		if len(line) > 0 {
+			if bytes.HasPrefix(line, []byte("data:")) || bytes.HasPrefix(line, []byte("event:")) {
+				now := time.Now()
+				if !last.IsZero() && bytes.HasPrefix(line, []byte("data:")) {
+					gap = max(gap, now.Sub(last))
+				}
+				// An Anthropic frame's event: line and its data: line
+				// come together; the gap runs from the data line.
+				if bytes.HasPrefix(line, []byte("data:")) {
+					last = now
+				}
+			}
+			out.Write(line)
+		}
+		if err == io.EOF {
+			return out.Bytes(), gap, nil
+		}
+		if err != nil {
+			return out.Bytes(), gap, err
+		}
+	}
 }
 
 // watchHealth polls /health?verbose=1 and records when the primary's
@@ -527,7 +600,7 @@ func (d *driver) playTimeline(ctx context.Context) {
 			case <-time.After(wait):
 			}
 		}
-		if s.at == d.timeline.faultEnd && s.target <= 0 {
+		if s.at == d.timeline.faultEnd && s.target <= 0 && d.faultEndStats < 0 {
 			if st, err := d.stats(ctx, d.admins[0]); err == nil {
 				d.mu.Lock()
 				d.faultEndStats = st.ChatRequests
@@ -549,6 +622,38 @@ func (d *driver) playTimeline(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// clearFaults removes every fault of a simulator, its model-scoped ones
+// included.
+func (d *driver) clearFaults(ctx context.Context, admin string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, strings.TrimRight(admin, "/")+"/faults", nil)
+	if err != nil {
+		return fmt.Errorf("drill: clear faults: %w", err)
+	}
+	resp, err := d.admin.Do(req)
+	if err != nil {
+		return fmt.Errorf("drill: clear faults on %s: %w", admin, err)
+	}
+	defer resp.Body.Close()
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("drill: clear faults on %s: %s: %s", admin, resp.Status, bytes.TrimSpace(msg))
+	}
+	return nil
+}
+
+// allStats reads every simulator's counters, in target order.
+func (d *driver) allStats(ctx context.Context) ([]sim.Stats, error) {
+	out := make([]sim.Stats, 0, len(d.admins))
+	for _, a := range d.admins {
+		st, err := d.stats(ctx, a)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, st)
+	}
+	return out, nil
 }
 
 func (d *driver) setFault(ctx context.Context, admin string, f sim.Fault) error {
@@ -602,11 +707,11 @@ func (d *driver) primaryTarget() config.Target {
 // requestPrefix starts the request id of every request this drill sends.
 func (d *driver) requestPrefix() string { return "drill-" + d.runID + "-" }
 
-// countEvents counts this drill's events (by their request_id) recorded
-// since the drill began, polling
-// until there are as many as requests sent or FlushWait passes (events are
-// written off the request path, in batches).
-func (d *driver) countEvents(ctx context.Context, want int) (int, error) {
+// readEvents reads this drill's own events (by their request_id) recorded
+// since the drill began, polling until there are as many as requests sent
+// or FlushWait passes (events are written off the request path, in
+// batches).
+func (d *driver) readEvents(ctx context.Context, want int) ([]events.Event, error) {
 	// Event ids are ULIDs; one with the drill's start time and no entropy
 	// sorts before every event of the drill.
 	var cursor ulid.ULID
@@ -614,48 +719,51 @@ func (d *driver) countEvents(ctx context.Context, want int) (int, error) {
 	start := events.IDPrefix + cursor.String()
 	deadline := time.Now().Add(d.opts.FlushWait)
 	for {
-		n, err := d.countFrom(ctx, start)
-		if err != nil || n >= want || time.Now().After(deadline) {
-			return n, err
+		evs, err := d.eventsFrom(ctx, start)
+		if err != nil || len(evs) >= want || time.Now().After(deadline) {
+			return evs, err
 		}
 		select {
 		case <-ctx.Done():
-			return n, ctx.Err()
+			return evs, ctx.Err()
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
 }
 
-func (d *driver) countFrom(ctx context.Context, after string) (int, error) {
-	n := 0
+func (d *driver) eventsFrom(ctx context.Context, after string) ([]events.Event, error) {
+	var own []events.Event
+	prefix := d.requestPrefix()
 	for {
 		q := url.Values{events.ParamAfter: {after}, events.ParamLast: {strconv.Itoa(events.MaxAfter)}}
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, d.gateway+"/v1/events?"+q.Encode(), nil)
 		if err != nil {
-			return n, fmt.Errorf("drill: events: %w", err)
+			return own, fmt.Errorf("drill: events: %w", err)
 		}
 		resp, err := d.admin.Do(req)
 		if err != nil {
-			return n, fmt.Errorf("drill: events: %w", err)
+			return own, fmt.Errorf("drill: events: %w", err)
 		}
 		b, err := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		if err != nil {
-			return n, fmt.Errorf("drill: events: %w", err)
+			return own, fmt.Errorf("drill: events: %w", err)
 		}
 		if resp.StatusCode != http.StatusOK {
-			return n, fmt.Errorf("drill: events: %s", resp.Status)
+			return own, fmt.Errorf("drill: events: %s", resp.Status)
 		}
-		ids := gjson.GetBytes(b, "#.id").Array()
-		prefix := d.requestPrefix()
-		for _, rid := range gjson.GetBytes(b, "#.request_id").Array() {
-			if strings.HasPrefix(rid.String(), prefix) {
-				n++
+		var page []events.Event
+		if err := json.Unmarshal(b, &page); err != nil {
+			return own, fmt.Errorf("drill: events: %w", err)
+		}
+		for _, ev := range page {
+			if strings.HasPrefix(ev.RequestID, prefix) {
+				own = append(own, ev)
 			}
 		}
-		if len(ids) < events.MaxAfter {
-			return n, nil
+		if len(page) < events.MaxAfter {
+			return own, nil
 		}
-		after = ids[len(ids)-1].String()
+		after = page[len(page)-1].ID
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/keeptrusts/gateway/pkg/classify"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -63,11 +65,15 @@ func TestScenarios(t *testing.T) {
 			if rep.RecoverMS == nil {
 				t.Error("the primary never answered again after the fault")
 			}
+			checkRecorded(t, rep)
+			if check := scenarioChecks[sc]; check != nil {
+				check(t, rep)
+			}
 			if sc.OneTargetHealthy() {
 				if rep.Succeeded != rep.Sent {
 					t.Errorf("%d of %d requests succeeded with a healthy fallback: %v %v", rep.Succeeded, rep.Sent, rep.Errors, rep.ErrorSamples)
 				}
-				if rep.DetectFallbackMS == nil || rep.AnsweredBy["anthropic-fallback"] == 0 {
+				if !answeredByPrimaryOnly[sc] && (rep.DetectFallbackMS == nil || rep.AnsweredBy["anthropic-fallback"] == 0) {
 					t.Error("no request was answered by the fallback during the fault")
 				}
 				return
@@ -81,6 +87,92 @@ func TestScenarios(t *testing.T) {
 			}
 		})
 	}
+}
+
+// answeredByPrimaryOnly are the scenarios whose fault the primary absorbs
+// itself: nothing need reach the fallback.
+var answeredByPrimaryOnly = map[Scenario]bool{NoDone: true, Transient: true}
+
+// checkRecorded checks what holds in every scenario for the figures read
+// from the events: present, and never negative.
+func checkRecorded(t *testing.T, rep *Report) {
+	t.Helper()
+	for k, v := range map[string]*int{"retries": rep.Retries, "retried_requests": rep.RetriedRequests,
+		"answered_by_retry": rep.AnsweredByRetry, "stalls": rep.Stalls, "streams_interrupted": rep.StreamsInterrupted} {
+		switch {
+		case v == nil:
+			t.Errorf("%s missing: %s", k, rep.Missing[k])
+		case *v < 0:
+			t.Errorf("%s = %d", k, *v)
+		}
+	}
+	if rep.Continuations == nil {
+		t.Errorf("continuations missing: %s", rep.Missing["continuations"])
+	}
+	if rep.StreamsWithoutDone == nil || *rep.StreamsWithoutDone < 0 {
+		t.Errorf("streams_without_done = %v (%s)", rep.StreamsWithoutDone, rep.Missing["streams_without_done"])
+	}
+	if rep.Retries != nil && (*rep.AnsweredByRetry > *rep.RetriedRequests || *rep.RetriedRequests > *rep.Retries) {
+		t.Errorf("answered by retry %d, retried requests %d, retries %d: each at most the next", *rep.AnsweredByRetry, *rep.RetriedRequests, *rep.Retries)
+	}
+	if rep.StallDetectP50MS == nil && rep.Missing["stall_detect_p50_ms"] == "" {
+		t.Error("stall detection missing without a reason")
+	}
+	if len(rep.Overrides) > 0 && !rep.Overrides[0].Applied {
+		t.Errorf("overrides not applied to the in-process stack: %+v", rep.Overrides)
+	}
+}
+
+// scenarioChecks check the figures each scenario is about.
+var scenarioChecks = map[Scenario]func(t *testing.T, rep *Report){
+	Transient: func(t *testing.T, rep *Report) {
+		if *rep.Retries == 0 || *rep.AnsweredByRetry == 0 {
+			t.Errorf("retries %d, answered by a retry %d: want both > 0", *rep.Retries, *rep.AnsweredByRetry)
+		}
+		if rep.RetriesByReason[string(classify.UpstreamError)]+rep.RetriesByReason[string(classify.RateLimited)] == 0 {
+			t.Errorf("retries by reason %v: want upstream_error or rate_limited", rep.RetriesByReason)
+		}
+	},
+	Stall: func(t *testing.T, rep *Report) {
+		if *rep.Stalls == 0 || rep.Continuations.OK == 0 {
+			t.Errorf("stalls %d, continuations %+v: want a stall continued", *rep.Stalls, *rep.Continuations)
+		}
+		if *rep.StreamsInterrupted != 0 {
+			t.Errorf("%d streams recorded as interrupted with a prefill-capable fallback", *rep.StreamsInterrupted)
+		}
+		if rep.StallDetectP50MS == nil || rep.StreamIdleTimeoutMS == nil {
+			t.Fatalf("stall detection %v, idle timeout %v: %v", rep.StallDetectP50MS, rep.StreamIdleTimeoutMS, rep.Missing)
+		}
+		idle := *rep.StreamIdleTimeoutMS
+		// At least the idle timeout (the client heard nothing that long);
+		// a generous upper bound: detection plus a continuation's first
+		// word on a loaded machine.
+		if *rep.StallDetectP50MS < idle || *rep.StallDetectMaxMS < *rep.StallDetectP50MS || *rep.StallDetectMaxMS > idle+5000 {
+			t.Errorf("stall detection p50 %v max %v ms, idle timeout %v ms", *rep.StallDetectP50MS, *rep.StallDetectMaxMS, idle)
+		}
+	},
+	Cut: func(t *testing.T, rep *Report) {
+		if rep.Continuations.OK == 0 || *rep.StreamsInterrupted != 0 {
+			t.Errorf("continuations %+v, streams interrupted %d: want cut streams continued", *rep.Continuations, *rep.StreamsInterrupted)
+		}
+	},
+	NoDone: func(t *testing.T, rep *Report) {
+		if *rep.StreamsWithoutDone == 0 || *rep.StreamsInterrupted != 0 {
+			t.Errorf("%d upstream streams without [DONE], %d recorded interrupted: want > 0 and 0", *rep.StreamsWithoutDone, *rep.StreamsInterrupted)
+		}
+		if rep.AnsweredBy["anthropic-fallback"] != 0 || len(rep.FailoverReasons) != 0 {
+			t.Errorf("complete streams without [DONE] failed over: %v %v", rep.AnsweredBy, rep.FailoverReasons)
+		}
+	},
+	ContextLength: func(t *testing.T, rep *Report) {
+		if rep.FailoverReasons["context_length"] == 0 {
+			t.Errorf("failover reasons %v: want context_length", rep.FailoverReasons)
+		}
+		// A prompt too long for a model is not the target's failure.
+		if rep.BreakerOpenedMS != nil {
+			t.Errorf("the breaker opened %v ms into a context-length fault", *rep.BreakerOpenedMS)
+		}
+	},
 }
 
 func TestParseScenario(t *testing.T) {

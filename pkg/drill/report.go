@@ -13,6 +13,9 @@ import (
 	"time"
 
 	"github.com/keeptrusts/gateway/pkg/classify"
+	"github.com/keeptrusts/gateway/pkg/config"
+	"github.com/keeptrusts/gateway/pkg/events"
+	"github.com/keeptrusts/gateway/pkg/sim"
 )
 
 // Report is a drill's outcome. Times are milliseconds; a nil time means the
@@ -28,6 +31,11 @@ type Report struct {
 	// FaultStartMS and FaultEndMS bound the outage, from the drill's start.
 	FaultStartMS float64 `json:"fault_start_ms"`
 	FaultEndMS   float64 `json:"fault_end_ms"`
+	// Overrides are the settings the scenario set on the in-process
+	// gateway because the configuration left them at their defaults (with
+	// --gateway they are listed with applied false: a running gateway keeps
+	// its own configuration).
+	Overrides []Override `json:"overrides,omitempty"`
 
 	// Sent counts requests sent; Dropped counts ticks skipped because too
 	// many requests were in flight (the stack could not keep up).
@@ -80,6 +88,43 @@ type Report struct {
 	// RecoverMS: from the fault's end to the first answer from the primary
 	// by a request started after it.
 	RecoverMS *float64 `json:"recover_ms"`
+	// The figures below are read from the gateway's events for this
+	// drill's requests (each attempt with its retry number and outcome, the
+	// midstream seam, the error code), not inferred by the drill; nil when
+	// the events could not be read (Missing says why).
+	//
+	// Retries counts same-target retries (attempts with a retry number),
+	// RetriesByReason by the failure each one repeated, RetriedRequests the
+	// requests that made at least one, and AnsweredByRetry the successful
+	// answers whose answering attempt was a retry.
+	Retries         *int           `json:"retries"`
+	RetriesByReason map[string]int `json:"retries_by_reason,omitempty"`
+	RetriedRequests *int           `json:"retried_requests"`
+	AnsweredByRetry *int           `json:"answered_by_retry"`
+	// Continuations counts mid-stream continuations by outcome.
+	Continuations *Continuations `json:"continuations"`
+	// Stalls counts streams the gateway recorded as stalled (continued from
+	// a stall, or ended with the stream_stalled error).
+	Stalls *int `json:"stalls"`
+	// StreamIdleTimeoutMS is failover.stream_idle_timeout_seconds in
+	// effect; nil when stall detection is off.
+	StreamIdleTimeoutMS *float64 `json:"stream_idle_timeout_ms"`
+	// StallDetectP50MS and StallDetectMaxMS: for each stream recorded as
+	// stalled, how long its client heard nothing, from the last frame before
+	// the stall to the next frame (the continuation's first text or the
+	// in-band error). It is at least the idle timeout; with a continuation
+	// it includes the fallback's time to its first content.
+	StallDetectP50MS *float64 `json:"stall_detect_p50_ms"`
+	StallDetectMaxMS *float64 `json:"stall_detect_max_ms"`
+	// StreamsInterrupted counts streams the gateway recorded as cut or
+	// stalled (error stream_interrupted or stream_stalled): what the client
+	// got was not a complete answer.
+	StreamsInterrupted *int `json:"streams_interrupted"`
+	// StreamsWithoutDone counts upstream streams that ended complete but
+	// without data: [DONE], from the simulators' own counters (the no_done
+	// fault); each must be a success, not one of StreamsInterrupted.
+	StreamsWithoutDone *int64 `json:"streams_without_done"`
+
 	// EventsWritten counts this drill's own events (its requests carry
 	// X-Request-Id drill-<run>-<n>, recorded as the event's request_id), so
 	// other traffic on the same gateway is not counted; it should equal
@@ -96,6 +141,21 @@ type Report struct {
 	Problems []string `json:"problems,omitempty"`
 }
 
+// Continuations counts mid-stream continuations (failover.midstream) by
+// their recorded outcome.
+type Continuations struct {
+	// OK: the next target continued the answer; the client got it whole.
+	OK int `json:"ok"`
+	// Refused: the target does not accept prefill (400).
+	Refused int `json:"refused"`
+	// Failed: the continuation attempt failed otherwise.
+	Failed int `json:"failed"`
+	// NotAttempted: no target could take it.
+	NotAttempted int `json:"not_attempted"`
+}
+
+func (c Continuations) total() int { return c.OK + c.Refused + c.Failed + c.NotAttempted }
+
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 func msp(d time.Duration) *float64 {
@@ -104,7 +164,8 @@ func msp(d time.Duration) *float64 {
 }
 
 // report computes the figures from the recorded results.
-func (d *driver) report(sent, dropped, written int, evErr error) *Report {
+func (d *driver) report(sent, dropped int, evs []events.Event, evErr error) *Report {
+	written := len(evs)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	tl := d.timeline
@@ -114,7 +175,7 @@ func (d *driver) report(sent, dropped, written int, evErr error) *Report {
 		Sent: sent, Dropped: dropped, ByStatus: map[string]int{}, Errors: map[string]int{},
 		AnsweredBy: map[string]int{}, FailoverReasons: map[string]int{}, AttemptLimit: 1 + d.maxAttempts(),
 		EventsWritten: written, ErrorSamples: map[string]string{}, SimPrimaryAfterKnownBad: -1,
-		Missing: map[string]string{},
+		Missing: map[string]string{}, Overrides: d.overrides,
 	}
 	if evErr != nil {
 		rep.EventsError = evErr.Error()
@@ -232,12 +293,130 @@ func (d *driver) report(sent, dropped, written int, evErr error) *Report {
 		rep.Missing["failover_p50_ms"] = "no answer was failed over"
 		rep.Missing["failover_p99_ms"] = rep.Missing["failover_p50_ms"]
 	}
+	d.recorded(rep, rs, evs, evErr)
 	rep.FailoverAddedP50MS = added(rep.Missing, "failover_added_p50_ms", normal, failed, 0.5, minSamplesP50)
 	rep.FailoverAddedP99MS = added(rep.Missing, "failover_added_p99_ms", normal, failed, 0.99, minSamplesP99)
 	if len(rep.Missing) == 0 {
 		rep.Missing = nil
 	}
 	return rep
+}
+
+// recorded fills the figures read from the events and the simulators'
+// counters.
+func (d *driver) recorded(rep *Report, rs []result, evs []events.Event, evErr error) {
+	fo := d.cfg.Providers.Failover
+	if fo == nil {
+		fo = &config.Failover{}
+	}
+	if fo.StreamIdleTimeoutSeconds > 0 {
+		rep.StreamIdleTimeoutMS = msp(secs(fo.StreamIdleTimeoutSeconds))
+	} else {
+		rep.Missing["stream_idle_timeout_ms"] = "failover.stream_idle_timeout_seconds is 0: stall detection is off"
+	}
+	switch {
+	case d.simErr != nil:
+		rep.Missing["streams_without_done"] = "the simulators' /stats could not be read: " + d.simErr.Error()
+	case len(d.simStart) != len(d.simEnd):
+		rep.Missing["streams_without_done"] = "the simulators' /stats could not be read after the run"
+	default:
+		var n int64
+		for i := range d.simEnd {
+			n += d.simEnd[i].FaultsApplied[sim.FaultNoDone] - d.simStart[i].FaultsApplied[sim.FaultNoDone]
+		}
+		rep.StreamsWithoutDone = &n
+	}
+	if len(evs) == 0 {
+		why := "no event of this drill's requests was read"
+		if evErr != nil {
+			why = "the gateway's events could not be read: " + evErr.Error()
+		}
+		for _, k := range []string{"retries", "retried_requests", "answered_by_retry", "continuations", "stalls", "stall_detect_p50_ms", "stall_detect_max_ms", "streams_interrupted"} {
+			rep.Missing[k] = why
+		}
+		return
+	}
+	byID := make(map[string]result, len(rs))
+	for _, r := range rs {
+		byID[r.requestID] = r
+	}
+	var retries, retried, byRetry, stalls, interrupted int
+	var cont Continuations
+	var gaps []time.Duration
+	rep.RetriesByReason = map[string]int{}
+	for _, ev := range evs {
+		n := 0
+		for i, a := range ev.Attempts {
+			if a.Retry == 0 {
+				continue
+			}
+			n++
+			// A retry repeats the failure of the attempt before it, on
+			// the same target.
+			if i > 0 {
+				rep.RetriesByReason[ev.Attempts[i-1].Outcome]++
+			}
+		}
+		retries += n
+		if n > 0 {
+			retried++
+		}
+		if ev.Status == http.StatusOK && ev.Error == "" {
+			for i := len(ev.Attempts) - 1; i >= 0; i-- {
+				if a := ev.Attempts[i]; a.Outcome == "ok" && !a.Skipped {
+					if a.Retry > 0 {
+						byRetry++
+					}
+					break
+				}
+			}
+		}
+		if m := ev.Midstream; m != nil {
+			switch m.Outcome {
+			case "ok":
+				cont.OK++
+			case "refused":
+				cont.Refused++
+			case "not_attempted":
+				cont.NotAttempted++
+			default:
+				cont.Failed++
+			}
+		}
+		if ev.Error == "stream_interrupted" || ev.Error == "stream_stalled" {
+			interrupted++
+		}
+		if ev.Error == "stream_stalled" || (ev.Midstream != nil && ev.Midstream.Interruption == string(classify.DetailStall)) {
+			stalls++
+			if r, ok := byID[ev.RequestID]; ok && r.maxGap > 0 {
+				gaps = append(gaps, r.maxGap)
+			}
+		}
+	}
+	if len(rep.RetriesByReason) == 0 {
+		rep.RetriesByReason = nil
+	}
+	rep.Retries, rep.RetriedRequests, rep.AnsweredByRetry = &retries, &retried, &byRetry
+	rep.Continuations, rep.Stalls, rep.StreamsInterrupted = &cont, &stalls, &interrupted
+	if len(gaps) > 0 {
+		rep.StallDetectP50MS, rep.StallDetectMaxMS = msp(quantile(gaps, 0.5)), msp(slices.Max(gaps))
+		return
+	}
+	var why string
+	switch {
+	case stalls > 0:
+		why = fmt.Sprintf("%d streams were recorded as stalled, but no frame after the stall reached the client to time it", stalls)
+	case fo.StreamIdleTimeoutSeconds <= 0:
+		why = rep.Missing["stream_idle_timeout_ms"]
+	case d.opts.StreamShare <= 0:
+		why = "no streaming requests were sent (--stream-share 0)"
+	case d.opts.Scenario != Stall:
+		why = "no stream stalled (the stall scenario makes the primary's streams stall)"
+	default:
+		why = fmt.Sprintf("no stream was recorded as stalled (stream_idle_timeout_seconds %g, fault %s)",
+			fo.StreamIdleTimeoutSeconds, (d.timeline.faultEnd - d.timeline.faultStart).Round(time.Millisecond))
+	}
+	rep.Missing["stall_detect_p50_ms"], rep.Missing["stall_detect_max_ms"] = why, why
 }
 
 // Sample sizes below which what failover added is not reported: a
@@ -310,6 +489,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 	row("scenario", fmt.Sprintf("%s (fault %s → %s)", r.Scenario, fmtMS(&r.FaultStartMS), fmtMS(&r.FaultEndMS)))
 	row("load", fmt.Sprintf("%d rps for %s, %.0f%% streaming, model %s", r.RPS, fmtMS(&r.DurationMS), r.StreamShare*100, r.Model))
 	row("targets", strings.Join(r.Targets, " → "))
+	row("config overrides", r.overridesRow())
 	row("requests sent", fmt.Sprintf("%d (dropped ticks: %d)", r.Sent, r.Dropped))
 	row("succeeded", fmt.Sprintf("%d (%s)", r.Succeeded, pct(r.Succeeded, r.Sent)))
 	row("answered by status", counts(r.ByStatus))
@@ -331,6 +511,12 @@ func (r *Report) WriteTable(w io.Writer) error {
 	}
 	row("attempts wasted on known-bad primary", fmt.Sprintf("%d (primary sim saw %s requests)", r.WastedAttempts, sim))
 	row("time to recover", r.fig("recover_ms", r.RecoverMS))
+	row("same-target retries", r.retriesRow())
+	row("mid-stream continuations", r.continuationsRow())
+	row("stalls detected", r.countRow("stalls", r.Stalls)+r.idleNote())
+	row("stall detection p50 / max", r.stallRow())
+	row("streams interrupted", r.countRow("streams_interrupted", r.StreamsInterrupted))
+	row("upstream streams without [DONE]", r.count64Row("streams_without_done", r.StreamsWithoutDone))
 	ev := fmt.Sprintf("%d of %d sent", r.EventsWritten, r.Sent)
 	if r.EventsError != "" {
 		ev += " (" + r.EventsError + ")"
@@ -343,6 +529,77 @@ func (r *Report) WriteTable(w io.Writer) error {
 		row("problem", p)
 	}
 	return tw.Flush()
+}
+
+func (r *Report) overridesRow() string {
+	if len(r.Overrides) == 0 {
+		return "none"
+	}
+	var parts []string
+	applied := true
+	for _, o := range r.Overrides {
+		parts = append(parts, o.Setting+"="+o.Value)
+		applied = applied && o.Applied
+	}
+	s := strings.Join(parts, " ")
+	if !applied {
+		s += " (needed, not applied: a running gateway keeps its own configuration)"
+	}
+	return s
+}
+
+func (r *Report) retriesRow() string {
+	if r.Retries == nil {
+		return "-" + r.why("retries")
+	}
+	s := fmt.Sprintf("%d on %d requests", *r.Retries, deref(r.RetriedRequests))
+	if len(r.RetriesByReason) > 0 {
+		s += " (" + counts(r.RetriesByReason) + ")"
+	}
+	return s + fmt.Sprintf("; answered by a retry: %d", deref(r.AnsweredByRetry))
+}
+
+func (r *Report) continuationsRow() string {
+	if r.Continuations == nil {
+		return "-" + r.why("continuations")
+	}
+	c := r.Continuations
+	return fmt.Sprintf("%d (ok=%d refused=%d failed=%d not_attempted=%d)", c.total(), c.OK, c.Refused, c.Failed, c.NotAttempted)
+}
+
+func (r *Report) idleNote() string {
+	if r.StreamIdleTimeoutMS == nil {
+		return r.why("stream_idle_timeout_ms")
+	}
+	return " (idle timeout " + fmtMS(r.StreamIdleTimeoutMS) + ")"
+}
+
+func (r *Report) stallRow() string {
+	if r.StallDetectP50MS == nil {
+		return "-" + r.why("stall_detect_p50_ms")
+	}
+	return fmtMS(r.StallDetectP50MS) + " / " + fmtMS(r.StallDetectMaxMS)
+}
+
+func (r *Report) countRow(key string, v *int) string {
+	if v == nil {
+		return "-" + r.why(key)
+	}
+	return strconv.Itoa(*v)
+}
+
+func (r *Report) count64Row(key string, v *int64) string {
+	if v == nil {
+		return "-" + r.why(key)
+	}
+	return strconv.FormatInt(*v, 10)
+}
+
+func deref(v *int) int {
+	if v == nil {
+		return 0
+	}
+	return *v
 }
 
 // fig formats a figure, or "-" and why it is missing.
