@@ -134,3 +134,44 @@ func TestDrillCommand(t *testing.T) {
 		t.Fatal("unknown scenario accepted")
 	}
 }
+
+// TestDrillStreamScenario runs a stream scenario through the command: all
+// streams unless --stream-share is given, the overrides it needed listed,
+// and the recorded figures in the JSON.
+func TestDrillStreamScenario(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		args  []string
+		share float64
+	}{
+		{"default share", nil, 1},
+		{"share given", []string{"--stream-share", "0.5"}, 0.5},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"drill", "--config", "../drill/testdata/drill.yaml", "--scenario", "cut",
+				"--duration", "2s", "--rps", "20", "--format", "json", "--quiet"}, tc.args...)
+			out, _, err := run(t, []string{"PATH=/usr/bin"}, args...)
+			if err != nil {
+				t.Fatalf("kt drill: %v\n%s", err, out)
+			}
+			var rep struct {
+				StreamShare   float64                           `json:"stream_share"`
+				Sent          int                               `json:"sent"`
+				Succeeded     int                               `json:"succeeded"`
+				Overrides     []struct{ Setting, Value string } `json:"overrides"`
+				Continuations *struct {
+					OK int `json:"ok"`
+				} `json:"continuations"`
+			}
+			if err := json.Unmarshal([]byte(out), &rep); err != nil {
+				t.Fatalf("--format json: %v\n%s", err, out)
+			}
+			if rep.StreamShare != tc.share || rep.Sent == 0 || rep.Succeeded != rep.Sent || rep.Continuations == nil {
+				t.Fatalf("report: %+v\n%s", rep, out)
+			}
+			if len(rep.Overrides) != 1 || rep.Overrides[0].Setting != "failover.midstream.enabled" || rep.Overrides[0].Value != "true" {
+				t.Fatalf("overrides: %+v", rep.Overrides)
+			}
+		})
+	}
+}
