@@ -251,7 +251,7 @@ func (d *driver) report(sent, dropped int, evs []events.Event, evErr error) *Rep
 	case cb.Enabled != nil && !*cb.Enabled:
 		rep.Missing["breaker_opened_ms"] = d.primary + " has circuit_breaker.enabled: false"
 	default:
-		rep.Missing["breaker_opened_ms"] = fmt.Sprintf("%s's circuit stayed closed during the fault (it opens after %d failed requests in a row; skipped, slow or rate-limited ones are not failures)",
+		rep.Missing["breaker_opened_ms"] = fmt.Sprintf("%s's circuit stayed closed during the fault (it opens after %d failed requests in a row; skipped, slow, rate-limited and context-length ones are not failures)",
 			d.primary, cb.ConsecutiveFailures)
 	}
 	faultLen := tl.faultEnd - tl.faultStart
