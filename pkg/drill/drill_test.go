@@ -229,3 +229,37 @@ func TestGatewayDrillCountsOnlyItsOwnEvents(t *testing.T) {
 		t.Fatalf("events written %d of %d sent (%d other requests on the gateway; %s)", rep.EventsWritten, rep.Sent, others, rep.EventsError)
 	}
 }
+
+// TestGatewayDrillListsOverridesNotApplied drives a running stack with a
+// scenario that needs a setting the configuration leaves off: the running
+// gateway keeps its configuration, and the report says the setting was
+// needed but not applied.
+func TestGatewayDrillListsOverridesNotApplied(t *testing.T) {
+	cfg := testConfig(t)
+	st, err := StartStack(context.Background(), StackOptions{File: "drill.yaml", Data: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	rep, err := Run(context.Background(), Options{
+		Data: cfg, File: "drill.yaml", Scenario: Cut, RPS: 20, Duration: 1500 * time.Millisecond,
+		Gateway: st.GatewayURL, SimAdmin: st.AdminURLs,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Overrides) != 1 || rep.Overrides[0].Setting != "failover.midstream.enabled" || rep.Overrides[0].Applied {
+		t.Fatalf("overrides %+v: want midstream.enabled, not applied", rep.Overrides)
+	}
+	var table bytes.Buffer
+	if err := rep.WriteTable(&table); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(table.String(), "needed, not applied") {
+		t.Errorf("the table does not say the override was not applied:\n%s", table.String())
+	}
+	// Without continuation a cut stream is a broken answer, recorded so.
+	if rep.Continuations == nil || rep.Continuations.OK != 0 || rep.StreamsInterrupted == nil || *rep.StreamsInterrupted == 0 {
+		t.Errorf("continuations %+v, streams interrupted %v: want none continued and some interrupted (%v)", rep.Continuations, rep.StreamsInterrupted, rep.Missing)
+	}
+}
