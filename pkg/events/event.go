@@ -55,6 +55,10 @@ type Event struct {
 	// because its target's provider kind cannot take them
 	// (failover.drop_unsupported_params), in the order first dropped.
 	DroppedParams []string `json:"dropped_params,omitempty"`
+	// MappedParams are the request fields whose value some attempt mapped
+	// onto its target kind's range, each once as name=from->to
+	// ("temperature=1.8->0.9"), in the order first mapped.
+	MappedParams []string `json:"mapped_params,omitempty"`
 	// Usage is the token usage of the answer.
 	Usage Usage `json:"usage"`
 	// CostUSD is the price of Usage at the answering model's price; 0 when
@@ -123,6 +127,9 @@ type Attempt struct {
 	DurationMS float64 `json:"duration_ms"`
 	// DroppedParams are the request fields this attempt left out.
 	DroppedParams []string `json:"dropped_params,omitempty"`
+	// MappedParams are the request fields this attempt sent with a value
+	// mapped onto its target kind's range, as name=from->to.
+	MappedParams []string `json:"mapped_params,omitempty"`
 }
 
 // Usage is token usage. InputTokens includes cached tokens;

@@ -107,6 +107,10 @@ func appendJSON(dst []byte, e *Event) ([]byte, error) {
 			dst = append(dst, `,"dropped_params":`...)
 			dst = jsonw.AppendStrings(dst, a.DroppedParams)
 		}
+		if len(a.MappedParams) > 0 {
+			dst = append(dst, `,"mapped_params":`...)
+			dst = jsonw.AppendStrings(dst, a.MappedParams)
+		}
 		dst = append(dst, '}')
 	}
 
@@ -114,6 +118,10 @@ func appendJSON(dst []byte, e *Event) ([]byte, error) {
 	if len(e.DroppedParams) > 0 {
 		dst = append(dst, `,"dropped_params":`...)
 		dst = jsonw.AppendStrings(dst, e.DroppedParams)
+	}
+	if len(e.MappedParams) > 0 {
+		dst = append(dst, `,"mapped_params":`...)
+		dst = jsonw.AppendStrings(dst, e.MappedParams)
 	}
 	u := &e.Usage
 	dst = append(dst, `,"usage":{"input_tokens":`...)

@@ -112,6 +112,7 @@ func (g *Gateway) handleChat(w http.ResponseWriter, r *http.Request) {
 	if rt.routes != nil {
 		route, ok := rt.routes.Match(in.model)
 		if !ok {
+			rec.unrouted = true // the name is the client's: no label value
 			fail(http.StatusNotFound, "The model `"+in.model+"` does not exist or you do not have access to it.", provider.ErrTypeInvalidRequest, "", "model_not_found")
 			return
 		}
@@ -140,7 +141,7 @@ func (g *Gateway) handleChat(w http.ResponseWriter, r *http.Request) {
 			}
 			g.logger.WarnContext(ctx, "no provider could serve the request", "request_id", rec.reqID, "error", re.Error())
 			meta := metadata{RequestID: rec.reqID, Failover: failoverMeta(re.Failover), Attempts: attemptsMeta(re.Attempts)}
-			writeJSON(w, re.Status, appendMetadata(provider.ErrorJSON(re.Error()+".", provider.ErrTypeUnavailable, "", "all_providers_failed"), &meta))
+			writeJSON(w, re.Status, appendMetadata(provider.ErrorJSON(re.Error()+".", provider.ErrTypeUnavailable, unsupportedParam(re.Attempts), "all_providers_failed"), &meta))
 			return
 		}
 		// The client went away: nobody to answer.
@@ -433,6 +434,23 @@ type attemptJSON struct {
 	Status     int     `json:"status,omitempty"`
 	Skipped    bool    `json:"skipped,omitempty"`
 	DurationMS float64 `json:"duration_ms"`
+}
+
+// unsupportedParam is the field every target skipped for unsupported_request
+// could not take, the 503's param: "" when none was skipped that way or
+// they were skipped for different fields (the message names each).
+func unsupportedParam(as []router.Attempt) string {
+	param := ""
+	for _, a := range as {
+		if a.Unsupported == nil {
+			continue
+		}
+		if param != "" && param != a.Unsupported.Param {
+			return ""
+		}
+		param = a.Unsupported.Param
+	}
+	return param
 }
 
 func failoverMeta(f router.Failover) failoverJSON {

@@ -67,6 +67,7 @@ type record struct {
 	reqID          string
 	requestedModel string
 	route          string // the route's model pattern; "" for the implicit route
+	unrouted       bool   // no route matched the requested model
 	stream         bool
 	status         int
 	errCode        string
@@ -125,7 +126,8 @@ func (g *Gateway) finishRecord(ctx context.Context, rec *record) {
 			Stream:           rec.stream,
 			Failover:         events.Failover{Triggered: rec.failover.Triggered, OriginalProvider: rec.failover.OriginalProvider, Reason: string(rec.failover.Reason)},
 			Attempts:         eventAttempts(rec.attempts),
-			DroppedParams:    droppedParams(rec.attempts),
+			DroppedParams:    paramsOf(rec.attempts, func(a *router.Attempt) []string { return a.DroppedParams }),
+			MappedParams:     paramsOf(rec.attempts, func(a *router.Attempt) []string { return a.MappedParams }),
 			Usage: events.Usage{InputTokens: rec.usage.InputTokens, OutputTokens: rec.usage.OutputTokens,
 				TotalTokens: rec.usage.InputTokens + rec.usage.OutputTokens, CacheReadTokens: rec.usage.CacheReadTokens,
 				CacheCreationTokens: rec.usage.CacheCreationTokens},
@@ -145,6 +147,7 @@ func (g *Gateway) finishRecord(ctx context.Context, rec *record) {
 		Provider:         rec.provider,
 		RequestedModel:   rec.requestedModel,
 		Route:            rec.route,
+		Unrouted:         rec.unrouted,
 		Model:            rec.model,
 		Status:           rec.status,
 		Stream:           rec.stream,
@@ -164,17 +167,17 @@ func eventAttempts(as []router.Attempt) []events.Attempt {
 	out := make([]events.Attempt, len(as))
 	for i, a := range as {
 		out[i] = events.Attempt{Target: a.Target, Model: a.Model, Outcome: outcomeName(a), Status: a.Outcome.Status,
-			Skipped: a.Skipped, Retry: a.Retry.N, DurationMS: ms(a.Duration), DroppedParams: a.DroppedParams}
+			Skipped: a.Skipped, Retry: a.Retry.N, DurationMS: ms(a.Duration), DroppedParams: a.DroppedParams, MappedParams: a.MappedParams}
 	}
 	return out
 }
 
-// droppedParams is every field some attempt dropped, each once, in the
-// order first dropped.
-func droppedParams(as []router.Attempt) []string {
+// paramsOf is every entry of some attempt's list (its dropped or mapped
+// fields), each once, in the order first seen.
+func paramsOf(as []router.Attempt, list func(*router.Attempt) []string) []string {
 	var out []string
-	for _, a := range as {
-		for _, p := range a.DroppedParams {
+	for i := range as {
+		for _, p := range list(&as[i]) {
 			if !slices.Contains(out, p) {
 				out = append(out, p)
 			}

@@ -14,10 +14,13 @@ import (
 	"testing"
 
 	"github.com/openai/openai-go/v3"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/keeptrusts/gateway/pkg/config"
 	"github.com/keeptrusts/gateway/pkg/events"
 	"github.com/keeptrusts/gateway/pkg/sim"
+	"github.com/keeptrusts/gateway/pkg/telemetry"
 )
 
 // routesCfg is the issue's route table over the simulator pair: an alias
@@ -63,7 +66,7 @@ routes:
 
 // routesGateway starts the simulator pair and a gateway with routesCfg;
 // failoverExtra is indented under providers.failover.
-func routesGateway(t *testing.T, failoverExtra string) (*simPair, *httptest.Server) {
+func routesGateway(t *testing.T, failoverExtra string, opts ...Option) (*simPair, *httptest.Server) {
 	t.Helper()
 	p := newSimPair(t)
 	env := []string{"OPENAI_API_KEY=" + simOpenAIKey, "ANTHROPIC_API_KEY=" + simAnthropicKey}
@@ -73,7 +76,7 @@ func routesGateway(t *testing.T, failoverExtra string) (*simPair, *httptest.Serv
 		t.Fatalf("config: %v %v", err, problems)
 	}
 	cfg.Events.Path = filepath.Join(t.TempDir(), "events.db")
-	gw, err := New(cfg, env, nil)
+	gw, err := New(cfg, env, nil, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -373,6 +376,7 @@ func TestRoutesParamsAcrossProviders(t *testing.T) {
 		wantProvider string
 		wantChoices  int
 		wantDropped  []string
+		wantMapped   []string
 		wantParam    string // of a 400
 		wantCalls    [2]int64
 		wantReasons  []string // the attempts' outcomes
@@ -388,6 +392,7 @@ func TestRoutesParamsAcrossProviders(t *testing.T) {
 			name: "temperature scaled and n fanned out on failover", model: "gpt-4.1", openaiDown: true,
 			extra:      `,"temperature":1.8,"n":2`,
 			wantStatus: 200, wantProvider: "anthropic-fallback", wantChoices: 2, wantCalls: [2]int64{0, 2},
+			wantMapped:  []string{"temperature=1.8->0.9"},
 			wantReasons: []string{"connection_error", "ok", "ok"},
 		},
 		{
@@ -432,6 +437,14 @@ func TestRoutesParamsAcrossProviders(t *testing.T) {
 			if !slices.Equal(e.DroppedParams, tt.wantDropped) {
 				t.Fatalf("event dropped_params %v, want %v", e.DroppedParams, tt.wantDropped)
 			}
+			if !slices.Equal(e.MappedParams, tt.wantMapped) {
+				t.Fatalf("event mapped_params %v, want %v", e.MappedParams, tt.wantMapped)
+			}
+			for _, at := range e.Attempts {
+				if at.Outcome == "ok" && !slices.Equal(at.MappedParams, tt.wantMapped) {
+					t.Fatalf("attempt %+v: mapped_params, want %v", at, tt.wantMapped)
+				}
+			}
 			var reasons []string
 			for _, at := range e.Attempts {
 				reasons = append(reasons, at.Outcome)
@@ -440,5 +453,70 @@ func TestRoutesParamsAcrossProviders(t *testing.T) {
 				t.Fatalf("event attempts %v, want %v", reasons, tt.wantReasons)
 			}
 		})
+	}
+}
+
+// TestRoutesUnsupportedAfterFailure: a streamed n = 2 whose primary is down
+// cannot go to the Anthropic fallback (one choice per call, and a stream
+// cannot be fanned out), which is skipped with unsupported_request. The
+// 503 that follows says so: its message names each target with its
+// reason, and for the skipped one the field and why; param is the field.
+func TestRoutesUnsupportedAfterFailure(t *testing.T) {
+	p, srv := routesGateway(t, "")
+	p.primary.SetFault(sim.Fault{Kind: sim.FaultDown})
+	a := postChat(t, srv.URL, chatBody("gpt-4.1", `,"stream":true,"n":2`))
+	e := a.answer.Error
+	if a.status != 503 || e.Code != "all_providers_failed" || e.Param == nil || *e.Param != "n" {
+		t.Fatalf("got %d %s, want 503 all_providers_failed with param n", a.status, a.body)
+	}
+	for _, want := range []string{"openai-primary connection_error", "anthropic-fallback unsupported_request", "field n", "cannot be streamed from anthropic targets"} {
+		if !strings.Contains(e.Message, want) {
+			t.Errorf("message %q does not say %q", e.Message, want)
+		}
+	}
+	if n := p.fallback.Stats().ChatRequests; n != 0 {
+		t.Fatalf("the skipped fallback saw %d calls", n)
+	}
+	ev := routeEvents(t, srv.URL, 1)[0]
+	if ev.Status != 503 || len(ev.Attempts) != 2 || ev.Attempts[1].Outcome != "unsupported_request" || !ev.Attempts[1].Skipped {
+		t.Fatalf("event %+v", ev)
+	}
+}
+
+// TestRoutesMetricLabelsBounded: the route label of the server duration
+// metric is the configured route, and models no route matches add no
+// label value of either the route or the requested model.
+func TestRoutesMetricLabelsBounded(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	tel, err := telemetry.Setup(context.Background(), telemetry.Config{ServiceName: "gateway-test", MetricReaders: []sdkmetric.Reader{reader}}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
+	_, srv := routesGateway(t, "", WithTelemetry(tel))
+	for _, m := range []string{"gpt-4.1", "smart", "made-up-1", "made-up-2", "made-up-3"} {
+		postChat(t, srv.URL, chatBody(m, ""))
+	}
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	var sets []string
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if m.Name != telemetry.MetricServerRequestDuration {
+				continue
+			}
+			for _, dp := range m.Data.(metricdata.Histogram[float64]).DataPoints {
+				route, _ := dp.Attributes.Value("keeptrusts.route")
+				model, _ := dp.Attributes.Value("gen_ai.request.model")
+				sets = append(sets, fmt.Sprintf("%s|%s|%d", route.AsString(), model.AsString(), dp.Count))
+			}
+		}
+	}
+	slices.Sort(sets)
+	// The three unknown names share one point, with neither label.
+	if want := []string{"gpt-*|gpt-4.1|1", "smart|smart|1", "||3"}; !slices.Equal(sets, want) {
+		t.Fatalf("server duration points (route|model|count) %v, want %v without the made-up names", sets, want)
 	}
 }

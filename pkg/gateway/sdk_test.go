@@ -320,8 +320,9 @@ func TestSDKErrors(t *testing.T) {
 		param, code string
 	}{
 		// Whole answers fan out (TestSDKFanOut); a stream of n > 1 cannot,
-		// so the fallback is skipped (unsupported_request) and nobody is left.
-		{name: "n=2 cannot be streamed from the fallback", params: twoChoices, stream: true, status: 503, code: "all_providers_failed"},
+		// so the fallback is skipped (unsupported_request) and nobody is
+		// left: the 503 names the field (param) it was skipped for.
+		{name: "n=2 cannot be streamed from the fallback", params: twoChoices, stream: true, status: 503, code: "all_providers_failed", param: "n"},
 		{name: "all providers down", params: capitalQuestion, fallbackOut: true, status: 503, code: "all_providers_failed"},
 		{name: "all providers down/stream", params: capitalQuestion, fallbackOut: true, stream: true, status: 503, code: "all_providers_failed"},
 	}

@@ -27,7 +27,7 @@ var errResponseTooLarge = errors.New("upstream answer exceeds max_response_body_
 // Stream reports when it ends. budget is what is left of the request's time;
 // retry marks a same-target retry (zero for a first try).
 func (r *Router) attempt(ctx context.Context, t *Target, model string, req *Request, n int, retry Retry, budget time.Duration, done health.Done) (*Result, Attempt) {
-	a := Attempt{N: n, Route: r.settings.Route, Target: t.ID, Kind: t.Adapter.Kind(), Model: model, Stream: req.Stream, Start: time.Now(), Retry: retry, Seam: req.seam, DroppedParams: req.dropped}
+	a := Attempt{N: n, Route: r.settings.Route, Target: t.ID, Kind: t.Adapter.Kind(), Model: model, Stream: req.Stream, Start: time.Now(), Retry: retry, Seam: req.seam, DroppedParams: req.dropped, MappedParams: req.mapped}
 	octx := r.observer.StartAttempt(ctx, &a)
 	timeout := r.settings.AttemptTimeout
 	if req.Stream && r.settings.FirstTokenTimeout > 0 {

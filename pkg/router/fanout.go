@@ -14,64 +14,100 @@ import (
 )
 
 // fanOut answers n > 1 on a target that returns one choice per call: n
-// calls at once, each admitted by the target's health and reported as an
-// attempt of its own (so breakers and spans see every call), their choices
-// merged into one answer with usage summed. done is the first call's
-// admission. The calls before the last are appended to *attempts; the
-// returned Attempt is the last one, or the first failure, which Do handles
-// like any failed attempt (the merged answer is all or nothing).
+// calls, each admitted by the target's health and reported as an attempt
+// of its own (so breakers and spans see every call), their choices merged
+// into one answer with usage summed. done is the first call's admission.
+// The calls before the last are appended to *attempts; the returned
+// Attempt is the last one, or the first failure or refusal, which Do
+// handles like any failed or skipped attempt (the merged answer is all or
+// nothing).
+//
+// The calls go out in rounds of as many as the breaker admits at once.
+// Closed, that is all n in one round. Half-open, the breaker lets a few
+// trials through (half_open_requests, one by default) and done is one of
+// them: holding all n admissions first would be refused and skip a target
+// that is ready to be tried. So the admitted calls go first, as the
+// trials; once they succeed (closing the circuit) the rest follow. A
+// failed trial ends the request's use of the target after one call, as
+// for a request without n.
 func (r *Router) fanOut(ctx context.Context, t *Target, model string, req *Request, n int, attempts *[]Attempt, deadline time.Time, done health.Done) (*Result, Attempt) {
-	dones := make([]health.Done, 0, n)
-	dones = append(dones, done)
-	for len(dones) < n {
+	results := make([]*Result, 0, n)
+	release := func() {
+		for _, res := range results {
+			res.Release()
+		}
+	}
+	held := []health.Done{done}
+	for len(results) < n {
+		dones, skip := admitUpTo(t, model, held, n-len(results))
+		held = nil
+		if len(dones) == 0 {
+			// Refused after a round went through: the circuit opened (or a
+			// cooldown began) meanwhile. The target is left as skipped.
+			release()
+			a := Attempt{N: len(*attempts) + 1, Route: r.settings.Route, Target: t.ID, Kind: t.Adapter.Kind(), Model: model,
+				Outcome: classify.Skipped(skip), Skipped: true, Start: time.Now()}
+			r.observer.EndAttempt(ctx, &a)
+			return nil, a
+		}
+		remaining := time.Until(deadline)
+		if remaining <= 0 {
+			for _, d := range dones {
+				d(classify.Outcome{Reason: classify.Canceled}) // not the target's fault
+			}
+			release()
+			a := Attempt{N: len(*attempts) + 1, Route: r.settings.Route, Target: t.ID, Kind: t.Adapter.Kind(), Model: model,
+				Outcome: classify.Outcome{Reason: classify.UpstreamTimeout}, Skipped: true, Start: time.Now()}
+			r.observer.EndAttempt(ctx, &a)
+			return nil, a
+		}
+		k := len(dones)
+		rs := make([]*Result, k)
+		as := make([]Attempt, k)
+		base := len(*attempts) + 1
+		var wg sync.WaitGroup
+		for i := range k {
+			wg.Go(func() {
+				rs[i], as[i] = r.attempt(ctx, t, model, req, base+i, Retry{}, remaining, dones[i])
+			})
+		}
+		wg.Wait()
+		for i := range k {
+			if !as[i].Outcome.OK() {
+				*attempts = append(*attempts, as[:i]...)
+				*attempts = append(*attempts, as[i+1:]...)
+				release()
+				for j, res := range rs {
+					if j != i {
+						res.Release()
+					}
+				}
+				// Renumber so that the failure follows the calls before it.
+				as[i].N = len(*attempts) + 1
+				return rs[i], as[i]
+			}
+		}
+		results = append(results, rs...)
+		*attempts = append(*attempts, as...)
+	}
+	last := (*attempts)[len(*attempts)-1]
+	*attempts = (*attempts)[:len(*attempts)-1]
+	merged := mergeChoices(results)
+	release()
+	return merged, last
+}
+
+// admitUpTo adds admissions of t to dones until it holds want or t
+// refuses one; the refusal's reason is returned with them.
+func admitUpTo(t *Target, model string, dones []health.Done, want int) ([]health.Done, classify.Reason) {
+	for len(dones) < want {
 		d, skip := t.Health.Admit(time.Now(), model)
 		if skip != classify.None {
-			// The circuit opened meanwhile: give the admissions back and
-			// treat the target as skipped.
-			for _, d := range dones {
-				d(classify.Outcome{Reason: classify.Canceled})
-			}
-			return nil, Attempt{N: len(*attempts) + 1, Route: r.settings.Route, Target: t.ID, Kind: t.Adapter.Kind(), Model: model,
-				Outcome: classify.Skipped(skip), Skipped: true, Start: time.Now()}
+			return dones, skip
 		}
 		dones = append(dones, d)
 	}
-	remaining := time.Until(deadline)
-	if remaining <= 0 {
-		for _, d := range dones {
-			d(classify.Outcome{Reason: classify.Canceled})
-		}
-		return nil, Attempt{N: len(*attempts) + 1, Route: r.settings.Route, Target: t.ID, Kind: t.Adapter.Kind(), Model: model,
-			Outcome: classify.Outcome{Reason: classify.UpstreamTimeout}}
-	}
-	results := make([]*Result, n)
-	as := make([]Attempt, n)
-	base := len(*attempts) + 1
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() {
-			results[i], as[i] = r.attempt(ctx, t, model, req, base+i, Retry{}, remaining, dones[i])
-		})
-	}
-	wg.Wait()
-	for i := range n {
-		if !as[i].Outcome.OK() {
-			*attempts = append(*attempts, as[:i]...)
-			*attempts = append(*attempts, as[i+1:]...)
-			for _, res := range results {
-				res.Release()
-			}
-			// Renumber so that the failure follows the calls before it.
-			as[i].N = len(*attempts) + 1
-			return results[i], as[i]
-		}
-	}
-	*attempts = append(*attempts, as[:n-1]...)
-	merged := mergeChoices(results)
-	for _, res := range results {
-		res.Release()
-	}
-	return merged, as[n-1]
+	return dones, classify.None
 }
 
 // mergeChoices joins single-choice answers into one: the first answer's

@@ -32,6 +32,9 @@ type paramPlan struct {
 	body []byte
 	// dropped lists the fields left out.
 	dropped []string
+	// mapped lists the fields whose value was mapped onto the target's
+	// range, each as name=from->to.
+	mapped []string
 	// fanOut > 1 is the number of single-choice calls to make.
 	fanOut int
 	// refuse is a field the first choice cannot take: 400.
@@ -66,6 +69,7 @@ func (r *Router) planParams(t *Target, req *Request, first bool) paramPlan {
 		if p.Map != nil {
 			if raw, out := p.Map(v); out && drop {
 				plan.set(body, p.Name, raw)
+				plan.mapped = append(plan.mapped, p.Name+"="+mappedFrom(v)+"->"+raw)
 			}
 			return true
 		}
@@ -104,6 +108,22 @@ func (r *Router) planParams(t *Target, req *Request, first bool) paramPlan {
 		return true
 	})
 	return plan
+}
+
+// maxMappedFrom bounds the client's value as recorded in mapped_params.
+const maxMappedFrom = 24
+
+// mappedFrom is the client's value of a mapped field as recorded: a number
+// in its shortest form, so that however it was written the record stays
+// short (Map only maps numbers; anything else is cut).
+func mappedFrom(v gjson.Result) string {
+	if v.Type == gjson.Number {
+		return strconv.FormatFloat(v.Num, 'g', -1, 64)
+	}
+	if len(v.Raw) > maxMappedFrom {
+		return v.Raw[:maxMappedFrom] + "…"
+	}
+	return v.Raw
 }
 
 // current is the body the plan has built so far.
@@ -148,9 +168,10 @@ func refusedResult(t *Target, model string, re *provider.RequestError, attempts 
 	return &Result{Target: t, Model: model, Status: http.StatusBadRequest, Body: body, Attempts: attempts, Failover: fo}
 }
 
-// unsupportedAttempt records a target skipped for a field it cannot take.
-func unsupportedAttempt(n int, route string, t *Target, model string) Attempt {
-	return Attempt{N: n, Route: route, Target: t.ID, Kind: t.Adapter.Kind(), Model: model, Outcome: classify.Skipped(classify.UnsupportedRequest), Skipped: true}
+// unsupportedAttempt records a target skipped for a field it cannot take,
+// with the field and why, for the 503 that may follow.
+func unsupportedAttempt(n int, route string, t *Target, model string, re *provider.RequestError) Attempt {
+	return Attempt{N: n, Route: route, Target: t.ID, Kind: t.Adapter.Kind(), Model: model, Outcome: classify.Skipped(classify.UnsupportedRequest), Skipped: true, Unsupported: re}
 }
 
 // request is req as this plan sends it: req itself when nothing changes.
@@ -159,6 +180,6 @@ func (p *paramPlan) request(req *Request) *Request {
 		return req
 	}
 	cp := *req
-	cp.Body, cp.dropped = p.current(req.Body), p.dropped
+	cp.Body, cp.dropped, cp.mapped = p.current(req.Body), p.dropped, p.mapped
 	return &cp
 }

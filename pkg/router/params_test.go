@@ -2,6 +2,7 @@ package router
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"slices"
 	"strings"
@@ -147,6 +148,9 @@ func TestFailoverDropsAndFansOut(t *testing.T) {
 		if !a.Outcome.OK() || !slices.Equal(a.DroppedParams, []string{"frequency_penalty", "logprobs"}) {
 			t.Fatalf("attempt %+v, want ok with frequency_penalty and logprobs dropped", a)
 		}
+		if !slices.Equal(a.MappedParams, []string{"temperature=1.8->0.9"}) {
+			t.Fatalf("attempt mapped %v, want temperature=1.8->0.9", a.MappedParams)
+		}
 	}
 	if len(res.Attempts) != 3 || res.Attempts[0].Outcome.Reason != classify.UpstreamError {
 		t.Fatalf("attempts %+v", res.Attempts)
@@ -169,4 +173,24 @@ func (o *lockedObserver) EndAttempt(_ context.Context, a *Attempt) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.ends = append(o.ends, *a)
+}
+
+// TestErrorNamesUnsupportedField: when targets failed and the rest were
+// skipped for a field, the error says which field and why, per target.
+func TestErrorNamesUnsupportedField(t *testing.T) {
+	p := newUpstream(t, status(503))
+	r := New([]*Target{newTarget(t, "gpt", 1, p.URL, targetOpts{}), anthropicTarget(t, "claude", "http://127.0.0.1:1")}, settings(1), nil)
+	body := `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}],"stream":true,"n":2}`
+	_, err := r.Do(context.Background(), &Request{Body: []byte(body), Model: "gpt-4o-mini", Stream: true})
+	var e *Error
+	if !errors.As(err, &e) {
+		t.Fatalf("Do: %v, want *Error", err)
+	}
+	want := "no provider could serve the request: gpt upstream_error (HTTP 503); claude unsupported_request (skipped): field n: n > 1 cannot be streamed from anthropic targets (Anthropic returns one choice per call)"
+	if got := e.Error(); got != want {
+		t.Fatalf("error\n%s\nwant\n%s", got, want)
+	}
+	if u := e.Attempts[1].Unsupported; u == nil || u.Param != "n" {
+		t.Fatalf("skip %+v", e.Attempts[1])
+	}
 }

@@ -249,6 +249,8 @@ type Request struct {
 	ClientAuth string
 	// dropped are the fields planParams left out of Body for this attempt.
 	dropped []string
+	// mapped are the fields planParams mapped onto the target's range.
+	mapped []string
 	// StickyKey, with StrategyWeighted, makes the request's target order a
 	// function of this key (e.g. a user id): the same key always gets the
 	// same order, across requests, routers and processes, while the same
@@ -301,6 +303,13 @@ type Attempt struct {
 	// DroppedParams are the request fields left out of this attempt
 	// because its target's provider kind cannot take them.
 	DroppedParams []string
+	// MappedParams are the request fields whose value was mapped onto the
+	// target kind's range on this attempt, each as name=from->to
+	// ("temperature=1.8->0.9"); the client's value in its shortest form.
+	MappedParams []string
+	// Unsupported is, on a target skipped with unsupported_request, the
+	// field it could neither honour nor drop, and why.
+	Unsupported *provider.RequestError
 }
 
 // Seam records where a mid-stream continuation joined two attempts.
@@ -397,6 +406,13 @@ func (e *Error) Error() string {
 		if a.Skipped {
 			b.WriteString(" (skipped)")
 		}
+		if u := a.Unsupported; u != nil {
+			// The request, not the provider, is why: say which field.
+			b.WriteString(": field ")
+			b.WriteString(u.Param)
+			b.WriteString(": ")
+			b.WriteString(u.Message)
+		}
 	}
 	return b.String()
 }
@@ -479,7 +495,7 @@ targets:
 				return refusedResult(t, model, plan.refuse, attempts, fo), nil
 			case plan.skip != nil:
 				done(classify.Outcome{Reason: classify.UnsupportedRequest}) // never sent
-				attempts = append(attempts, unsupportedAttempt(len(attempts)+1, r.settings.Route, t, model))
+				attempts = append(attempts, unsupportedAttempt(len(attempts)+1, r.settings.Route, t, model, plan.skip))
 				attempts[len(attempts)-1].Start = now
 				r.observer.EndAttempt(ctx, &attempts[len(attempts)-1])
 				fo.leave(t.ID, classify.UnsupportedRequest)

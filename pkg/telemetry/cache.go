@@ -115,11 +115,16 @@ type serverKey struct {
 	// errStatus is the HTTP status that is error.type when errorType is "".
 	errStatus int
 	stream    bool
+	// unrouted leaves gen_ai.request.model out (see Request.Unrouted).
+	unrouted bool
 }
 
 func buildServerSet(k serverKey) []metric.RecordOption {
 	attrs := make([]attribute.KeyValue, 0, 5)
-	attrs = append(attrs, opChat, attrRequestModel.String(k.requestedModel))
+	attrs = append(attrs, opChat)
+	if !k.unrouted {
+		attrs = append(attrs, attrRequestModel.String(k.requestedModel))
+	}
 	if k.model != "" {
 		attrs = append(attrs, attrResponseModel.String(k.model))
 	}

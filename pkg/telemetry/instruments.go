@@ -68,7 +68,13 @@ const (
 	attrRoute = attribute.Key("keeptrusts.route")
 	// attrDroppedParams lists the request fields a failover attempt left
 	// out because its target's provider kind cannot take them.
-	attrDroppedParams       = attribute.Key("keeptrusts.dropped_params")
+	attrDroppedParams = attribute.Key("keeptrusts.dropped_params")
+	// attrMappedParams lists the request fields a failover attempt sent
+	// with a value mapped onto its target kind's range, as name=from->to.
+	attrMappedParams = attribute.Key("keeptrusts.mapped_params")
+	// attrUnsupportedParam is, on a skip span with reason
+	// unsupported_request, the field the target could not take.
+	attrUnsupportedParam    = attribute.Key("keeptrusts.unsupported_param")
 	attrAttempt             = attribute.Key("keeptrusts.attempt")
 	attrFailureReason       = attribute.Key("keeptrusts.failure.reason")
 	attrSkipped             = attribute.Key("keeptrusts.skipped")

@@ -141,6 +141,9 @@ func (o *observer) EndAttempt(ctx context.Context, a *router.Attempt) {
 		if len(a.DroppedParams) > 0 {
 			attrs = append(attrs, attrDroppedParams.StringSlice(a.DroppedParams))
 		}
+		if len(a.MappedParams) > 0 {
+			attrs = append(attrs, attrMappedParams.StringSlice(a.MappedParams))
+		}
 		if a.Stream && a.FirstByte > 0 {
 			ttft := attrTimeToFirstChunk.Float64(a.FirstByte.Seconds())
 			attrs = append(attrs, ttft)
@@ -218,6 +221,9 @@ func (o *observer) skip(ctx context.Context, a *router.Attempt) {
 			))
 		if a.Route != "" {
 			span.SetAttributes(attrRoute.String(a.Route))
+		}
+		if u := a.Unsupported; u != nil {
+			span.SetAttributes(attrUnsupportedParam.String(u.Param))
 		}
 		span.End(trace.WithTimestamp(a.Start))
 	}

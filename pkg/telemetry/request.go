@@ -14,7 +14,13 @@ type Request struct {
 	RequestedModel string
 	// Route is the configured route that served the request ("" without
 	// routes); it labels gen_ai.server.request.duration as keeptrusts.route.
+	// Only route names from the configuration may be passed, so that the
+	// label's values stay bounded.
 	Route string
+	// Unrouted marks a request whose model no configured route matches (404
+	// model_not_found): RequestedModel is then left off the metrics, so that
+	// names clients make up add no label values.
+	Unrouted bool
 	// Model is the model that answered, "" if none did.
 	Model string
 	// Status is the HTTP status sent to the client.
@@ -58,6 +64,9 @@ func (t *Telemetry) RecordRequest(ctx context.Context, r Request) {
 	}
 	in, c := t.inst, t.caches
 	k := serverKey{route: r.Route, requestedModel: r.RequestedModel, model: r.Model, errorType: r.ErrorType, stream: r.Stream}
+	if r.Unrouted {
+		k.route, k.requestedModel, k.unrouted = "", "", true
+	}
 	if k.errorType == "" && r.Status >= 400 {
 		// The status code stands in; spelt out only when the set is built.
 		k.errStatus = r.Status
@@ -80,7 +89,7 @@ func (t *Telemetry) RecordRequest(ctx context.Context, r Request) {
 	in.overhead.Record(ctx, max(r.Duration-r.UpstreamTime, 0).Seconds(), c.overhead[stream]...)
 	if r.CostUSD > 0 {
 		model := r.Model
-		if model == "" {
+		if model == "" && !r.Unrouted {
 			model = r.RequestedModel
 		}
 		in.cost.Add(ctx, r.CostUSD, c.cost.get(costKey{provider: provider, model: model, team: r.Team}, buildCostSet)...)
