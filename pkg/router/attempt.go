@@ -175,8 +175,13 @@ func (r *Router) startStream(at *attemptRun, t *Target, preq *provider.Request, 
 		}
 		s.pending, err = s.tr.Event(s.pending, ev)
 		if err != nil {
-			// An error event before anything reached the client: fail over.
-			return fail(classify.Outcome{Reason: classify.UpstreamError, Status: resp.StatusCode, Retryable: true, CountsAgainst: true})
+			// An error event (or a malformed one) before anything reached
+			// the client: retry or fail over.
+			out := classify.Outcome{Reason: classify.UpstreamError, Status: resp.StatusCode, Retryable: true, CountsAgainst: true}
+			if errors.Is(err, provider.ErrMalformedEvent) {
+				out.Detail = classify.DetailMalformed
+			}
+			return fail(out)
 		}
 	}
 	if !at.timer.Stop() {
