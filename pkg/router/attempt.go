@@ -115,7 +115,12 @@ func (r *Router) finishWhole(at *attemptRun, t *Target, preq *provider.Request, 
 		if errors.Is(err, errResponseTooLarge) {
 			at.finish(classify.Outcome{Reason: classify.UpstreamError, Status: resp.StatusCode})
 		} else {
-			at.finish(at.classifyErr(err))
+			// The status line did arrive: keep it, so that a body cut or
+			// stalled after a 200 is not told as a connection that failed
+			// before any answer.
+			out := at.classifyErr(err)
+			out.Status = resp.StatusCode
+			at.finish(out)
 		}
 		return nil, *a
 	}
