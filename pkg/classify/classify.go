@@ -83,6 +83,9 @@ const (
 	// ([DONE] or a finish_reason; Anthropic message_stop) or broke off
 	// (Reason ConnectionError).
 	DetailStreamCut Detail = "stream_cut"
+	// DetailMalformed is a stream that sent an event whose data is not
+	// valid JSON (Reason UpstreamError): the stream is broken there.
+	DetailMalformed Detail = "malformed"
 )
 
 // Stall is the outcome of a stream that went silent after it started. It
@@ -92,6 +95,10 @@ var Stall = Outcome{Reason: UpstreamTimeout, Retryable: true, CountsAgainst: tru
 // StreamCut is the outcome of a stream that ended or broke off after it
 // started and before its end marker.
 var StreamCut = Outcome{Reason: ConnectionError, Retryable: true, CountsAgainst: true, Detail: DetailStreamCut}
+
+// Malformed is the outcome of a stream that sent a malformed event: a
+// provider failure, and another target may continue or retry it.
+var Malformed = Outcome{Reason: UpstreamError, Retryable: true, CountsAgainst: true, Detail: DetailMalformed}
 
 // OK reports a successful attempt.
 func (o Outcome) OK() bool { return o.Reason == None }

@@ -88,7 +88,8 @@ type Midstream struct {
 	// Chars is how many characters of answer text the client had before
 	// the seam.
 	Chars int `json:"chars"`
-	// Interruption is how From's stream failed: stream_cut or stall.
+	// Interruption is how From's stream failed: stream_cut, stall or
+	// malformed.
 	Interruption string `json:"interruption"`
 	// Outcome of the continuation: ok, refused (the target does not accept
 	// prefill), not_attempted (no target could take it), or the failure

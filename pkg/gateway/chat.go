@@ -384,6 +384,8 @@ func interruptionFrame(s *router.Stream) []byte {
 		msg, code = "The upstream provider "+s.FailedTarget()+" stalled: no data within the stream idle timeout.", "stream_stalled"
 	case out.Reason == classify.ConnectionError:
 		msg, code = "The upstream provider "+s.FailedTarget()+" closed the stream early.", "stream_interrupted"
+	case out.Detail == classify.DetailMalformed:
+		msg, code = "The upstream provider "+s.FailedTarget()+" sent a malformed stream event.", "stream_interrupted"
 	default:
 		return nil
 	}

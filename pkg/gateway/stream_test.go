@@ -72,6 +72,12 @@ func TestStreamRelayEnds(t *testing.T) {
 			status:  200, errCode: "stream_stalled", attempts: []string{"upstream_timeout"},
 		},
 		{
+			name:    "malformed chunk: not relayed, in-band error, stream_interrupted",
+			primary: sseScript("close", sseText("m", "Hel"), sseText("m", "lo")[:50]+"\n\n", sseText("m", " there"), sseFinish("m"), "data: [DONE]\n\n"),
+			want:    sseText("m", "Hel") + `data: {"error":{"message":"The upstream provider openai-primary sent a malformed stream event.","type":"server_error","param":null,"code":"stream_interrupted"}}` + "\n\n",
+			status:  200, errCode: "stream_interrupted", attempts: []string{"upstream_error"},
+		},
+		{
 			name:      "cut and continued: one answer",
 			primary:   sseScript("reset", sseText("m", "Hello "), sseText("m", "wor")),
 			midstream: true,

@@ -1,6 +1,16 @@
 package provider
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"errors"
+)
+
+// ErrMalformedEvent is wrapped by a Stream's Event for an upstream event
+// whose data is not valid JSON. Relaying it would hand the client a frame
+// its SDK cannot parse, and the text in it would be lost from an answer
+// that then looks complete: the stream is broken there, like a cut, and the
+// router retries, fails over or continues it as it would a cut.
+var ErrMalformedEvent = errors.New("malformed stream event")
 
 // OpenAI error types used in error bodies.
 const (

@@ -96,7 +96,9 @@ type Stream interface {
 	// Event handles one upstream SSE event and appends the client-facing bytes
 	// (zero or more complete "data: ...\n\n" frames) to dst. An error event
 	// from the upstream appends an OpenAI-style error frame and returns an
-	// error: the stream failed.
+	// error: the stream failed. An event whose data is not valid JSON
+	// returns an error wrapping ErrMalformedEvent, and the caller must not
+	// send what was appended for it: the stream broke at that event.
 	Event(dst []byte, ev sse.Event) ([]byte, error)
 	// Finish is called when the upstream body ended. It appends any closing
 	// frames and returns an error if the stream ended before it was complete.

@@ -115,7 +115,12 @@ func (r *Router) finishWhole(at *attemptRun, t *Target, preq *provider.Request, 
 		if errors.Is(err, errResponseTooLarge) {
 			at.finish(classify.Outcome{Reason: classify.UpstreamError, Status: resp.StatusCode})
 		} else {
-			at.finish(at.classifyErr(err))
+			// The status line did arrive: keep it, so that a body cut or
+			// stalled after a 200 is not told as a connection that failed
+			// before any answer.
+			out := at.classifyErr(err)
+			out.Status = resp.StatusCode
+			at.finish(out)
 		}
 		return nil, *a
 	}
@@ -175,8 +180,13 @@ func (r *Router) startStream(at *attemptRun, t *Target, preq *provider.Request, 
 		}
 		s.pending, err = s.tr.Event(s.pending, ev)
 		if err != nil {
-			// An error event before anything reached the client: fail over.
-			return fail(classify.Outcome{Reason: classify.UpstreamError, Status: resp.StatusCode, Retryable: true, CountsAgainst: true})
+			// An error event (or a malformed one) before anything reached
+			// the client: retry or fail over.
+			out := classify.Outcome{Reason: classify.UpstreamError, Status: resp.StatusCode, Retryable: true, CountsAgainst: true}
+			if errors.Is(err, provider.ErrMalformedEvent) {
+				out.Detail = classify.DetailMalformed
+			}
+			return fail(out)
 		}
 	}
 	if !at.timer.Stop() {

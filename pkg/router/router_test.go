@@ -544,3 +544,31 @@ func TestRequestDeadlineStopsFailover(t *testing.T) {
 		t.Fatal("fallback tried after the request deadline passed")
 	}
 }
+
+// TestWholeAnswerBrokenBodyKeepsStatus: a non-streaming answer whose body
+// breaks off after its 200 status line is recorded with that status, so
+// that it is not told as a connection refused or reset before any answer.
+func TestWholeAnswerBrokenBodyKeepsStatus(t *testing.T) {
+	p := newUpstream(t, func(w http.ResponseWriter, r *http.Request, model string) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", "500")
+		w.WriteHeader(http.StatusOK)
+		fmt.Fprint(w, `{"id":"x","choices":[`)
+		_ = http.NewResponseController(w).Flush()
+		reset(w, r, model)
+	})
+	fb := newUpstream(t, answer)
+	obs := &recObserver{}
+	r := New([]*Target{newTarget(t, "primary", 1, p.URL, targetOpts{}), newTarget(t, "fallback", 2, fb.URL, targetOpts{})}, settings(1), obs)
+	res, err := r.Do(context.Background(), chatReq(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Release()
+	if len(obs.ends) != 2 {
+		t.Fatalf("%d attempts, want 2", len(obs.ends))
+	}
+	if out := obs.ends[0].Outcome; out.Reason != classify.ConnectionError || out.Status != http.StatusOK {
+		t.Errorf("broken body recorded as %+v, want connection_error with status 200", out)
+	}
+}

@@ -100,6 +100,12 @@ func (s *Stream) Next() ([]byte, error) {
 			continue // drain to the end of the body, so the connection is reused
 		}
 		out, err := s.tr.Event(s.buf[:0], ev)
+		if err != nil && errors.Is(err, provider.ErrMalformedEvent) {
+			// A frame the client could not parse is not relayed: the
+			// stream broke there, and is continued or ends like a cut.
+			s.buf = out
+			return s.interrupted(classify.Malformed, err)
+		}
 		if err != nil {
 			s.buf = out
 			s.err = err

@@ -28,6 +28,9 @@ func finish(model string) string {
 
 const done = "data: [DONE]\n\n"
 
+// malformedChunk is a content chunk cut in half, still SSE-framed.
+var malformedChunk = text("m", "b")[:60] + "\n\n"
+
 // pause in a script waits before the next frame.
 type pause time.Duration
 
@@ -101,6 +104,16 @@ func TestStreamEnds(t *testing.T) {
 			primary: script("hang", text("m", "a"), text("m", "b")),
 			idle:    200 * time.Millisecond,
 			want:    text("m", "a") + text("m", "b"), wantErr: true, outcome: classify.Stall, target: "primary", attempts: 1,
+		},
+		{
+			name:    "malformed chunk after content: broken there, never relayed",
+			primary: script("close", text("m", "a"), malformedChunk, text("m", "c"), finish("m"), done),
+			want:    text("m", "a"), wantErr: true, outcome: classify.Malformed, target: "primary", attempts: 1,
+		},
+		{
+			name:    "malformed chunk before content fails over with nothing sent",
+			primary: script("close", chunk("m", `{"role":"assistant","content":""}`), malformedChunk, text("m", "c"), finish("m"), done),
+			want:    text("fb", "Hi") + finish("fb") + done, outcome: classify.Success, target: "fallback", attempts: 2,
 		},
 		{
 			name:    "slow chunks within the idle timeout are no stall",
@@ -220,6 +233,13 @@ func TestMidstream(t *testing.T) {
 			fallback: script("close", text("fb", " again"), finish("fb"), done),
 			want:     text("m", "Hello ") + text("m", "wor") + text("m", "ld ") + text("m", "again") + finish("m") + done,
 			seam:     true, outcomes: []string{"upstream_timeout", ""},
+		},
+		{
+			name:     "malformed chunk after text: the fallback continues",
+			primary:  script("close", text("m", "Hello "), text("m", "wor"), malformedChunk, text("m", "ld!"), finish("m"), done),
+			fallback: script("close", text("fb", "ld!"), finish("fb"), done),
+			want:     text("m", "Hello ") + text("m", "wor") + text("m", "ld!") + finish("m") + done,
+			seam:     true, outcomes: []string{"upstream_error", ""},
 		},
 		{
 			name:     "refused continuation ends with the original interruption",

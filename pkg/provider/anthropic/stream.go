@@ -139,7 +139,7 @@ func (s *stream) Event(dst []byte, ev sse.Event) ([]byte, error) {
 			return dst, nil // not an Anthropic event at all
 		}
 		return s.fail(dst, provider.ErrTypeServer, "", "malformed "+kind+" event from anthropic upstream",
-			fmt.Errorf("decode anthropic %s event: %w", kind, err))
+			fmt.Errorf("decode anthropic %s event: %w: %w", kind, provider.ErrMalformedEvent, err))
 	}
 	if kind == "" {
 		kind = eventKind([]byte(s.ev.Type))

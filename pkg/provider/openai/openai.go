@@ -182,6 +182,10 @@ func (s *stream) Event(dst []byte, ev sse.Event) ([]byte, error) {
 		s.done = true
 		return append(dst, ev.Raw...), nil
 	}
+	if !gjson.ValidBytes(ev.Data) {
+		// Nothing of it goes out: the stream is broken here.
+		return dst, fmt.Errorf("openai stream chunk: %w", provider.ErrMalformedEvent)
+	}
 	dst = append(dst, ev.Raw...)
 	// Only the chunks before the first content delta are looked at: once
 	// content went out, the check costs one branch per chunk.

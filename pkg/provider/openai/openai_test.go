@@ -641,3 +641,25 @@ func TestProbeRequest(t *testing.T) {
 		t.Error("a bad base URL built a probe")
 	}
 }
+
+// TestStreamMalformedChunk: a chunk whose JSON is cut is not passed on (the
+// client's SDK could not parse it and its text would silently be missing);
+// Event reports provider.ErrMalformedEvent so the router treats the stream
+// as broken there.
+func TestStreamMalformedChunk(t *testing.T) {
+	t.Parallel()
+	good := `{"model":"m","choices":[{"index":0,"delta":{"content":"a"},"finish_reason":null}]}`
+	for _, data := range []string{good[:40], good[:len(good)-1], `{"model":"m","choices":[{"delta":{"content":"a"}}]}}`, "not json"} {
+		s := New("openai").NewStream(&provider.Request{})
+		out, err := s.Event([]byte("kept|"), sse.Event{Data: []byte(data), Raw: []byte("data: " + data + "\n\n")})
+		if !errors.Is(err, provider.ErrMalformedEvent) {
+			t.Errorf("Event(%q) error %v, want ErrMalformedEvent", data, err)
+		}
+		if string(out) != "kept|" {
+			t.Errorf("Event(%q) appended %q, want nothing", data, out)
+		}
+		if s.Content() || s.Done() {
+			t.Errorf("Event(%q) counted as content or end", data)
+		}
+	}
+}
