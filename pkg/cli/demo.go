@@ -198,6 +198,8 @@ Try:
   curl -s %s/v1/chat/completions -H "Content-Type: application/json" \
     -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"What is the capital of France?"}]}' \
     | jq '{model: .model, provider: .keeptrusts_metadata.provider}'
+Ask the alias "smart" (a route: Anthropic first, then OpenAI's gpt-4o) the same way:
+  -d '{"model":"smart","messages":[{"role":"user","content":"Hi"}]}'
 Take the primary down and try again (DELETE to recover):
   curl -s -X PUT %s/fault -d '{"kind":"down"}'
   curl -s %s/health | jq '.providers'

@@ -143,6 +143,22 @@ func TestDemoShowsWhatTheREADMEShows(t *testing.T) {
 			t.Error("the demo opened the default event store")
 		}
 	})
+	t.Run("alias route", func(t *testing.T) {
+		for _, want := range []string{`"model":"smart"`, "Route smart: strategy=priority, targets=anthropic-fallback(claude-sonnet-4-20250514) > openai-primary(gpt-4o)"} {
+			if !strings.Contains(banner, want) {
+				t.Errorf("demo output lacks %q:\n%s", want, banner)
+			}
+		}
+		resp, err := http.Post(gw+"/v1/chat/completions", "application/json", strings.NewReader(`{"model":"smart","messages":[{"role":"user","content":"Hi"}]}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !bytes.Contains(b, []byte(`"provider":"anthropic-fallback"`)) {
+			t.Fatalf("smart on the demo: %d %.300s", resp.StatusCode, b)
+		}
+	})
 	t.Run("hang warning", func(t *testing.T) {
 		if !strings.Contains(banner, `"hang" holds every request`) {
 			t.Errorf("banner does not warn about hang:\n%s", banner)

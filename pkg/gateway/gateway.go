@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -289,6 +290,9 @@ func (g *Gateway) logStartup() {
 	} else {
 		g.logger.Info("Failover: disabled")
 	}
+	for _, r := range f.Routes {
+		g.logger.Info("Route " + r.Model + ": strategy=" + r.EffectiveStrategy() + ", targets=" + routeTargets(r))
+	}
 	for _, p := range f.Policies {
 		g.logger.Debug(fmt.Sprintf("Policy %s: type=%s, action=%s", p.Name, p.Type, p.Action))
 	}
@@ -364,4 +368,21 @@ func (o logObserver) Failover(ctx context.Context, f router.FailoverStep) {
 		return
 	}
 	o.logger.Log(ctx, level, "failover", "from", f.From, "to", f.To, "reason", string(f.Reason), "from_model", f.FromModel, "to_model", f.ToModel)
+}
+
+// routeTargets lists a route's targets in order for the start-up log, each
+// with the upstream model it is asked for when that is not the requested
+// one: "anthropic-fallback(claude-sonnet-4-20250514) > openai-primary".
+func routeTargets(r config.Route) string {
+	var b strings.Builder
+	for i, t := range r.Targets {
+		if i > 0 {
+			b.WriteString(" > ")
+		}
+		b.WriteString(t.Target)
+		if t.Model != "" && t.Model != r.Model {
+			b.WriteString("(" + t.Model + ")")
+		}
+	}
+	return b.String()
 }
