@@ -135,14 +135,23 @@ test('tool call round trip', { timeout }, async (t) => {
   });
 });
 
+test('n: 2 on a failover to a one-choice target is answered with two choices', { timeout }, async () => {
+  // The primary is down: Anthropic returns one choice per call, so the
+  // gateway fans out two calls and merges them (failover.fan_out_n).
+  const resp = await client.chat.completions.create({ model: 'gpt-4o-mini', messages: capital, n: 2 });
+  assert.equal(resp.choices.length, 2);
+  assert.deepEqual(resp.choices.map((c) => c.index), [0, 1]);
+  for (const c of resp.choices) assert.match(c.message.content, /Paris/);
+});
+
 test('a request the target cannot express is a 400 naming the field', { timeout }, async () => {
   await assert.rejects(
-    client.chat.completions.create({ model: 'gpt-4o-mini', messages: capital, n: 2 }),
+    client.chat.completions.create({ model: 'gpt-4o-mini', messages: capital, top_p: 1.5 }),
     (err) => {
       assert.ok(err instanceof OpenAI.BadRequestError, `${err?.constructor?.name}: ${err}`);
       assert.equal(err.status, 400);
       assert.equal(err.type, 'invalid_request_error');
-      assert.equal(err.param, 'n');
+      assert.equal(err.param, 'top_p');
       assert.ok(err.message, 'message');
       return true;
     },
