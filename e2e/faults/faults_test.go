@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keeptrusts/gateway/internal/proctest"
 	"github.com/keeptrusts/gateway/pkg/events"
 	"github.com/keeptrusts/gateway/pkg/sim"
 )
@@ -387,8 +388,8 @@ func TestFaults(t *testing.T) {
 			ff = append(ff, f)
 		}
 	}
-	admin(t, http.MethodPut, s.primary.admin+"/faults", pf)
-	admin(t, http.MethodPut, s.fallback.admin+"/faults", ff)
+	proctest.Admin(t, http.MethodPut, s.primary.admin+"/faults", pf)
+	proctest.Admin(t, http.MethodPut, s.fallback.admin+"/faults", ff)
 
 	t.Run("fault", func(t *testing.T) {
 		for _, c := range cases {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keeptrusts/gateway/internal/proctest"
 	"github.com/keeptrusts/gateway/pkg/sim"
 )
 
@@ -134,9 +135,9 @@ func runFlap(t *testing.T, workers int, pause time.Duration) {
 	}
 	time.Sleep(2 * probeInterval)
 	down := time.Now()
-	admin(t, http.MethodPut, s.primary.admin+"/fault", sim.Fault{Kind: sim.FaultDown})
+	proctest.Admin(t, http.MethodPut, s.primary.admin+"/fault", sim.Fault{Kind: sim.FaultDown})
 	time.Sleep(outage)
-	admin(t, http.MethodDelete, s.primary.admin+"/fault", nil)
+	proctest.Admin(t, http.MethodDelete, s.primary.admin+"/fault", nil)
 	up := time.Now()
 	time.Sleep(2*probeInterval + 2*probeJitter + sparseGap + 3*time.Second)
 	close(stop)

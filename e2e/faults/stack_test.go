@@ -2,7 +2,6 @@ package faults
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -111,38 +110,11 @@ func startStack(t *testing.T, cfg func(primary, fallback, store string) string) 
 	return s
 }
 
-// admin sends a request to a simulator's admin API and returns the body.
-func admin(t *testing.T, method, url string, body any) []byte {
-	t.Helper()
-	var r io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, url, r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("%s %s: %s %s", method, url, resp.Status, b)
-	}
-	return b
-}
-
 // modelStats is what simulator s saw of model m.
 func (s *simProc) modelStats(t *testing.T, m string) sim.ModelStats {
 	t.Helper()
 	var ms sim.ModelStats
-	if err := json.Unmarshal(admin(t, http.MethodGet, s.admin+"/stats/models/"+m, nil), &ms); err != nil {
+	if err := json.Unmarshal(proctest.Admin(t, http.MethodGet, s.admin+"/stats/models/"+m, nil), &ms); err != nil {
 		t.Fatal(err)
 	}
 	return ms
@@ -152,7 +124,7 @@ func (s *simProc) modelStats(t *testing.T, m string) sim.ModelStats {
 func (s *simProc) stats(t *testing.T) sim.Stats {
 	t.Helper()
 	var st sim.Stats
-	if err := json.Unmarshal(admin(t, http.MethodGet, s.admin+"/stats", nil), &st); err != nil {
+	if err := json.Unmarshal(proctest.Admin(t, http.MethodGet, s.admin+"/stats", nil), &st); err != nil {
 		t.Fatal(err)
 	}
 	return st

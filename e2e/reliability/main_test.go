@@ -4,7 +4,6 @@
 package reliability
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -17,6 +16,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/keeptrusts/gateway/internal/proctest"
 	"github.com/keeptrusts/gateway/pkg/drill"
 	"github.com/keeptrusts/gateway/pkg/sim"
 )
@@ -67,42 +67,15 @@ func waitReady(t *testing.T, base string) {
 	}
 }
 
-// adminDo sends a request to a simulator's admin API.
-func adminDo(t *testing.T, method, url string, body any) []byte {
-	t.Helper()
-	var r io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, url, r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("%s %s: %s %s", method, url, resp.Status, b)
-	}
-	return b
-}
-
 func setFault(t *testing.T, admin string, f sim.Fault) {
 	t.Helper()
-	adminDo(t, http.MethodPut, admin+"/fault", f)
+	proctest.Admin(t, http.MethodPut, admin+"/fault", f)
 }
 
 func simStats(t *testing.T, admin string) sim.Stats {
 	t.Helper()
 	var st sim.Stats
-	if err := json.Unmarshal(adminDo(t, http.MethodGet, admin+"/stats", nil), &st); err != nil {
+	if err := json.Unmarshal(proctest.Admin(t, http.MethodGet, admin+"/stats", nil), &st); err != nil {
 		t.Fatal(err)
 	}
 	return st
