@@ -74,12 +74,26 @@ func FuzzStream(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in string) {
 		res := runStream(t, in)
 		// The adapter relays, so whatever it let through is the input's
-		// beginning, unchanged.
-		if !strings.HasPrefix(in, string(res.out)) {
-			t.Fatalf("output is not a prefix of the input:\n%q\n%q", res.out, in)
+		// beginning, unchanged, plus the [DONE] it sends itself for a body
+		// that ended cleanly after a finish_reason without one.
+		out := string(res.out)
+		clean := res.eventErr == nil && res.readErr == nil && res.finishErr == nil
+		if clean && !res.s.Done() {
+			t.Fatal("a stream finished cleanly without being done")
 		}
-		if res.eventErr == nil && res.readErr == nil && res.finishErr == nil && !strings.Contains(in, "[DONE]") {
-			t.Fatal("a stream without [DONE] finished cleanly")
+		if clean && len(res.s.FinishReasons()) == 0 && !strings.HasPrefix(in, out) {
+			t.Fatalf("a stream without a finish_reason got a [DONE] it did not send:\n%q", out)
+		}
+		if !strings.HasPrefix(in, out) {
+			trimmed, ok := strings.CutSuffix(out, "data: [DONE]\n\n")
+			if !ok || !clean || !strings.HasPrefix(in, trimmed) {
+				t.Fatalf("output is neither a prefix of the input nor one completed by [DONE]:\n%q\n%q", res.out, in)
+			}
+		}
+		for _, r := range res.s.FinishReasons() {
+			if r == "" {
+				t.Fatal("an empty finish_reason was recorded")
+			}
 		}
 	})
 }

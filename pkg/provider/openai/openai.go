@@ -211,7 +211,9 @@ func (s *stream) Event(dst []byte, ev sse.Event) ([]byte, error) {
 			s.usage = usage(res[1])
 		}
 		for _, fr := range res[2].Array() {
-			if fr.Type == gjson.String {
+			// An empty string is no more a reason than null: a body that
+			// ends after one was cut, not complete.
+			if fr.Type == gjson.String && fr.Str != "" {
 				s.reasons = append(s.reasons, fr.String())
 			}
 		}
