@@ -1,9 +1,9 @@
 // Package modelglob matches model names against the patterns routes are
 // written with: '*' stands for any run of characters (including none and
 // including '/', which model names such as meta/llama-3 contain) and '?'
-// for exactly one; every other character stands for itself. It is its own
-// package because the configuration linter and the router must agree on
-// what a pattern matches.
+// for exactly one (one byte: model names are ASCII); every other character
+// stands for itself. It is its own package because the configuration
+// linter and the router must agree on what a pattern matches.
 package modelglob
 
 import "strings"
@@ -20,12 +20,14 @@ func Match(pattern, name string) bool {
 	star, mark := -1, 0
 	for n < len(name) {
 		switch {
-		case p < len(pattern) && (pattern[p] == '?' || pattern[p] == name[n]):
-			p++
-			n++
+		// A '*' is a wildcard even where the name has a '*' too: tried
+		// first, or "*" would not match the name "*0".
 		case p < len(pattern) && pattern[p] == '*':
 			star, mark = p, n
 			p++
+		case p < len(pattern) && (pattern[p] == '?' || pattern[p] == name[n]):
+			p++
+			n++
 		case star >= 0:
 			// Let the last '*' swallow one more character and retry.
 			mark++

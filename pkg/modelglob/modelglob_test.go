@@ -1,6 +1,10 @@
 package modelglob
 
-import "testing"
+import (
+	"regexp"
+	"strings"
+	"testing"
+)
 
 func TestMatch(t *testing.T) {
 	tests := []struct {
@@ -24,6 +28,9 @@ func TestMatch(t *testing.T) {
 		{"a*b*c", "axxbyy", false},
 		{"", "", true},
 		{"", "x", false},
+		{"*", "*0", true},
+		{"a*", "a*b", true},
+		{"?", "*", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.pattern+"~"+tt.name, func(t *testing.T) {
@@ -45,5 +52,41 @@ func FuzzMatch(f *testing.F) {
 		if got && !Match("*", name) {
 			t.Fatal("* must match everything")
 		}
+		// Model names are ASCII; Match works on bytes, so '?' is one byte
+		// where the regexp's '.' is one rune.
+		if !ascii(pattern) || !ascii(name) {
+			return
+		}
+		if want := reference(pattern).MatchString(name); got != want {
+			t.Fatalf("Match(%q, %q) = %v, the regexp says %v", pattern, name, got, want)
+		}
 	})
+}
+
+// reference is the pattern as a regular expression: '*' any run of
+// characters, '?' one, the rest literal.
+func reference(pattern string) *regexp.Regexp {
+	var b strings.Builder
+	b.WriteString(`(?s)\A`)
+	for _, r := range pattern {
+		switch r {
+		case '*':
+			b.WriteString(`.*`)
+		case '?':
+			b.WriteString(`.`)
+		default:
+			b.WriteString(regexp.QuoteMeta(string(r)))
+		}
+	}
+	b.WriteString(`\z`)
+	return regexp.MustCompile(b.String())
+}
+
+func ascii(s string) bool {
+	for i := range len(s) {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
