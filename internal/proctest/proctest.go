@@ -5,9 +5,12 @@ package proctest
 
 import (
 	"bytes"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -94,13 +97,50 @@ func (p *Proc) Kill() {
 	<-p.done
 }
 
-// FreePort returns a loopback port nobody listens on right now.
+// FreePort returns a loopback port nobody listens on right now, for a
+// process the test starts next. It is picked below the kernel's ephemeral
+// range where there is one: a port from the range (what ":0" gives) can be
+// taken in the meantime as the source port of any outgoing connection on
+// the machine (a probe, a client), which failed a CI run when the collector
+// found its health port in use.
 func FreePort(t testing.TB) int {
 	t.Helper()
+	lo := ephemeralLow()
+	if lo > minPort+1000 {
+		for range 200 {
+			port := minPort + rand.IntN(lo-minPort)
+			if l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port))); err == nil {
+				_ = l.Close()
+				return port
+			}
+		}
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// minPort is the lowest port FreePort picks: above the well-known and most
+// registered service ports.
+const minPort = 20000
+
+// ephemeralLow is the lowest port of the kernel's ephemeral range, 0 when
+// unknown (not Linux).
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0
+	}
+	lo, err := strconv.Atoi(f[0])
+	if err != nil {
+		return 0
+	}
+	return lo
 }
