@@ -71,9 +71,12 @@ func (s *Stream) Next() ([]byte, error) {
 		return nil, s.err
 	}
 	for {
+		if s.idle != nil {
+			s.idle.reading()
+		}
 		ev, err := s.rd.Next()
 		if s.idle != nil {
-			s.idle.touch()
+			s.idle.done()
 		}
 		if err != nil {
 			if s.ended {
@@ -256,39 +259,64 @@ func (s *Stream) Attempts() []Attempt {
 }
 
 // idleWatch bounds the gap between a stream's upstream events: one timer
-// per stream, and per event only a clock read and an atomic store (the
+// per stream, and per event only a clock read and two atomic stores (the
 // timer is not reset per event; when it fires early it re-arms for the
 // rest of the gap).
 type idleWatch struct {
-	base    time.Time
-	last    atomic.Int64 // time.Since(base) at the last event
+	base time.Time
+	// since is time.Since(base) when the current read began.
+	since atomic.Int64
+	// waiting is set while the stream waits on the upstream: only then is
+	// a gap the upstream's. Between reads the client is being written to,
+	// and a slow client is not a stalled provider.
+	waiting atomic.Bool
 	limit   time.Duration
-	t       *time.Timer
 	fire    func()
 	stopped atomic.Bool
+	// mu guards t, which its own callback re-arms: taken once per limit,
+	// never per event.
+	mu sync.Mutex
+	t  *time.Timer
 }
 
 func newIdleWatch(limit time.Duration, fire func()) *idleWatch {
 	w := &idleWatch{base: time.Now(), limit: limit, fire: fire}
+	w.mu.Lock()
 	w.t = time.AfterFunc(limit, w.check)
+	w.mu.Unlock()
 	return w
 }
 
-func (w *idleWatch) touch() { w.last.Store(int64(time.Since(w.base))) }
+// reading marks the start of a wait on the upstream.
+func (w *idleWatch) reading() {
+	w.since.Store(int64(time.Since(w.base)))
+	w.waiting.Store(true)
+}
+
+// done marks the end of that wait: an event (or the end) arrived.
+func (w *idleWatch) done() { w.waiting.Store(false) }
 
 func (w *idleWatch) check() {
 	if w.stopped.Load() {
 		return
 	}
-	gap := time.Since(w.base) - time.Duration(w.last.Load())
-	if gap >= w.limit {
-		w.fire()
-		return
+	next := w.limit
+	if w.waiting.Load() {
+		gap := time.Since(w.base) - time.Duration(w.since.Load())
+		if gap >= w.limit {
+			w.fire()
+			return
+		}
+		next = w.limit - gap
 	}
-	w.t.Reset(w.limit - gap)
+	w.mu.Lock()
+	w.t.Reset(next)
+	w.mu.Unlock()
 }
 
 func (w *idleWatch) stop() {
 	w.stopped.Store(true)
+	w.mu.Lock()
 	w.t.Stop()
+	w.mu.Unlock()
 }

@@ -162,6 +162,39 @@ func TestStreamEnds(t *testing.T) {
 	}
 }
 
+// TestStreamSlowReaderIsNoStall: the idle timeout bounds the upstream's
+// silence while the stream waits on it, not the time the caller spends
+// writing to a slow client between reads; a slow client must not be
+// counted as a stalled provider.
+func TestStreamSlowReaderIsNoStall(t *testing.T) {
+	p := newUpstream(t, script("close", text("m", "a"), pause(50*time.Millisecond), text("m", "b"), pause(50*time.Millisecond), text("m", "c"), finish("m"), done))
+	pt := newTarget(t, "primary", 1, p.URL, targetOpts{})
+	r := New([]*Target{pt}, streamSettings(200*time.Millisecond, false), nil)
+	res, err := r.Do(context.Background(), chatReq(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got string
+	for {
+		b, err := res.Stream.Next()
+		got += string(b)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("after %q: %v", got, err)
+		}
+		time.Sleep(500 * time.Millisecond) // a client that reads slowly
+	}
+	res.Stream.Close()
+	if want := text("m", "a") + text("m", "b") + text("m", "c") + finish("m") + done; got != want {
+		t.Errorf("client got\n%q\nwant\n%q", got, want)
+	}
+	if out := res.Stream.Outcome(); out != classify.Success {
+		t.Errorf("outcome %+v, want success", out)
+	}
+}
+
 // TestStreamCompleteWhenCallerCameBack: once the caller asked for more after
 // the end marker (it wrote it), a client that goes away is no cancellation.
 func TestStreamCompleteWhenCallerCameBack(t *testing.T) {
