@@ -281,6 +281,24 @@ func TestRetryCountsAgainstBreaker(t *testing.T) {
 	}
 }
 
+// TestRetryNoWaitOnOpenCircuit: a failure that opens the circuit fails
+// over at once, without first waiting out its Retry-After for a retry that
+// the open circuit would skip.
+func TestRetryNoWaitOnOpenCircuit(t *testing.T) {
+	r, p, fb, pt := pair(t, retrySettings(1), nil, status(503, "Retry-After", "2"), answer, targetOpts{breakerFailures: 1})
+	start := time.Now()
+	res, err := r.Do(context.Background(), chatReq(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took >= time.Second {
+		t.Fatalf("took %v: waited for a retry the open circuit skips", took)
+	}
+	if res.Target.ID != "fallback" || p.calls.Load() != 1 || fb.calls.Load() != 1 || pt.Health.BreakerState() != "open" {
+		t.Fatalf("answered by %s; calls primary %d fallback %d; breaker %s", res.Target.ID, p.calls.Load(), fb.calls.Load(), pt.Health.BreakerState())
+	}
+}
+
 // TestRetryRespectsRequestDeadline: a wait that would reach the request's
 // deadline fails over instead.
 func TestRetryRespectsRequestDeadline(t *testing.T) {

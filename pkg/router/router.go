@@ -519,7 +519,10 @@ targets:
 			res, a = r.attempt(ctx, t, model, areq, len(attempts)+1, retry, remaining, done)
 			attempts = append(attempts, a)
 			wait, ok := r.retryWait(a.Outcome, retry.N+1, deadline)
-			if !ok {
+			if !ok || !t.Health.Available(time.Now()) {
+				// No retry, or the failure just seen opened the circuit:
+				// fail over now rather than wait for a retry that would be
+				// skipped.
 				break
 			}
 			if !sleep(ctx, wait) {
