@@ -50,6 +50,7 @@ const (
 var Reasons = []Reason{
 	UpstreamTimeout, ConnectionError, UpstreamError, RateLimited, AuthError,
 	CircuitOpen, ProviderUnhealthy, ClientError, Canceled, ContextLength,
+	UnsupportedRequest,
 }
 
 // Outcome is the single classification of one upstream attempt.

@@ -152,6 +152,17 @@ func (s *Stream) continueOn(out classify.Outcome) bool {
 		plan := r.planParams(t, &req, false)
 		if plan.refuse != nil || plan.skip != nil || plan.fanOut > 1 {
 			done(classify.Outcome{Reason: classify.UnsupportedRequest}) // never sent
+			re := plan.skip
+			if re == nil {
+				re = plan.refuse
+			}
+			if re == nil {
+				re = &provider.RequestError{Param: "n", Message: "n > 1 is never continued mid-stream"}
+			}
+			m.attempts = append(m.attempts, unsupportedAttempt(n, r.settings.Route, t, model, re))
+			m.attempts[len(m.attempts)-1].Start = now
+			r.observer.EndAttempt(ctx, &m.attempts[len(m.attempts)-1])
+			prev = &m.attempts[len(m.attempts)-1]
 			continue
 		}
 		creq := plan.request(&req)
