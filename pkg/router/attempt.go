@@ -170,7 +170,9 @@ func (r *Router) startStream(at *attemptRun, t *Target, preq *provider.Request, 
 				if errors.Is(err, io.EOF) {
 					if out, ferr := s.tr.Finish(s.pending); ferr == nil {
 						// Complete without content (an empty answer).
-						s.pending, s.eof, s.ended = out, true, true
+						// Ended once it is handed out (see Next), not
+						// before: the client may still fail to get it.
+						s.pending, s.eof = out, true
 						break
 					}
 				}

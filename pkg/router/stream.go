@@ -58,7 +58,7 @@ func (s *Stream) Next() ([]byte, error) {
 	if s.pending != nil {
 		p := s.pending
 		s.pending = nil
-		s.ended = s.ended || s.tr.Done()
+		s.ended = s.ended || s.tr.Done() || s.eof
 		if s.mid != nil {
 			s.mid.observe(p)
 		}

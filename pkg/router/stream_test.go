@@ -195,6 +195,38 @@ func TestStreamSlowReaderIsNoStall(t *testing.T) {
 	}
 }
 
+// TestStreamEmptyAnswerNotWritten: an answer with no content (only a
+// finish_reason, no [DONE]) is complete once handed out and the caller came
+// back; a caller that got it but never came back (its write failed) is a
+// cancellation, not a success.
+func TestStreamEmptyAnswerNotWritten(t *testing.T) {
+	for _, back := range []bool{true, false} {
+		t.Run(fmt.Sprintf("came back %t", back), func(t *testing.T) {
+			p := newUpstream(t, script("close", finish("m")))
+			r := New([]*Target{newTarget(t, "primary", 1, p.URL, targetOpts{})}, streamSettings(0, false), nil)
+			res, err := r.Do(context.Background(), chatReq(true))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := res.Stream.Next()
+			if err != nil || !strings.HasSuffix(string(b), done) {
+				t.Fatalf("first bytes %q, %v; want the finish chunk and [DONE]", b, err)
+			}
+			want := classify.Outcome{Reason: classify.Canceled}
+			if back {
+				if _, err := res.Stream.Next(); !errors.Is(err, io.EOF) {
+					t.Fatalf("after [DONE]: %v, want EOF", err)
+				}
+				want = classify.Success
+			}
+			res.Stream.Close()
+			if out := res.Stream.Outcome(); out != want {
+				t.Errorf("outcome %+v, want %+v", out, want)
+			}
+		})
+	}
+}
+
 // TestStreamCompleteWhenCallerCameBack: once the caller asked for more after
 // the end marker (it wrote it), a client that goes away is no cancellation.
 func TestStreamCompleteWhenCallerCameBack(t *testing.T) {
