@@ -266,6 +266,16 @@ func (d *driver) maxAttempts() int {
 	return config.DefaultRetryMaxAttempts
 }
 
+// attemptLimit is the most attempts one request may make: every target it
+// may try, each with its same-target retries.
+func (d *driver) attemptLimit() int {
+	retries := config.DefaultSameTargetMaxRetries
+	if fo := d.cfg.Providers.Failover; fo != nil {
+		retries = fo.Retry.SameTarget.MaxRetries
+	}
+	return (1 + d.maxAttempts()) * (1 + retries)
+}
+
 func (d *driver) run(ctx context.Context) (*Report, error) {
 	tr := &http.Transport{MaxIdleConns: 512, MaxIdleConnsPerHost: 512, IdleConnTimeout: 30 * time.Second}
 	defer tr.CloseIdleConnections()

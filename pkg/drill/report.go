@@ -60,7 +60,8 @@ type Report struct {
 	// FailoverReasons counts failed-over answers by reason.
 	FailoverReasons map[string]int `json:"failover_reasons"`
 	// MaxAttemptsSeen is the most attempts (skips included) one request
-	// made; AttemptLimit is 1 + failover.retry.max_attempts.
+	// made; AttemptLimit is (1 + failover.retry.max_attempts) targets, each
+	// tried 1 + failover.retry.same_target.max_retries times.
 	MaxAttemptsSeen int `json:"max_attempts_seen"`
 	AttemptLimit    int `json:"attempt_limit"`
 
@@ -173,7 +174,7 @@ func (d *driver) report(sent, dropped int, evs []events.Event, evErr error) *Rep
 		Scenario: d.opts.Scenario, RPS: d.opts.RPS, DurationMS: ms(d.opts.Duration), StreamShare: d.opts.StreamShare,
 		Model: d.model, Targets: d.targets, FaultStartMS: ms(tl.faultStart), FaultEndMS: ms(tl.faultEnd),
 		Sent: sent, Dropped: dropped, ByStatus: map[string]int{}, Errors: map[string]int{},
-		AnsweredBy: map[string]int{}, FailoverReasons: map[string]int{}, AttemptLimit: 1 + d.maxAttempts(),
+		AnsweredBy: map[string]int{}, FailoverReasons: map[string]int{}, AttemptLimit: d.attemptLimit(),
 		EventsWritten: written, ErrorSamples: map[string]string{}, SimPrimaryAfterKnownBad: -1,
 		Missing: map[string]string{}, Overrides: d.overrides,
 	}
