@@ -72,13 +72,21 @@ providers:
 
 func (p *simPair) gateway(t *testing.T, probes bool, breakerFailures int, timeout, firstToken float64) (*Gateway, *httptest.Server) {
 	t.Helper()
+	return simGateway(t, fmt.Appendf(nil, simCfg, p.primarySrv.URL(), probes, breakerFailures, p.fallbackSrv.URL(), timeout, firstToken))
+}
+
+// simGateway starts a gateway on the configuration data (whose targets read
+// the simulators' keys), its events in the test's own store, and an HTTP
+// server for it; both are closed when the test ends.
+func simGateway(t *testing.T, data []byte, opts ...Option) (*Gateway, *httptest.Server) {
+	t.Helper()
 	env := []string{"OPENAI_API_KEY=" + simOpenAIKey, "ANTHROPIC_API_KEY=" + simAnthropicKey}
-	cfg, problems, err := config.Load(config.LoadOptions{Data: fmt.Appendf(nil, simCfg, p.primarySrv.URL(), probes, breakerFailures, p.fallbackSrv.URL(), timeout, firstToken), Environ: env})
+	cfg, problems, err := config.Load(config.LoadOptions{Data: data, Environ: env})
 	if err != nil || problems.Err() != nil {
 		t.Fatalf("config: %v %v", err, problems)
 	}
 	cfg.Events.Path = filepath.Join(t.TempDir(), "events.db")
-	gw, err := New(cfg, env, nil)
+	gw, err := New(cfg, env, nil, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,18 +1,14 @@
 package gateway
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/keeptrusts/gateway/pkg/config"
 	"github.com/keeptrusts/gateway/pkg/sim"
 )
 
@@ -74,25 +70,9 @@ func TestRecoveryOnProbeEvidence(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p := newSimPair(t)
-			env := []string{"OPENAI_API_KEY=" + simOpenAIKey, "ANTHROPIC_API_KEY=" + simAnthropicKey}
-			cfg, problems, err := config.Load(config.LoadOptions{Data: fmt.Appendf(nil, recoveryCfg, p.primarySrv.URL(), p.fallbackSrv.URL()), Environ: env})
-			if err != nil || problems.Err() != nil {
-				t.Fatalf("config: %v %v", err, problems)
-			}
-			cfg.Events.Path = filepath.Join(t.TempDir(), "events.db")
-			gw, err := New(cfg, env, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			srv := httptest.NewServer(gw.Handler())
+			gw, srv := simGateway(t, fmt.Appendf(nil, recoveryCfg, p.primarySrv.URL(), p.fallbackSrv.URL()))
 			probes := startProbeRun(gw.rt.Load().probes)
-			t.Cleanup(func() {
-				probes.stop()
-				srv.Close()
-				if err := gw.Close(context.Background()); err != nil {
-					t.Error(err)
-				}
-			})
+			t.Cleanup(probes.stop) // before the gateway closes (cleanups run last first)
 			primary := gw.rt.Load().targets[0].Health
 
 			var (

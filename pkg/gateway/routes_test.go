@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -17,7 +16,6 @@ import (
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
-	"github.com/keeptrusts/gateway/pkg/config"
 	"github.com/keeptrusts/gateway/pkg/events"
 	"github.com/keeptrusts/gateway/pkg/sim"
 	"github.com/keeptrusts/gateway/pkg/telemetry"
@@ -69,24 +67,7 @@ routes:
 func routesGateway(t *testing.T, failoverExtra string, opts ...Option) (*simPair, *httptest.Server) {
 	t.Helper()
 	p := newSimPair(t)
-	env := []string{"OPENAI_API_KEY=" + simOpenAIKey, "ANTHROPIC_API_KEY=" + simAnthropicKey}
-	data := fmt.Appendf(nil, routesCfg, p.primarySrv.URL(), p.fallbackSrv.URL(), failoverExtra)
-	cfg, problems, err := config.Load(config.LoadOptions{Data: data, Environ: env})
-	if err != nil || problems.Err() != nil {
-		t.Fatalf("config: %v %v", err, problems)
-	}
-	cfg.Events.Path = filepath.Join(t.TempDir(), "events.db")
-	gw, err := New(cfg, env, nil, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(gw.Handler())
-	t.Cleanup(func() {
-		srv.Close()
-		if err := gw.Close(context.Background()); err != nil {
-			t.Error(err)
-		}
-	})
+	_, srv := simGateway(t, fmt.Appendf(nil, routesCfg, p.primarySrv.URL(), p.fallbackSrv.URL(), failoverExtra), opts...)
 	return p, srv
 }
 
