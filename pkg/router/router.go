@@ -465,12 +465,12 @@ targets:
 			prev := &attempts[len(attempts)-1]
 			r.observer.Failover(ctx, FailoverStep{From: prev.Target, To: t.ID, Reason: prev.Outcome.Reason, FromModel: prev.Model, ToModel: model})
 		}
-		plan := r.planParams(t, req, k == 0)
-		areq := plan.request(req)
 		var (
 			res   *Result
 			a     Attempt
 			retry Retry
+			plan  paramPlan
+			areq  *Request
 		)
 		// One try of t, then its same-target retries while the failure
 		// allows one (see retryWait).
@@ -488,6 +488,12 @@ targets:
 				r.observer.EndAttempt(ctx, &attempts[len(attempts)-1])
 				fo.leave(t.ID, skip)
 				continue targets
+			}
+			if retry.N == 0 {
+				// Planned once the target is admitted: a skipped target's
+				// body is never read for it.
+				plan = r.planParams(t, req, k == 0)
+				areq = plan.request(req)
 			}
 			switch {
 			case plan.refuse != nil:
