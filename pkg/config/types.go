@@ -281,6 +281,12 @@ type Capabilities struct {
 	// claude-opus-4-6, claude-sonnet-5); openai_compatible true; openai
 	// false (OpenAI answers a new turn instead of continuing).
 	Prefill *bool `koanf:"prefill"`
+	// ResponsesAPI: the target serves OpenAI's Responses API
+	// (/v1/responses) itself. Default by kind: true for openai and
+	// openai_compatible (requests are passed through); false sends them
+	// through the chat translation instead, as for other kinds (stateless
+	// requests only). Anthropic targets never serve it natively.
+	ResponsesAPI *bool `koanf:"responses_api"`
 }
 
 // SecretKeyRef points at a secret without holding it.

@@ -9,6 +9,7 @@ import (
 	"github.com/keeptrusts/gateway/pkg/auth"
 	"github.com/keeptrusts/gateway/pkg/config"
 	"github.com/keeptrusts/gateway/pkg/health"
+	"github.com/keeptrusts/gateway/pkg/inbound"
 	"github.com/keeptrusts/gateway/pkg/limits"
 	"github.com/keeptrusts/gateway/pkg/policy"
 	"github.com/keeptrusts/gateway/pkg/pricing"
@@ -98,6 +99,7 @@ func buildRuntime(cfg *config.File, environ []string, prev *runtime, logger *slo
 			t.Weight = *tc.Weight
 		}
 		t.Prefill = tc.Capabilities.Prefill
+		t.APIs = inbound.Adapters(t.Adapter, inbound.Options{ResponsesAPI: tc.Capabilities.ResponsesAPI})
 		targets = append(targets, &t)
 		rt.probes = append(rt.probes, c.probe)
 	}

@@ -68,6 +68,11 @@ type Request struct {
 	// APIKey, when set, replaces the endpoint's key (a target that forwards the
 	// client's own credentials).
 	APIKey string
+	// Method is the HTTP method of a request that is not a POST with a body
+	// (GET and DELETE /v1/responses/{id}); "" means POST.
+	Method string
+	// ResourceID names the resource of such a request (a response id).
+	ResourceID string
 }
 
 // Usage is token usage in provider-neutral form.

@@ -27,7 +27,8 @@ var errResponseTooLarge = errors.New("upstream answer exceeds max_response_body_
 // Stream reports when it ends. budget is what is left of the request's time;
 // retry marks a same-target retry (zero for a first try).
 func (r *Router) attempt(ctx context.Context, t *Target, model string, req *Request, n int, retry Retry, budget time.Duration, done health.Done) (*Result, Attempt) {
-	a := Attempt{N: n, Route: r.settings.Route, Target: t.ID, Kind: t.Adapter.Kind(), Model: model, Stream: req.Stream, Start: time.Now(), Retry: retry, Seam: req.seam, DroppedParams: req.dropped, MappedParams: req.mapped}
+	ad := t.For(req.API)
+	a := Attempt{N: n, Route: r.settings.Route, API: req.API, Target: t.ID, Kind: t.Adapter.Kind(), Model: model, Stream: req.Stream, Start: time.Now(), Retry: retry, Seam: req.seam, DroppedParams: req.dropped, MappedParams: req.mapped}
 	octx := r.observer.StartAttempt(ctx, &a)
 	timeout := r.settings.AttemptTimeout
 	if req.Stream && r.settings.FirstTokenTimeout > 0 {
@@ -39,11 +40,11 @@ func (r *Router) attempt(ctx context.Context, t *Target, model string, req *Requ
 	timer := time.AfterFunc(timeout, func() { cancel(errAttemptTimeout) })
 	at := &attemptRun{r: r, ctx: ctx, octx: octx, actx: actx, cancel: cancel, timer: timer, done: done, a: &a}
 
-	preq := &provider.Request{Body: req.Body, Model: model, BodyModel: req.Model, Stream: req.Stream, Header: req.Header}
+	preq := &provider.Request{Body: req.Body, Model: model, BodyModel: req.Model, Stream: req.Stream, Header: req.Header, Method: req.Method, ResourceID: req.ResourceID}
 	if t.ForwardClientAuth {
 		preq.APIKey = req.ClientAuth
 	}
-	hreq, err := t.Adapter.ChatRequest(actx, t.Endpoint, preq)
+	hreq, err := ad.ChatRequest(actx, t.Endpoint, preq)
 	if err != nil {
 		var re *provider.RequestError
 		if errors.As(err, &re) {
@@ -67,12 +68,12 @@ func (r *Router) attempt(ctx context.Context, t *Target, model string, req *Requ
 		if out.Reason != classify.ClientError && out.Reason != classify.ContextLength {
 			return nil, a
 		}
-		return &Result{Target: t, Model: model, Status: resp.StatusCode, Body: t.Adapter.ErrorBody(resp.StatusCode, body)}, a
+		return &Result{Target: t, Model: model, Status: resp.StatusCode, Body: ad.ErrorBody(resp.StatusCode, body)}, a
 	}
 	if !req.Stream {
-		return r.finishWhole(at, t, preq, resp)
+		return r.finishWhole(at, t, ad, preq, resp)
 	}
-	return r.startStream(at, t, preq, resp)
+	return r.startStream(at, t, ad, preq, resp)
 }
 
 // attemptRun is the state of one attempt in flight.
@@ -107,7 +108,7 @@ func (at *attemptRun) classifyErr(err error) classify.Outcome {
 	return classify.Error(at.ctx, err)
 }
 
-func (r *Router) finishWhole(at *attemptRun, t *Target, preq *provider.Request, resp *http.Response) (*Result, Attempt) {
+func (r *Router) finishWhole(at *attemptRun, t *Target, ad provider.Adapter, preq *provider.Request, resp *http.Response) (*Result, Attempt) {
 	a := at.a
 	answer, err := readAnswer(resp.Body, r.settings.MaxResponseBytes, resp.ContentLength)
 	_ = resp.Body.Close()
@@ -124,7 +125,7 @@ func (r *Router) finishWhole(at *attemptRun, t *Target, preq *provider.Request, 
 		}
 		return nil, *a
 	}
-	pr, err := t.Adapter.ChatResponse(answer.Bytes(), preq)
+	pr, err := ad.ChatResponse(answer.Bytes(), preq)
 	if err != nil {
 		releaseAnswer(answer)
 		// The provider said 2xx but sent something we cannot use.
@@ -150,7 +151,7 @@ func (r *Router) finishWhole(at *attemptRun, t *Target, preq *provider.Request, 
 //
 // The held frames are the translator's output appended in one buffer, as
 // they would have been handed out one by one: no frame is copied for it.
-func (r *Router) startStream(at *attemptRun, t *Target, preq *provider.Request, resp *http.Response) (*Result, Attempt) {
+func (r *Router) startStream(at *attemptRun, t *Target, ad provider.Adapter, preq *provider.Request, resp *http.Response) (*Result, Attempt) {
 	a := at.a
 	fail := func(out classify.Outcome) (*Result, Attempt) {
 		_ = resp.Body.Close()
@@ -161,7 +162,7 @@ func (r *Router) startStream(at *attemptRun, t *Target, preq *provider.Request, 
 		run:  at,
 		body: resp.Body,
 		rd:   sse.NewReader(resp.Body),
-		tr:   t.Adapter.NewStream(preq),
+		tr:   ad.NewStream(preq),
 	}
 	for !s.tr.Content() && !s.tr.Done() {
 		ev, err := s.rd.Next()

@@ -45,7 +45,7 @@ func (r *Router) fanOut(ctx context.Context, t *Target, model string, req *Reque
 			// Refused after a round went through: the circuit opened (or a
 			// cooldown began) meanwhile. The target is left as skipped.
 			release()
-			a := Attempt{N: len(*attempts) + 1, Route: r.settings.Route, Target: t.ID, Kind: t.Adapter.Kind(), Model: model,
+			a := Attempt{N: len(*attempts) + 1, Route: r.settings.Route, API: req.API, Target: t.ID, Kind: t.Adapter.Kind(), Model: model,
 				Outcome: classify.Skipped(skip), Skipped: true, Start: time.Now()}
 			r.observer.EndAttempt(ctx, &a)
 			return nil, a
@@ -56,7 +56,7 @@ func (r *Router) fanOut(ctx context.Context, t *Target, model string, req *Reque
 				d(classify.Outcome{Reason: classify.Canceled}) // not the target's fault
 			}
 			release()
-			a := Attempt{N: len(*attempts) + 1, Route: r.settings.Route, Target: t.ID, Kind: t.Adapter.Kind(), Model: model,
+			a := Attempt{N: len(*attempts) + 1, Route: r.settings.Route, API: req.API, Target: t.ID, Kind: t.Adapter.Kind(), Model: model,
 				Outcome: classify.Outcome{Reason: classify.UpstreamTimeout}, Skipped: true, Start: time.Now()}
 			r.observer.EndAttempt(ctx, &a)
 			return nil, a

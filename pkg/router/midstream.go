@@ -136,7 +136,7 @@ func (s *Stream) continueOn(out classify.Outcome) bool {
 		now := time.Now()
 		done, skip := t.Health.Admit(now, model)
 		if skip != classify.None {
-			m.attempts = append(m.attempts, Attempt{N: n, Route: r.settings.Route, Target: t.ID, Kind: t.Adapter.Kind(), Model: model, Outcome: classify.Skipped(skip), Skipped: true, Start: now})
+			m.attempts = append(m.attempts, Attempt{N: n, Route: r.settings.Route, API: provider.APIChat, Target: t.ID, Kind: t.Adapter.Kind(), Model: model, Outcome: classify.Skipped(skip), Skipped: true, Start: now})
 			r.observer.EndAttempt(ctx, &m.attempts[len(m.attempts)-1])
 			prev = &m.attempts[len(m.attempts)-1]
 			continue
@@ -159,7 +159,7 @@ func (s *Stream) continueOn(out classify.Outcome) bool {
 			if re == nil {
 				re = &provider.RequestError{Param: "n", Message: "n > 1 is never continued mid-stream"}
 			}
-			m.attempts = append(m.attempts, unsupportedAttempt(n, r.settings.Route, t, model, re))
+			m.attempts = append(m.attempts, unsupportedAttempt(n, r.settings.Route, provider.APIChat, t, model, re))
 			m.attempts[len(m.attempts)-1].Start = now
 			r.observer.EndAttempt(ctx, &m.attempts[len(m.attempts)-1])
 			prev = &m.attempts[len(m.attempts)-1]

@@ -48,7 +48,11 @@ type paramPlan struct {
 // target refused or skipped. first is set for the request's first choice.
 // A target whose adapter passes every field on costs nothing.
 func (r *Router) planParams(t *Target, req *Request, first bool) paramPlan {
-	pa, ok := t.Adapter.(provider.ParamAdapter)
+	ad := t.For(req.API)
+	if ad == nil {
+		return paramPlan{skip: &provider.RequestError{Message: t.Adapter.Kind() + " targets do not serve " + req.API.Path()}}
+	}
+	pa, ok := ad.(provider.ParamAdapter)
 	if !ok {
 		return paramPlan{}
 	}
@@ -170,8 +174,8 @@ func refusedResult(t *Target, model string, re *provider.RequestError, attempts 
 
 // unsupportedAttempt records a target skipped for a field it cannot take,
 // with the field and why, for the 503 that may follow.
-func unsupportedAttempt(n int, route string, t *Target, model string, re *provider.RequestError) Attempt {
-	return Attempt{N: n, Route: route, Target: t.ID, Kind: t.Adapter.Kind(), Model: model, Outcome: classify.Skipped(classify.UnsupportedRequest), Skipped: true, Unsupported: re}
+func unsupportedAttempt(n int, route string, api provider.API, t *Target, model string, re *provider.RequestError) Attempt {
+	return Attempt{N: n, Route: route, API: api, Target: t.ID, Kind: t.Adapter.Kind(), Model: model, Outcome: classify.Skipped(classify.UnsupportedRequest), Skipped: true, Unsupported: re}
 }
 
 // request is req as this plan sends it: req itself when nothing changes.

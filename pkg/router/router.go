@@ -40,8 +40,14 @@ type Target struct {
 	// 0 (or less) = never picked first, fallback only. Ignored by
 	// StrategyPriority.
 	Weight int
-	// Adapter speaks the target's wire format.
+	// Adapter speaks the target's wire format: it serves the chat API.
 	Adapter provider.Adapter
+	// APIs holds the adapter serving each other API on this target (the
+	// kind's native one or a bridge through chat, see pkg/inbound); nil =
+	// the target does not serve that API and is skipped for it with
+	// unsupported_request. APIs[provider.APIChat] may be left nil: Adapter
+	// serves chat.
+	APIs [provider.NumAPIs]provider.Adapter
 	// Endpoint is where and how to reach it.
 	Endpoint *provider.Endpoint
 	// Client is the target's own HTTP client (one tuned transport per target).
@@ -58,6 +64,17 @@ type Target struct {
 	// the client requested (a route target's model); it replaces
 	// Settings.ModelMapping for this target.
 	Model string
+}
+
+// For returns the adapter serving api on t, nil when t does not serve it.
+func (t *Target) For(api provider.API) provider.Adapter {
+	if api < provider.NumAPIs && t.APIs[api] != nil {
+		return t.APIs[api]
+	}
+	if api == provider.APIChat {
+		return t.Adapter
+	}
+	return nil
 }
 
 // AcceptsPrefill reports whether a mid-stream continuation may be sent to
@@ -234,9 +251,14 @@ func (r *Router) Targets() []*Target { return r.targets }
 // StrategyWeighted.
 func (r *Router) Strategy() string { return r.settings.Strategy }
 
-// Request is a client chat completion request.
+// Request is a client request to one of the gateway's APIs.
 type Request struct {
-	// Body is the client's OpenAI Chat Completions JSON.
+	// API is the API the request was made to (chat by default): each
+	// target serves it with Target.For(API), and a target that does not
+	// serve it is skipped with unsupported_request.
+	API provider.API
+	// Body is the client's JSON in the API's wire format (OpenAI Chat
+	// Completions for chat).
 	Body []byte
 	// Model is the requested model: the one Body names (adapters rely on
 	// it to leave Body untouched when no mapping applies).
@@ -258,6 +280,14 @@ type Request struct {
 	// StrategyPriority.
 	StickyKey string
 
+	// Pin, when set, is the only target the request may go to (a stateful
+	// request must reach the target that holds its state): the others are
+	// not considered, and no failover happens.
+	Pin string
+	// Method and ResourceID are passed to the adapter for requests that are
+	// not a POST with a body (provider.Request).
+	Method, ResourceID string
+
 	// seam is set on a mid-stream continuation's request: its attempt
 	// records it.
 	seam *Seam
@@ -269,6 +299,8 @@ type Attempt struct {
 	N int
 	// Route is the route that served the request ("" for the implicit one).
 	Route string
+	// API is the API the request was made to.
+	API provider.API
 	// Target id.
 	Target string
 	// Kind is the target's provider kind.
@@ -434,7 +466,7 @@ func (r *Router) Do(ctx context.Context, req *Request) (*Result, error) {
 	var buf [stackPicks]pick
 	order := r.order(buf[:0], req.StickyKey, start)
 	n := len(r.targets)
-	if !r.settings.Failover {
+	if !r.settings.Failover && req.Pin == "" {
 		n = min(n, 1)
 	}
 	attempts := make([]Attempt, 0, len(r.targets))
@@ -460,6 +492,9 @@ targets:
 			rank = int(order[k].rank)
 		}
 		t := r.targets[rank]
+		if req.Pin != "" && t.ID != req.Pin {
+			continue
+		}
 		model := r.modelFor(rank, req.Model)
 		if len(attempts) > 0 {
 			prev := &attempts[len(attempts)-1]
@@ -484,7 +519,7 @@ targets:
 					// why t is left, and no retry is made.
 					break
 				}
-				attempts = append(attempts, Attempt{N: len(attempts) + 1, Route: r.settings.Route, Target: t.ID, Kind: t.Adapter.Kind(), Model: model, Outcome: classify.Skipped(skip), Skipped: true, Start: now})
+				attempts = append(attempts, Attempt{N: len(attempts) + 1, Route: r.settings.Route, API: req.API, Target: t.ID, Kind: t.Adapter.Kind(), Model: model, Outcome: classify.Skipped(skip), Skipped: true, Start: now})
 				r.observer.EndAttempt(ctx, &attempts[len(attempts)-1])
 				fo.leave(t.ID, skip)
 				continue targets
@@ -492,7 +527,7 @@ targets:
 			if retry.N == 0 {
 				// Planned once the target is admitted: a skipped target's
 				// body is never read for it.
-				plan = r.planParams(t, req, k == 0)
+				plan = r.planParams(t, req, k == 0 || req.Pin != "")
 				areq = plan.request(req)
 			}
 			switch {
@@ -501,7 +536,7 @@ targets:
 				return refusedResult(t, model, plan.refuse, attempts, fo), nil
 			case plan.skip != nil:
 				done(classify.Outcome{Reason: classify.UnsupportedRequest}) // never sent
-				attempts = append(attempts, unsupportedAttempt(len(attempts)+1, r.settings.Route, t, model, plan.skip))
+				attempts = append(attempts, unsupportedAttempt(len(attempts)+1, r.settings.Route, req.API, t, model, plan.skip))
 				attempts[len(attempts)-1].Start = now
 				r.observer.EndAttempt(ctx, &attempts[len(attempts)-1])
 				fo.leave(t.ID, classify.UnsupportedRequest)
@@ -541,7 +576,7 @@ targets:
 			a.Outcome.Reason == classify.ContextLength && !r.settings.ContextLengthFailover:
 			res.Attempts = attempts
 			res.Failover = fo
-			if res.Stream != nil && r.settings.Midstream {
+			if res.Stream != nil && r.settings.Midstream && req.API == provider.APIChat {
 				res.Stream.mid = r.continuation(req, order, k+1, n, limit-tried-1, deadline)
 			}
 			return res, nil
