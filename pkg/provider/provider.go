@@ -73,6 +73,12 @@ type Request struct {
 	Method string
 	// ResourceID names the resource of such a request (a response id).
 	ResourceID string
+	// Inner is, on a request served by a bridge (pkg/inbound), the chat
+	// request the bridge's ChatRequest built and handed to the adapter it
+	// wraps; its ChatResponse and NewStream, given this same Request, hand
+	// Inner on. The router makes one Request per attempt, so it is the
+	// attempt's own.
+	Inner *Request
 }
 
 // Usage is token usage in provider-neutral form.
