@@ -229,3 +229,27 @@ func IsLoopback(host string) bool {
 	ip, err := netip.ParseAddr(host)
 	return err == nil && ip.IsLoopback()
 }
+
+// ClientKey extracts the key a model request carries: the bearer token of
+// "Authorization: Bearer <key>" (OpenAI's clients), else the one value of
+// an X-Api-Key header (Anthropic's clients), with the same rules on the
+// token as BearerToken.
+func ClientKey(h http.Header) (key string, ok bool) {
+	if tok, ok := BearerToken(h); ok {
+		return tok, true
+	}
+	vals := h.Values("X-Api-Key")
+	if len(vals) != 1 {
+		return "", false
+	}
+	tok := strings.TrimSpace(vals[0])
+	if tok == "" {
+		return "", false
+	}
+	for i := 0; i < len(tok); i++ {
+		if c := tok[i]; c <= ' ' || c == 0x7f {
+			return "", false
+		}
+	}
+	return tok, true
+}

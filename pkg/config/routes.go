@@ -31,6 +31,12 @@ type Route struct {
 	// After Load it holds the effective settings: providers.failover with
 	// the fields this section sets laid over it.
 	Failover *Failover `koanf:"failover"`
+	// AllowModelChange lets an embeddings request fail over to a target
+	// asked for another model than the route's first choice. Off, such a
+	// target is skipped for embeddings (vectors from two models are not
+	// comparable), and lint refuses a route for an embedding model whose
+	// targets name different models.
+	AllowModelChange bool `koanf:"allow_model_change"`
 }
 
 // RouteTarget is one target of a route.
@@ -198,7 +204,38 @@ func (v *validator) routes(f *File) {
 		if strategy == StrategyWeighted && len(r.Targets) > 0 && positive == 0 {
 			v.errorf(p+".targets", "strategy weighted needs at least one target with a weight above 0")
 		}
+		if !r.AllowModelChange {
+			v.embeddingModels(p, r)
+		}
 		v.routeFailover(p+".failover", i, r.Failover)
+	}
+}
+
+// IsEmbeddingModel reports whether a model name (or route pattern) names
+// an embedding model, by the word every provider puts in their names
+// (text-embedding-3-small, gemini-embedding-001, embed-english-v3.0,
+// nomic-embed-text, amazon.titan-embed-text-v2).
+func IsEmbeddingModel(name string) bool {
+	return strings.Contains(strings.ToLower(name), "embed")
+}
+
+// embeddingModels refuses a route for an embedding model whose targets ask
+// for different models: its failover would answer with vectors another
+// model made, which cannot be compared with the first choice's.
+func (v *validator) embeddingModels(p string, r Route) {
+	first := ""
+	for j, rt := range r.Targets {
+		m := rt.Model
+		if m == "" {
+			m = r.Model
+		}
+		if j == 0 {
+			first = m
+			continue
+		}
+		if m != first && (IsEmbeddingModel(m) || IsEmbeddingModel(first)) {
+			v.errorf(fmt.Sprintf("%s.targets[%d].model", p, j), "embeddings from %s would fail over to %s: vectors from two models are not comparable (set %s.allow_model_change: true if that is intended)", quote(first), quote(m), p)
+		}
 	}
 }
 
@@ -224,6 +261,9 @@ func (v *validator) routeFailover(p string, i int, fo *Failover) {
 	set := func(keys ...any) bool { return v.raw.has(append([]any{"routes", i, "failover"}, keys...)...) }
 	if set("model_mapping") {
 		v.errorf(p+".model_mapping", "has no effect in a route; set the upstream model per target with targets[].model")
+	}
+	if set("allow_model_change") {
+		v.errorf(p+".allow_model_change", "is a route setting: set routes[%d].allow_model_change", i)
 	}
 	if set("strategy") && fo.Strategy != StrategyPriority && fo.Strategy != StrategyWeighted {
 		v.errorf(p+".strategy", "unknown strategy %s (want priority or weighted)", quote(fo.Strategy))

@@ -71,3 +71,64 @@ func TestRouteIsAlias(t *testing.T) {
 		})
 	}
 }
+
+// TestEmbeddingModelChange: a route or a model mapping that would fail an
+// embedding model over to another model is refused unless allowed.
+func TestEmbeddingModelChange(t *testing.T) {
+	const head = `
+providers:
+  targets:
+    - {id: a, provider: openai_compatible, base_url: "http://127.0.0.1:1/v1"}
+    - {id: b, provider: openai_compatible, base_url: "http://127.0.0.1:2/v1"}
+`
+	tests := []struct {
+		name string
+		yaml string
+		path string // "" = clean
+	}{
+		{"same model on both targets", `routes:
+  - model: text-embedding-3-small
+    targets: [{target: a}, {target: b}]
+`, ""},
+		{"route maps to another embedding model", `routes:
+  - model: text-embedding-3-small
+    targets: [{target: a}, {target: b, model: nomic-embed-text}]
+`, "routes[0].targets[1].model"},
+		{"route allows it", `routes:
+  - model: text-embedding-3-small
+    allow_model_change: true
+    targets: [{target: a}, {target: b, model: nomic-embed-text}]
+`, ""},
+		{"chat route may map", `routes:
+  - model: smart
+    targets: [{target: a, model: gpt-4o}, {target: b, model: claude-sonnet-4-20250514}]
+`, ""},
+		{"model mapping of an embedding model", `  failover:
+    model_mapping: {text-embedding-3-small: text-embedding-3-large}
+`, `providers.failover.model_mapping["text-embedding-3-small"]`},
+		{"model mapping allowed", `  failover:
+    allow_model_change: true
+    model_mapping: {text-embedding-3-small: text-embedding-3-large}
+`, ""},
+		{"allow_model_change inside a route's failover", `routes:
+  - model: x
+    targets: [{target: a}]
+    failover: {allow_model_change: true}
+`, "routes[0].failover.allow_model_change"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, ps := loadYAML(t, head+tt.yaml, nil)
+			errs := ps.Errors()
+			if tt.path == "" {
+				if len(errs) > 0 {
+					t.Fatalf("problems: %v", errs)
+				}
+				return
+			}
+			if _, ok := findProblem(ps, Error, tt.path, ""); !ok {
+				t.Fatalf("no error at %s; problems: %v", tt.path, ps)
+			}
+		})
+	}
+}

@@ -363,6 +363,12 @@ type Failover struct {
 	// other than the highest-priority one (fallbacks, and the B side of a
 	// weighted split).
 	ModelMapping map[string]string `koanf:"model_mapping"`
+	// AllowModelChange lets model_mapping send an embeddings request to
+	// another model on a fallback. Off (the default), lint refuses a
+	// mapping of an embedding model and such fallbacks are skipped for
+	// embeddings: vectors from two models are not comparable. Routes set it
+	// with routes[].allow_model_change.
+	AllowModelChange bool `koanf:"allow_model_change"`
 	// Retry bounds the attempts.
 	Retry Retry `koanf:"retry"`
 	// FirstTokenTimeoutSeconds bounds the wait for a stream's first event

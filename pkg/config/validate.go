@@ -469,6 +469,8 @@ func (v *validator) failover(fo *Failover, ts []Target) {
 		}
 		if val := fo.ModelMapping[k]; !validModelName(val) {
 			v.errorf(mp, "%s is not a valid model name", quote(val))
+		} else if val != k && !fo.AllowModelChange && (IsEmbeddingModel(k) || IsEmbeddingModel(val)) {
+			v.errorf(mp, "maps the embedding model %s to %s: vectors from two models are not comparable (set %s.allow_model_change: true if that is intended)", quote(k), quote(val), fp)
 		}
 	}
 

@@ -28,7 +28,7 @@ const (
 
 // authenticate finds the gateway key a request carries.
 func authenticate(rt *runtime, r *http.Request) (auth.Key, bool) {
-	token, ok := auth.BearerToken(r.Header)
+	token, ok := auth.ClientKey(r.Header)
 	if !ok {
 		return auth.Key{}, false
 	}
@@ -37,13 +37,13 @@ func authenticate(rt *runtime, r *http.Request) (auth.Key, bool) {
 
 // writeAuthError answers a request without a valid gateway key with 401,
 // as OpenAI does; the presented key is never echoed.
-func writeAuthError(w http.ResponseWriter, r *http.Request) {
+func writeAuthError(w http.ResponseWriter, r *http.Request, api provider.API) {
 	w.Header().Set("WWW-Authenticate", `Bearer realm="keeptrusts"`)
-	msg := "Invalid gateway key. Send a key from auth.keys as Authorization: Bearer <key>."
-	if _, ok := auth.BearerToken(r.Header); !ok {
-		msg = "You didn't provide a gateway key. Send it as Authorization: Bearer <key> (this gateway has auth enabled)."
+	msg := "Invalid gateway key. Send a key from auth.keys as Authorization: Bearer <key> or X-Api-Key: <key>."
+	if _, ok := auth.ClientKey(r.Header); !ok {
+		msg = "You didn't provide a gateway key. Send it as Authorization: Bearer <key> or X-Api-Key: <key> (this gateway has auth enabled)."
 	}
-	writeError(w, http.StatusUnauthorized, msg, provider.ErrTypeInvalidRequest, "", codeInvalidKey)
+	writeAPIError(w, api, http.StatusUnauthorized, msg, provider.ErrTypeInvalidRequest, "", codeInvalidKey)
 }
 
 // admit authenticates a model request and applies its team's rate limits
@@ -53,7 +53,7 @@ func (g *Gateway) admit(ctx context.Context, rt *runtime, w http.ResponseWriter,
 	key, ok := authenticate(rt, r)
 	if !ok {
 		rec.status, rec.errCode = http.StatusUnauthorized, codeInvalidKey
-		writeAuthError(w, r)
+		writeAuthError(w, r, rec.api)
 		return false
 	}
 	rec.team, rec.keyName = key.Team, key.Name
@@ -74,6 +74,6 @@ func (g *Gateway) admit(ctx context.Context, rt *runtime, w http.ResponseWriter,
 	}
 	rec.errCode = code
 	g.tel.RecordLimit(ctx, key.Team, string(d.Reason))
-	writeError(w, http.StatusTooManyRequests, d.Message(key.Team), typ, "", code)
+	writeAPIError(w, rec.api, http.StatusTooManyRequests, d.Message(key.Team), typ, "", code)
 	return false
 }

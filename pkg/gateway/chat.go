@@ -15,6 +15,7 @@ import (
 	"github.com/oklog/ulid/v2"
 	"github.com/tidwall/gjson"
 
+	"github.com/keeptrusts/gateway/pkg/auth"
 	"github.com/keeptrusts/gateway/pkg/classify"
 	"github.com/keeptrusts/gateway/pkg/jsonw"
 	"github.com/keeptrusts/gateway/pkg/policy"
@@ -24,7 +25,7 @@ import (
 
 // forwardedHeaders are the only client headers sent upstream; everything
 // else (the client's Authorization above all) stays at the gateway.
-var forwardedHeaders = []string{"Anthropic-Beta", "Openai-Beta"}
+var forwardedHeaders = []string{"Anthropic-Beta", "Anthropic-Version", "Openai-Beta"}
 
 // Response headers carrying keeptrusts_metadata's facts (streams cannot
 // carry a JSON field).
@@ -41,19 +42,33 @@ const (
 
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
+// handleChat serves POST /v1/chat/completions.
 func (g *Gateway) handleChat(w http.ResponseWriter, r *http.Request) {
+	g.handleAPI(provider.APIChat, w, r)
+}
+
+// handleAPI serves a model request to api: every endpoint goes through
+// the same steps (keys and limits, policies, the route, the router, the
+// event), in the API's own wire format for the body, the answer and the
+// errors.
+func (g *Gateway) handleAPI(api provider.API, w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	rt := g.rt.Load()
-	rec := &record{start: time.Now(), reqID: requestID(r)}
+	rec := &record{start: time.Now(), reqID: requestID(r), api: api}
 	w.Header()[hdrRequestID] = []string{rec.reqID}
 	defer g.finishRecord(ctx, rec)
+	defer func() {
+		if rec.responseID != "" && rec.status >= 200 && rec.status < 300 {
+			g.rememberResponse(rec.responseID, rec.provider)
+		}
+	}()
 	fail := func(status int, msg, typ, param, code string) {
 		rec.status = status
 		rec.errCode = code
 		if code == "" {
 			rec.errCode = errorCodeOf(status)
 		}
-		writeError(w, status, msg, typ, param, code)
+		writeAPIError(w, api, status, msg, typ, param, code)
 	}
 	if rt.keys != nil && !g.admit(ctx, rt, w, r, rec) {
 		return
@@ -76,7 +91,7 @@ func (g *Gateway) handleChat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body := buf.Bytes()
-	in, perr := parseChat(body)
+	in, perr := parseRequest(api, body)
 	if perr != nil {
 		fail(http.StatusBadRequest, perr.Message, provider.ErrTypeInvalidRequest, perr.Param, "")
 		return
@@ -89,10 +104,10 @@ func (g *Gateway) handleChat(w http.ResponseWriter, r *http.Request) {
 	if !rt.policies.Empty() {
 		var blocked bool
 		var err error
-		body, rec.policies, blocked, err = g.evaluatePolicies(ctx, rt.policies, body)
+		body, rec.policies, blocked, err = g.evaluatePolicies(ctx, rt.policies, api, body)
 		if err != nil {
 			if errors.Is(err, policy.ErrMalformedBody) {
-				fail(http.StatusBadRequest, "The request could not be checked by the gateway's policies: "+err.Error(), provider.ErrTypeInvalidRequest, "messages", "")
+				fail(http.StatusBadRequest, "The request could not be checked by the gateway's policies: "+err.Error(), provider.ErrTypeInvalidRequest, textField(api), "")
 				return
 			}
 			g.logger.ErrorContext(ctx, "policy evaluation failed", "request_id", rec.reqID, "error", err)
@@ -103,7 +118,7 @@ func (g *Gateway) handleChat(w http.ResponseWriter, r *http.Request) {
 			w.Header()[hdrPolicy] = []string{hdr}
 		}
 		if blocked {
-			fail(http.StatusBadRequest, "The request was blocked by the gateway's content policy ("+blockedBy(rec.policies)+").", provider.ErrTypeInvalidRequest, "messages", "content_policy_violation")
+			fail(http.StatusBadRequest, "The request was blocked by the gateway's content policy ("+blockedBy(rec.policies)+").", provider.ErrTypeInvalidRequest, textField(api), "content_policy_violation")
 			return
 		}
 	}
@@ -119,29 +134,49 @@ func (g *Gateway) handleChat(w http.ResponseWriter, r *http.Request) {
 		rtr, sticky, rec.route = route.Router, route.StickyHeader, route.Model
 	}
 
-	req := &router.Request{Body: body, Model: in.model, Stream: in.stream, Header: forwardHeaders(r.Header)}
+	req := &router.Request{API: api, Body: body, Model: in.model, Stream: in.stream, Header: forwardHeaders(r.Header)}
 	if rt.keys == nil {
-		// With auth on, the bearer token is the gateway key: never forwarded.
-		if auth := r.Header.Get("Authorization"); strings.HasPrefix(auth, "Bearer ") {
-			req.ClientAuth = strings.TrimPrefix(auth, "Bearer ")
+		// With auth on, the client's key is the gateway key: never forwarded.
+		if key, ok := auth.ClientKey(r.Header); ok {
+			req.ClientAuth = key
 		}
 	}
 	if sticky != "" {
 		req.StickyKey = r.Header.Get(sticky)
+	}
+	if in.previousID != "" {
+		// A follow-up of a stored response goes where that response is
+		// held; one the gateway never saw goes the usual way (only targets
+		// with the Responses API take it, and the upstream says if it is
+		// unknown).
+		req.Pin, _ = g.responseTarget(ctx, in.previousID)
+	}
+	if api == provider.APICountTokens && !servesAny(rtr, api) {
+		g.estimateTokens(w, rec, body)
+		return
 	}
 	rec.prices = rt.prices
 	res, err := rtr.Do(ctx, req)
 	if err != nil {
 		var re *router.Error
 		if errors.As(err, &re) {
-			rec.status, rec.errCode = re.Status, "all_providers_failed"
 			rec.failover, rec.attempts = re.Failover, re.Attempts
 			if n := len(re.Attempts); n > 0 {
 				rec.model = re.Attempts[n-1].Model
 			}
+			if api == provider.APICountTokens {
+				// Counting is advisory: an estimate beats an error.
+				g.estimateTokens(w, rec, body)
+				return
+			}
+			rec.status, rec.errCode = re.Status, "all_providers_failed"
 			g.logger.WarnContext(ctx, "no provider could serve the request", "request_id", rec.reqID, "error", re.Error())
 			meta := metadata{RequestID: rec.reqID, Failover: failoverMeta(re.Failover), Attempts: attemptsMeta(re.Attempts)}
-			writeJSON(w, re.Status, appendMetadata(provider.ErrorJSON(re.Error()+".", provider.ErrTypeUnavailable, unsupportedParam(re.Attempts), "all_providers_failed"), &meta))
+			msg := re.Error() + "."
+			if req.Pin != "" {
+				msg = pinnedMessage(req.Pin, in.previousID, re)
+			}
+			writeJSON(w, re.Status, appendMetadata(apiErrorJSON(api, re.Status, msg, provider.ErrTypeUnavailable, unsupportedParam(re.Attempts), "all_providers_failed"), &meta))
 			return
 		}
 		// The client went away: nobody to answer.
@@ -157,6 +192,11 @@ func (g *Gateway) handleChat(w http.ResponseWriter, r *http.Request) {
 	}
 	if res.Status >= 400 {
 		rec.errCode = errorCodeOf(res.Status)
+		// The router's own refusals (a field no target takes) are in
+		// OpenAI's shape; an upstream's error is already the API's.
+		res.Body = reshapeError(api, res.Status, res.Body)
+	} else if api == provider.APIResponses && storesResponses(res.Target) {
+		rec.responseID = gjson.GetBytes(res.Body, "id").String()
 	}
 	meta := metadata{Provider: res.Target.ID, RequestID: rec.reqID, Failover: failoverMeta(res.Failover), Attempts: attemptsMeta(res.Attempts), Policies: policiesMeta(rec.policies)}
 	out := appendMetadata(res.Body, &meta)
@@ -168,62 +208,121 @@ func (g *Gateway) handleChat(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// chatInput is what routing needs from the body, read without decoding it.
-type chatInput struct {
+// apiInput is what routing needs from a request body, read without
+// decoding it.
+type apiInput struct {
 	model  string
 	stream bool
+	// previousID is a Responses API request's previous_response_id.
+	previousID string
 }
 
-// parseChat checks the body is a chat request and extracts the model and
-// stream flag in one pass over its top level, without decoding it. The body
-// is validated as JSON once, here.
-func parseChat(body []byte) (chatInput, *provider.RequestError) {
+// parseChat is parseRequest for the chat API.
+func parseChat(body []byte) (apiInput, *provider.RequestError) {
+	return parseRequest(provider.APIChat, body)
+}
+
+// parseRequest checks the body is a request to api (a JSON object with the
+// fields the API requires) and extracts what routing needs in one pass
+// over its top level, without decoding it. The body is validated as JSON
+// once, here.
+func parseRequest(api provider.API, body []byte) (apiInput, *provider.RequestError) {
 	trimmed := bytes.TrimSpace(body)
 	if len(trimmed) == 0 {
-		return chatInput{}, &provider.RequestError{Message: "The request body is empty; expected a JSON object."}
+		return apiInput{}, &provider.RequestError{Message: "The request body is empty; expected a JSON object."}
 	}
 	if !gjson.ValidBytes(trimmed) {
-		return chatInput{}, &provider.RequestError{Message: "The request body is not valid JSON."}
+		return apiInput{}, &provider.RequestError{Message: "The request body is not valid JSON."}
 	}
 	if trimmed[0] != '{' {
-		return chatInput{}, &provider.RequestError{Message: "The request body must be a JSON object."}
+		return apiInput{}, &provider.RequestError{Message: "The request body must be a JSON object."}
 	}
 	var (
-		in                 chatInput
-		model, msgs, strm  gjson.Result
-		haveModel, haveMsg bool
+		in                        apiInput
+		model, strm, prev, maxTok gjson.Result
+		haveModel, haveMaxTok     bool
+		required                  gjson.Result // the API's required content field
+		haveRequired              bool
+		requiredName              = requiredField(api)
 	)
-	// Read in place (no copy of the body); only the model name is kept
-	// beyond this call, and it is cloned below.
+	// Read in place (no copy of the body); only the model name and the
+	// previous response id are kept beyond this call, and they are cloned.
 	gjson.Parse(unsafe.String(unsafe.SliceData(trimmed), len(trimmed))).ForEach(func(k, v gjson.Result) bool {
 		switch k.Str {
 		case "model":
 			model, haveModel = v, true
-		case "messages":
-			msgs, haveMsg = v, true
 		case "stream":
 			strm = v
+		case "previous_response_id":
+			prev = v
+		case "max_tokens":
+			maxTok, haveMaxTok = v, true
+		}
+		if requiredName != "" && k.Str == requiredName {
+			required, haveRequired = v, true
 		}
 		return true
 	})
 	if !haveModel || model.Type != gjson.String || model.Str == "" {
-		return chatInput{}, &provider.RequestError{Param: "model", Message: "You must provide a model parameter."}
+		return apiInput{}, &provider.RequestError{Param: "model", Message: "You must provide a model parameter."}
 	}
 	if !validModel(model.Str) {
-		return chatInput{}, &provider.RequestError{Param: "model", Message: "The model name contains characters that are not allowed."}
+		return apiInput{}, &provider.RequestError{Param: "model", Message: "The model name contains characters that are not allowed."}
 	}
-	if !haveMsg || !msgs.IsArray() || !nonEmptyArray(msgs.Raw) {
-		return chatInput{}, &provider.RequestError{Param: "messages", Message: "'messages' must be a non-empty array."}
+	switch api {
+	case provider.APIChat, provider.APIMessages, provider.APICountTokens:
+		if !haveRequired || !required.IsArray() || !nonEmptyArray(required.Raw) {
+			return apiInput{}, &provider.RequestError{Param: "messages", Message: "'messages' must be a non-empty array."}
+		}
+	case provider.APIEmbeddings, provider.APICompletions:
+		ok := haveRequired && (required.Type == gjson.String || (required.IsArray() && nonEmptyArray(required.Raw)))
+		if !ok {
+			return apiInput{}, &provider.RequestError{Param: requiredName, Message: "'" + requiredName + "' must be a string or a non-empty array."}
+		}
+	}
+	if api == provider.APIMessages && (!haveMaxTok || maxTok.Type != gjson.Number || maxTok.Int() < 1) {
+		return apiInput{}, &provider.RequestError{Param: "max_tokens", Message: "max_tokens: a positive integer is required."}
+	}
+	if api == provider.APIResponses {
+		switch prev.Type {
+		case gjson.String:
+			if !validModel(prev.Str) {
+				return apiInput{}, &provider.RequestError{Param: "previous_response_id", Message: "previous_response_id contains characters that are not allowed."}
+			}
+			in.previousID = strings.Clone(prev.Str)
+		case gjson.Null:
+		default:
+			return apiInput{}, &provider.RequestError{Param: "previous_response_id", Message: "'previous_response_id' must be a string."}
+		}
 	}
 	in.model = strings.Clone(model.Str)
 	switch strm.Type {
 	case gjson.True:
+		if api == provider.APIEmbeddings || api == provider.APICountTokens {
+			return apiInput{}, &provider.RequestError{Param: "stream", Message: "'stream' is not supported on " + api.Path() + "."}
+		}
 		in.stream = true
 	case gjson.False, gjson.Null:
 	default:
-		return chatInput{}, &provider.RequestError{Param: "stream", Message: "'stream' must be a boolean."}
+		return apiInput{}, &provider.RequestError{Param: "stream", Message: "'stream' must be a boolean."}
 	}
 	return in, nil
+}
+
+// requiredField is the field holding an API's input, which its requests
+// must have; "" when none is required (the Responses API's input may be
+// empty on a follow-up).
+func requiredField(api provider.API) string {
+	switch api {
+	case provider.APIEmbeddings:
+		return "input"
+	case provider.APICompletions:
+		return "prompt"
+	case provider.APIResponses:
+		return ""
+	default:
+		return "messages"
+	}
 }
 
 // nonEmptyArray reports whether a raw JSON array has an element.
@@ -346,11 +445,18 @@ func (g *Gateway) relay(w http.ResponseWriter, res *router.Result, rec *record) 
 	h["X-Accel-Buffering"] = []string{"no"}
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
+	// A Responses API stream names its response in its first event.
+	sniff := rec.api == provider.APIResponses && storesResponses(res.Target)
 	for {
 		b, err := s.Next()
 		if len(b) > 0 {
 			if rec.ttft == 0 {
 				rec.ttft = time.Since(rec.start)
+			}
+			if sniff {
+				if id := responseIDIn(b); id != "" {
+					rec.responseID, sniff = id, false
+				}
 			}
 			if _, werr := w.Write(b); werr != nil {
 				return
@@ -364,7 +470,7 @@ func (g *Gateway) relay(w http.ResponseWriter, res *router.Result, rec *record) 
 		if err == nil {
 			continue
 		}
-		if frame := interruptionFrame(s); frame != nil {
+		if frame := interruptionFrame(rec.api, s); frame != nil {
 			_, _ = w.Write(frame)
 			_ = rc.Flush()
 		}
@@ -376,7 +482,7 @@ func (g *Gateway) relay(w http.ResponseWriter, res *router.Result, rec *record) 
 // after it was committed (as OpenAI does), naming the original
 // interruption even when a continuation was refused; nil when the stream
 // completed, the client left, or the upstream's own error frame went out.
-func interruptionFrame(s *router.Stream) []byte {
+func interruptionFrame(api provider.API, s *router.Stream) []byte {
 	out := s.Outcome()
 	var msg, code string
 	switch {
@@ -392,8 +498,7 @@ func interruptionFrame(s *router.Stream) []byte {
 	if seam := s.Seam(); seam != nil && len(s.Attempts()) > 1 {
 		msg += " It could not be continued on another provider."
 	}
-	frame := append([]byte("data: "), provider.ErrorJSON(msg, provider.ErrTypeServer, "", code)...)
-	return append(frame, "\n\n"...)
+	return streamErrorFrame(api, msg, code)
 }
 
 // metadata is keeptrusts_metadata.

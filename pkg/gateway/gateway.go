@@ -183,6 +183,13 @@ func (g *Gateway) Close(ctx context.Context) error {
 func (g *Gateway) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/chat/completions", g.handleChat)
+	mux.HandleFunc("POST /v1/messages", g.handleMessages)
+	mux.HandleFunc("POST /v1/messages/count_tokens", g.handleCountTokens)
+	mux.HandleFunc("POST /v1/responses", g.handleResponses)
+	mux.HandleFunc("GET /v1/responses/{id}", g.handleResponse)
+	mux.HandleFunc("DELETE /v1/responses/{id}", g.handleResponse)
+	mux.HandleFunc("POST /v1/embeddings", g.handleEmbeddings)
+	mux.HandleFunc("POST /v1/completions", g.handleCompletions)
 	mux.HandleFunc("GET /v1/models", g.handleModels)
 	mux.HandleFunc("GET /v1/models/{id...}", g.handleModel)
 	mux.HandleFunc("GET /health", g.handleHealth)

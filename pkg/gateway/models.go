@@ -85,7 +85,7 @@ func (g *Gateway) handleModels(w http.ResponseWriter, r *http.Request) {
 	rt := g.rt.Load()
 	if rt.keys != nil {
 		if _, ok := authenticate(rt, r); !ok {
-			writeAuthError(w, r)
+			writeAuthError(w, r, provider.APIChat)
 			return
 		}
 	}
@@ -101,7 +101,7 @@ func (g *Gateway) handleModel(w http.ResponseWriter, r *http.Request) {
 	rt := g.rt.Load()
 	if rt.keys != nil {
 		if _, ok := authenticate(rt, r); !ok {
-			writeAuthError(w, r)
+			writeAuthError(w, r, provider.APIChat)
 			return
 		}
 	}

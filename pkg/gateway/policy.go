@@ -9,13 +9,14 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/keeptrusts/gateway/pkg/policy"
+	"github.com/keeptrusts/gateway/pkg/provider"
 )
 
 // evaluatePolicies runs the request policies inside one "policies" span.
-func (g *Gateway) evaluatePolicies(ctx context.Context, engine *policy.Engine, body []byte) ([]byte, []policy.Result, bool, error) {
+func (g *Gateway) evaluatePolicies(ctx context.Context, engine *policy.Engine, api provider.API, body []byte) ([]byte, []policy.Result, bool, error) {
 	_, span := g.tel.Tracer().Start(ctx, "policies")
 	defer span.End()
-	out, results, blocked, err := engine.EvaluateRequest(body)
+	out, results, blocked, err := engine.EvaluateRequestAPI(api, body)
 	if err != nil {
 		span.RecordError(err)
 		span.SetStatus(codes.Error, "policy evaluation failed")

@@ -143,6 +143,7 @@ func routerSettings(cfg *config.File, fo *config.Failover, strategy, route strin
 		Route:                 route,
 		DropParams:            fo.DropParams(),
 		NoFanOut:              !fo.FanOutEnabled(),
+		AllowModelChange:      fo.AllowModelChange,
 	}
 }
 
@@ -178,6 +179,7 @@ func buildRoutes(cfg *config.File, targets []*router.Target, obs router.Observer
 		}
 		s := routerSettings(cfg, fo, strategy, rc.Model)
 		s.ModelMapping = nil // a route names its models per target
+		s.AllowModelChange = rc.AllowModelChange
 		sticky := ""
 		if strategy == config.StrategyWeighted {
 			sticky = rc.StickyHeader

@@ -75,3 +75,12 @@ func (a API) Anthropic() bool { return a == APIMessages || a == APICountTokens }
 type NativeAdapter interface {
 	Native(api API) Adapter
 }
+
+// Bridge is implemented by the adapters that serve an API by translating
+// it to chat for a target's own adapter (pkg/inbound). Their answers hold
+// no state upstream: a Responses API answer from a bridge cannot be
+// continued with previous_response_id.
+type Bridge interface {
+	// Wrapped is the chat adapter the bridge hands requests to.
+	Wrapped() Adapter
+}

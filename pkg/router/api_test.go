@@ -31,9 +31,7 @@ func TestAPINotServedSkips(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			rt := New(tc.targets, settings(2), nil)
-			req := chatReq(false)
-			req.API = provider.APIEmbeddings
-			res, err := rt.Do(context.Background(), req)
+			res, err := rt.Do(context.Background(), embReq())
 			if err != nil {
 				t.Fatalf("Do: %v", err)
 			}
@@ -93,4 +91,56 @@ func TestPinStaysOnTarget(t *testing.T) {
 	if n := bad.calls.Load(); n != 1 {
 		t.Errorf("pinned-down upstream calls = %d, want 1", n)
 	}
+}
+
+// TestEmbeddingsStayOnOneModel: an embeddings request fails over only to
+// targets asked for the first choice's model, also when the first choice
+// is skipped for its circuit; AllowModelChange lifts the rule.
+func TestEmbeddingsStayOnOneModel(t *testing.T) {
+	down := newUpstream(t, status(503))
+	good := newUpstream(t, answer)
+	tests := []struct {
+		name      string
+		allow     bool
+		openFirst bool // the primary's circuit is open: it is skipped, not tried
+		wantOK    string
+	}{
+		{name: "same model answers", wantOK: "same"},
+		{name: "same model answers with the primary's circuit open", openFirst: true, wantOK: "same"},
+		{name: "allowed: the other model answers", allow: true, wantOK: "other"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			primary := newTarget(t, "primary", 1, down.URL, targetOpts{breakerFailures: 1})
+			other := newTarget(t, "other", 2, good.URL, targetOpts{})
+			other.Model = "text-embedding-3-large"
+			same := newTarget(t, "same", 3, good.URL, targetOpts{})
+			for _, tg := range []*Target{primary, other, same} {
+				tg.APIs[provider.APIEmbeddings] = tg.Adapter
+			}
+			s := settings(2)
+			s.AllowModelChange = tc.allow
+			rt := New([]*Target{primary, other, same}, s, nil)
+			if tc.openFirst {
+				// One failure opens the primary's circuit.
+				_, _ = rt.Do(context.Background(), embReq())
+			}
+			res, err := rt.Do(context.Background(), embReq())
+			if err != nil {
+				t.Fatalf("Do: %v", err)
+			}
+			if res.Target.ID != tc.wantOK {
+				t.Fatalf("answered by %s, want %s (attempts %+v)", res.Target.ID, tc.wantOK, res.Attempts)
+			}
+			for _, a := range res.Attempts {
+				if a.Target == "other" && !tc.allow && a.Outcome.Reason != classify.UnsupportedRequest {
+					t.Errorf("other (another model) was %s, want skipped unsupported_request", a.Outcome.Reason)
+				}
+			}
+		})
+	}
+}
+
+func embReq() *Request {
+	return &Request{API: provider.APIEmbeddings, Body: []byte(`{"model":"text-embedding-3-small","input":"hi"}`), Model: "text-embedding-3-small"}
 }

@@ -162,6 +162,11 @@ type Settings struct {
 	// NoFanOut turns off answering n > 1 on single-choice targets with n
 	// calls (failover.fan_out_n: false); such targets are then skipped.
 	NoFanOut bool
+	// AllowModelChange lets an embeddings request go to a target asked for
+	// another model than the first target considered; false skips such a
+	// target with unsupported_request (vectors from two models are not
+	// comparable).
+	AllowModelChange bool
 	// Route names the route this router serves, reported on every Attempt;
 	// "" for the implicit route of a configuration without routes.
 	Route string
@@ -479,6 +484,9 @@ func (r *Router) Do(ctx context.Context, req *Request) (*Result, error) {
 	// as a 400 when no target was tried at all.
 	var unsupported *provider.RequestError
 	var unsupportedAt *Target
+	// firstModel is the model of the first target considered: with
+	// embeddings, the only one a fallback may be asked for.
+	firstModel := ""
 targets:
 	for k := range n {
 		if tried >= limit {
@@ -496,6 +504,9 @@ targets:
 			continue
 		}
 		model := r.modelFor(rank, req.Model)
+		if firstModel == "" {
+			firstModel = model
+		}
 		if len(attempts) > 0 {
 			prev := &attempts[len(attempts)-1]
 			r.observer.Failover(ctx, FailoverStep{From: prev.Target, To: t.ID, Reason: prev.Outcome.Reason, FromModel: prev.Model, ToModel: model})
@@ -528,6 +539,9 @@ targets:
 				// Planned once the target is admitted: a skipped target's
 				// body is never read for it.
 				plan = r.planParams(t, req, k == 0 || req.Pin != "")
+				if req.API == provider.APIEmbeddings && !r.settings.AllowModelChange && plan.skip == nil && model != firstModel {
+					plan = paramPlan{skip: &provider.RequestError{Param: "model", Message: "embeddings of " + firstModel + " are not failed over to " + model + ": vectors from two models are not comparable (allow_model_change)"}}
+				}
 				areq = plan.request(req)
 			}
 			switch {

@@ -1,0 +1,162 @@
+package gateway
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/keeptrusts/gateway/pkg/auth"
+)
+
+// frontCfg is the simulator pair (openai primary, anthropic fallback)
+// with auth on, so that keys and error shapes can be checked per API.
+const frontCfg = `version: '1'
+providers:
+  targets:
+    - id: openai-primary
+      provider: openai
+      base_url: %s/v1
+      secret_key_ref: {env: OPENAI_API_KEY}
+      health_check: {enabled: false}
+    - id: anthropic-fallback
+      provider: anthropic
+      base_url: %s
+      secret_key_ref: {env: ANTHROPIC_API_KEY}
+      health_check: {enabled: false}
+  failover:
+    retry: {max_attempts: 1, timeout_seconds: 5}
+auth:
+  enabled: true
+  keys:
+    - {name: app, team: t, hash: %s}
+routes:
+  - model: claude-*
+    targets: [{target: anthropic-fallback}, {target: openai-primary, model: gpt-4o-mini}]
+  - model: gpt-*
+    targets: [{target: openai-primary}, {target: anthropic-fallback, model: claude-sonnet-4-20250514}]
+  - model: text-embedding-*
+    targets: [{target: openai-primary}, {target: anthropic-fallback}]
+`
+
+func frontGateway(t *testing.T) (*simPair, string) {
+	t.Helper()
+	p := newSimPair(t)
+	_, srv := simGateway(t, fmt.Appendf(nil, frontCfg, p.primarySrv.URL(), p.fallbackSrv.URL(), auth.HashKey(frontKey)))
+	return p, srv.URL
+}
+
+const frontKey = "kt-front-key-1"
+
+type frontAnswer struct {
+	status int
+	header http.Header
+	body   string
+}
+
+func send(t *testing.T, method, url, body string, hdr ...string) frontAnswer {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, url, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return frontAnswer{resp.StatusCode, resp.Header, string(b)}
+}
+
+// TestFrontDoorErrorsInTheAPIsShape: every refusal the gateway makes
+// itself (a bad body, a missing or wrong key, an unknown model) is in the
+// wire format of the endpoint asked, with the status the API uses.
+func TestFrontDoorErrorsInTheAPIsShape(t *testing.T) {
+	_, url := frontGateway(t)
+	const key = frontKey
+	tests := []struct {
+		name      string
+		path      string
+		body      string
+		hdr       []string
+		status    int
+		anthropic bool   // Anthropic's shape, else OpenAI's
+		typ       string // error type
+		mentions  string
+	}{
+		{"messages without max_tokens", "/v1/messages", `{"model":"claude-sonnet-4-20250514","messages":[{"role":"user","content":"hi"}]}`, []string{"x-api-key", key}, 400, true, "invalid_request_error", "max_tokens"},
+		{"messages without a key", "/v1/messages", `{"model":"claude-sonnet-4-20250514","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}`, nil, 401, true, "authentication_error", "gateway key"},
+		{"messages with a wrong x-api-key", "/v1/messages", `{"model":"claude-sonnet-4-20250514","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}`, []string{"x-api-key", "kt-wrong"}, 401, true, "authentication_error", "Invalid gateway key"},
+		{"messages for an unrouted model", "/v1/messages", `{"model":"llama-3","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}`, []string{"x-api-key", key}, 404, true, "not_found_error", "llama-3"},
+		{"count_tokens without messages", "/v1/messages/count_tokens", `{"model":"claude-sonnet-4-20250514"}`, []string{"x-api-key", key}, 400, true, "invalid_request_error", "messages"},
+		{"embeddings without input", "/v1/embeddings", `{"model":"text-embedding-3-small"}`, []string{"Authorization", "Bearer " + key}, 400, false, "invalid_request_error", "input"},
+		{"embeddings cannot stream", "/v1/embeddings", `{"model":"text-embedding-3-small","input":"a","stream":true}`, []string{"Authorization", "Bearer " + key}, 400, false, "invalid_request_error", "stream"},
+		{"completions without prompt", "/v1/completions", `{"model":"gpt-3.5-turbo-instruct"}`, []string{"Authorization", "Bearer " + key}, 400, false, "invalid_request_error", "prompt"},
+		{"responses with a bad previous id", "/v1/responses", `{"model":"gpt-4o-mini","input":"hi","previous_response_id":7}`, []string{"Authorization", "Bearer " + key}, 400, false, "invalid_request_error", "previous_response_id"},
+		{"responses without a key", "/v1/responses", `{"model":"gpt-4o-mini","input":"hi"}`, nil, 401, false, "invalid_request_error", "gateway key"},
+		{"a response nobody answered", "/v1/responses/resp_unknown", "", []string{"Authorization", "Bearer " + key}, 404, false, "invalid_request_error", "resp_unknown"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			method := http.MethodPost
+			if tt.body == "" {
+				method = http.MethodGet
+			}
+			got := send(t, method, url+tt.path, tt.body, tt.hdr...)
+			if got.status != tt.status {
+				t.Fatalf("status %d, want %d: %s", got.status, tt.status, got.body)
+			}
+			b := gjson.Parse(got.body)
+			typ, msg := b.Get("error.type").Str, b.Get("error.message").Str
+			if tt.anthropic != (b.Get("type").Str == "error") {
+				t.Fatalf("shape: anthropic=%v, body %s", tt.anthropic, got.body)
+			}
+			if typ != tt.typ || !strings.Contains(msg, tt.mentions) {
+				t.Fatalf("error type %q message %q, want %q mentioning %q", typ, msg, tt.typ, tt.mentions)
+			}
+			if strings.Contains(got.body, "kt-wrong") {
+				t.Fatal("the presented key is echoed")
+			}
+		})
+	}
+}
+
+// TestCountTokensEstimateWithoutAnthropic: with no target that counts
+// tokens on the route, count_tokens is answered with an estimate marked
+// as such.
+func TestCountTokensEstimateWithoutAnthropic(t *testing.T) {
+	p := newSimPair(t)
+	cfg := fmt.Sprintf(`version: '1'
+providers:
+  targets:
+    - id: openai-primary
+      provider: openai
+      base_url: %s/v1
+      secret_key_ref: {env: OPENAI_API_KEY}
+      health_check: {enabled: false}
+`, p.primarySrv.URL())
+	_, srv := simGateway(t, []byte(cfg))
+	short := send(t, "POST", srv.URL+"/v1/messages/count_tokens", `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello there"}]}`)
+	long := send(t, "POST", srv.URL+"/v1/messages/count_tokens", `{"model":"gpt-4o-mini","system":"You are terse.","messages":[{"role":"user","content":"`+strings.Repeat("word ", 400)+`"}]}`)
+	for _, a := range []frontAnswer{short, long} {
+		if a.status != 200 || a.header.Get("X-Keeptrusts-Token-Count") != "estimated" || gjson.Get(a.body, "keeptrusts_metadata.token_count").Str != "estimated" {
+			t.Fatalf("status %d header %q body %s, want an estimate marked as such", a.status, a.header.Get("X-Keeptrusts-Token-Count"), a.body)
+		}
+	}
+	s, l := gjson.Get(short.body, "input_tokens").Int(), gjson.Get(long.body, "input_tokens").Int()
+	if s < 3 || s > 20 || l < 400 || l > 700 {
+		t.Fatalf("estimates %d (2 words) and %d (400 words + system): not in the expected ranges", s, l)
+	}
+}
