@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/keeptrusts/gateway/pkg/config"
+	"github.com/keeptrusts/gateway/pkg/provider"
 )
 
 // prompt2KB is an ordinary support conversation of about 2 KB.
@@ -103,5 +104,60 @@ func BenchmarkNew(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// apiBody is the 2 KB conversation of benchBody in api's wire format.
+func apiBody(b *testing.B, api provider.API, user string) []byte {
+	b.Helper()
+	var v map[string]any
+	switch api {
+	case provider.APIMessages:
+		v = map[string]any{"model": "claude-sonnet-4", "max_tokens": 512, "system": systemPrompt,
+			"messages": []map[string]any{{"role": "user", "content": []map[string]any{{"type": "text", "text": user}}}}}
+	case provider.APIResponses:
+		v = map[string]any{"model": "gpt-4o-mini", "instructions": systemPrompt,
+			"input": []map[string]any{{"role": "user", "content": []map[string]any{{"type": "input_text", "text": user}}}}}
+	case provider.APIEmbeddings:
+		v = map[string]any{"model": "text-embedding-3-small", "input": []string{systemPrompt, user}}
+	case provider.APICompletions:
+		v = map[string]any{"model": "gpt-3.5-turbo-instruct", "prompt": systemPrompt + "\n\n" + user}
+	default:
+		return benchBody(b, user)
+	}
+	body, err := json.Marshal(v)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return body
+}
+
+func BenchmarkEvaluateRequestAPI2KB(b *testing.B) {
+	tutorial := []config.Policy{pol("content-filter", "flag", "hate", "violence")}
+	redact := []config.Policy{pol("redact-all", "redact", allCategories...)}
+	for _, api := range []provider.API{provider.APIChat, provider.APIMessages, provider.APIResponses, provider.APIEmbeddings, provider.APICompletions} {
+		for _, tc := range []struct {
+			name     string
+			policies []config.Policy
+			user     string
+		}{
+			{"clean/tutorial", tutorial, userPrompt},
+			{"hits/redact", redact, withHits(userPrompt)},
+		} {
+			e, err := New(tc.policies)
+			if err != nil {
+				b.Fatal(err)
+			}
+			body := apiBody(b, api, tc.user)
+			b.Run(api.String()+"/"+tc.name, func(b *testing.B) {
+				b.ReportAllocs()
+				b.SetBytes(int64(len(body)))
+				for b.Loop() {
+					if _, _, _, err := e.EvaluateRequestAPI(api, body); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
 	}
 }

@@ -61,6 +61,16 @@
 // metrics and review; choose block for the categories where a false
 // positive is acceptable.
 //
+// # What is read
+//
+// The input text a model is given, in each API's wire format:
+// EvaluateRequest reads a Chat Completions body, EvaluateRequestAPI the
+// body of any of the gateway's APIs (Anthropic Messages and count_tokens,
+// Responses, embeddings, completions; its doc lists the fields). One
+// reader per API, all with the same rules: keys any case and every
+// duplicate read (decoders differ on which one wins), a field in a shape
+// the API does not allow is an error rather than text left unchecked.
+//
 // # Actions
 //
 // flag records the hit (Outcome "flagged"); block makes EvaluateRequest
@@ -77,5 +87,7 @@
 // start-up. EvaluateRequest validates the body, walks it with gjson
 // without decoding it, normalises each text into a pooled buffer and runs
 // the automaton: a handful of linear passes; on a 2 KB prompt with no hit
-// it allocates only the results (see BenchmarkEvaluateRequest2KB).
+// it allocates only the results (see BenchmarkEvaluateRequest2KB and, per
+// API, BenchmarkEvaluateRequestAPI2KB), plus one copy of each string that
+// holds JSON escapes.
 package policy

@@ -41,11 +41,12 @@ const TypeContentFilter = "content_filter"
 // Redaction replaces each matched span under ActionRedact.
 const Redaction = "[REDACTED]"
 
-// ErrMalformedBody is wrapped by the errors of EvaluateRequest and
-// EvaluateResponse for a body they cannot read (not JSON, messages not an
-// array, a content that is neither a string nor parts...). The gateway
-// answers such a request 400 rather than sending it on unchecked.
-var ErrMalformedBody = errors.New("malformed chat body")
+// ErrMalformedBody is wrapped by the errors of EvaluateRequest,
+// EvaluateRequestAPI and EvaluateResponse for a body they cannot read (not
+// JSON, messages not an array, a content that is neither a string nor
+// parts...); the error names the field's path. The gateway answers such a
+// request 400 rather than sending it on unchecked.
+var ErrMalformedBody = errors.New("malformed body")
 
 // Result is the outcome of one policy on one request or text.
 type Result struct {
@@ -165,7 +166,7 @@ func (e *Engine) Empty() bool { return e == nil || len(e.policies) == 0 }
 // An error wrapping ErrMalformedBody means the body could not be read; on an
 // Empty engine the body is returned unread.
 func (e *Engine) EvaluateRequest(body []byte) (out []byte, results []Result, blocked bool, err error) {
-	return e.evaluateBody(body, false)
+	return e.evaluateBody(body, (*walker).request)
 }
 
 // EvaluateResponse is EvaluateRequest for a non-streaming Chat Completions
@@ -173,7 +174,7 @@ func (e *Engine) EvaluateRequest(body []byte) (out []byte, results []Result, blo
 // policy rewrites the answer's text; what a block hit means for an answer
 // is the caller's decision.
 func (e *Engine) EvaluateResponse(body []byte) (out []byte, results []Result, blocked bool, err error) {
-	return e.evaluateBody(body, true)
+	return e.evaluateBody(body, (*walker).response)
 }
 
 // EvaluateText runs every policy on one text, for answers and tests. A redact
@@ -323,7 +324,8 @@ func (e *Engine) results(sc *scratch) ([]Result, bool) {
 	return results, blocked
 }
 
-func (e *Engine) evaluateBody(body []byte, response bool) ([]byte, []Result, bool, error) {
+// evaluateBody runs the policies on the texts walk visits in body.
+func (e *Engine) evaluateBody(body []byte, walk func(*walker, gjson.Result) error) ([]byte, []Result, bool, error) {
 	if e.Empty() {
 		return body, nil, false, nil
 	}
@@ -343,13 +345,7 @@ func (e *Engine) evaluateBody(body []byte, response bool) ([]byte, []Result, boo
 	sc := e.get()
 	defer e.put(sc)
 	w := walker{e: e, sc: sc, body: body, redact: e.redactMask != 0}
-	var err error
-	if response {
-		err = w.response(root)
-	} else {
-		err = w.request(root)
-	}
-	if err != nil {
+	if err := walk(&w, root); err != nil {
 		return nil, nil, false, err
 	}
 	results, blocked := e.results(sc)
