@@ -75,3 +75,79 @@ func ErrorTypeForStatus(status int) string {
 		return ErrTypeInvalidRequest
 	}
 }
+
+// Anthropic error types, as Anthropic's error bodies name them.
+const (
+	AnErrInvalidRequest  = "invalid_request_error"
+	AnErrAuthentication  = "authentication_error"
+	AnErrPermission      = "permission_error"
+	AnErrNotFound        = "not_found_error"
+	AnErrRequestTooLarge = "request_too_large"
+	AnErrRateLimit       = "rate_limit_error"
+	AnErrAPI             = "api_error"
+	AnErrOverloaded      = "overloaded_error"
+)
+
+// AnthropicErrorType is the Anthropic error type that goes with an HTTP
+// status, so that errors on the Messages API (the upstream's, translated,
+// or the gateway's own) carry the type Anthropic's SDKs map to their
+// exception classes.
+func AnthropicErrorType(status int) string {
+	switch {
+	case status == 401:
+		return AnErrAuthentication
+	case status == 403:
+		return AnErrPermission
+	case status == 404:
+		return AnErrNotFound
+	case status == 413:
+		return AnErrRequestTooLarge
+	case status == 429:
+		return AnErrRateLimit
+	case status == 503 || status == 529:
+		return AnErrOverloaded
+	case status >= 500:
+		return AnErrAPI
+	default:
+		return AnErrInvalidRequest
+	}
+}
+
+type anErrorBody struct {
+	Type  string        `json:"type"`
+	Error anErrorDetail `json:"error"`
+}
+
+type anErrorDetail struct {
+	Type    string `json:"type"`
+	Message string `json:"message"`
+}
+
+// AnthropicErrorJSON renders an Anthropic-style error body:
+// {"type":"error","error":{"type":typ,"message":message}}.
+func AnthropicErrorJSON(typ, message string) []byte {
+	b, err := json.Marshal(anErrorBody{Type: "error", Error: anErrorDetail{Type: typ, Message: message}})
+	if err != nil {
+		// Strings always marshal; keep a valid body regardless.
+		return []byte(`{"type":"error","error":{"type":"api_error","message":"internal error"}}`)
+	}
+	return b
+}
+
+// AnthropicFromOpenAIErrorType maps an OpenAI error type onto Anthropic's,
+// falling back to the status's type for one it does not know (status 0:
+// api_error).
+func AnthropicFromOpenAIErrorType(typ string, status int) string {
+	switch typ {
+	case ErrTypeInvalidRequest, ErrTypeAuthentication, ErrTypePermission, ErrTypeNotFound, ErrTypeRateLimit:
+		return typ
+	case ErrTypeUnavailable:
+		return AnErrOverloaded
+	case ErrTypeServer, ErrTypeTimeout:
+		return AnErrAPI
+	}
+	if status == 0 {
+		return AnErrAPI
+	}
+	return AnthropicErrorType(status)
+}
