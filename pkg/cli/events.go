@@ -274,6 +274,8 @@ func followEvents(ctx context.Context, e *env, o tailOptions) error {
 	// team on, under a new header, so a row never has more columns than
 	// the header above it.
 	teamCol := o.team != "" || events.HasTeam(evs)
+	// The ENDPOINT column likewise, from the first event not made to chat.
+	endpointCol := events.HasEndpoint(evs)
 	header := true
 	emit := func(ev events.Event) error {
 		if o.format == "json" {
@@ -289,8 +291,11 @@ func followEvents(ctx context.Context, e *env, o tailOptions) error {
 		if !teamCol && ev.Team != "" {
 			teamCol, header = true, true
 		}
+		if !endpointCol && events.HasEndpoint([]events.Event{ev}) {
+			endpointCol, header = true, true
+		}
 		var buf strings.Builder
-		if err := events.RenderTableWith(&buf, []events.Event{ev}, events.TableOptions{Team: teamCol}); err != nil {
+		if err := events.RenderTableWith(&buf, []events.Event{ev}, events.TableOptions{Team: teamCol, Endpoint: endpointCol}); err != nil {
 			return err
 		}
 		out := buf.String()

@@ -420,3 +420,48 @@ func TestEventsTailFollowTeam(t *testing.T) {
 		})
 	}
 }
+
+// The table's ENDPOINT column appears with the first event not made to
+// chat, under a repeated header, as the TEAM column does; json always
+// carries the endpoint.
+func TestEventsTailFollowEndpoint(t *testing.T) {
+	now := time.Now().UTC()
+	stream := []events.Event{
+		{ID: "evt_1", Timestamp: now, Endpoint: "chat", Provider: "openai-primary", Status: 200},
+		{ID: "evt_2", Timestamp: now, Endpoint: "messages", Provider: "anthropic-fallback", Status: 200},
+		{ID: "evt_3", Timestamp: now, Endpoint: "chat", Provider: "openai-primary", Status: 200},
+	}
+	tests := []struct {
+		name string
+		args []string
+		want []string // substrings of stdout's lines, in order
+	}{
+		{"table grows an endpoint column", []string{"--format", "table"},
+			[]string{"TIME", "evt_1", "ENDPOINT", "messages", "chat"}},
+		{"json", []string{"--format", "json"},
+			[]string{`"endpoint":"chat"`, `"endpoint":"messages"`, `"endpoint":"chat"`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := &fakeGateway{evs: []events.Event{}, stream: stream}
+			url := startFakeGateway(t, g)
+			out, _, err := run(t, nil, append([]string{"events", "tail", "--follow", "--gateway", url}, tt.args...)...)
+			if err == nil || !strings.Contains(err.Error(), "closed the event stream") {
+				t.Fatalf("follow ended with %v, want the stream closed", err)
+			}
+			lines := strings.Split(strings.TrimSpace(out), "\n")
+			if tt.args[1] == "table" && strings.Contains(lines[0], "ENDPOINT") {
+				t.Errorf("first header %q shows ENDPOINT before any other endpoint", lines[0])
+			}
+			i := 0
+			for _, l := range lines {
+				if i < len(tt.want) && strings.Contains(l, tt.want[i]) {
+					i++
+				}
+			}
+			if i != len(tt.want) {
+				t.Errorf("output lacks %q (in order):\n%s", tt.want[i:], out)
+			}
+		})
+	}
+}

@@ -11,6 +11,10 @@ import (
 // IDPrefix starts every event id.
 const IDPrefix = "evt_"
 
+// EndpointChat is Event.Endpoint of a Chat Completions request: what an
+// event stored before the field existed reads back as.
+const EndpointChat = "chat"
+
 // Event is the record of one client request. The JSON field names are a
 // public contract: users pipe `kt events tail --format json` into jq.
 type Event struct {
@@ -20,6 +24,16 @@ type Event struct {
 	Timestamp time.Time `json:"timestamp"`
 	// RequestID is the request's id as returned to the client.
 	RequestID string `json:"request_id"`
+	// Endpoint is the API the request was made to, as provider.API names
+	// it: chat, messages, count_tokens, responses, embeddings or
+	// completions. Events recorded before endpoints existed have none; the
+	// store reads them back as chat (EndpointChat), the only one there was.
+	Endpoint string `json:"endpoint"`
+	// ResponseID is the id of the answer a Responses API request got
+	// (resp_...), kept so that a follow-up naming it (previous_response_id,
+	// GET / DELETE /v1/responses/{id}) is sent to the target that holds it
+	// (Store.ResponseTarget); "" for every other request.
+	ResponseID string `json:"response_id,omitempty"`
 	// Team is the team of the gateway key that authenticated the request;
 	// "" when client authentication is off.
 	Team string `json:"team,omitempty"`

@@ -177,7 +177,9 @@ func TestEventMarshalJSON(t *testing.T) {
 		{"empty omitempty fields are left out", Event{}, nil, []string{"trace_id", "team", "key_name", "policies", "error", "request_body", "response_body", "cache_read_tokens", "original_provider", "reason"}},
 		{"bodies kept", Event{RequestBody: json.RawMessage(`{"a": [1, 2]}`)}, []string{`"request_body":{"a":[1,2]}`}, nil},
 		{"invalid body becomes a string", Event{ResponseBody: json.RawMessage(`{"cut`)}, []string{`"response_body":"{\"cut"`}, nil},
-		{"team and key name follow request_id", Event{RequestID: "r", Team: "platform", KeyName: "ci"}, []string{`"request_id":"r","team":"platform","key_name":"ci","provider"`}, nil},
+		{"endpoint follows request_id, then team and key name", Event{RequestID: "r", Endpoint: "chat", Team: "platform", KeyName: "ci"}, []string{`"request_id":"r","endpoint":"chat","team":"platform","key_name":"ci","provider"`}, []string{"response_id"}},
+		{"endpoint always written", Event{}, []string{`"request_id":"","endpoint":"","provider"`}, nil},
+		{"response id after endpoint", Event{Endpoint: "responses", ResponseID: "resp_1"}, []string{`"endpoint":"responses","response_id":"resp_1","provider"`}, nil},
 		{"attempt omits zero status and skipped", Event{Attempts: []Attempt{{Target: "t", Outcome: "upstream_timeout"}}}, []string{`{"target":"t","model":"","outcome":"upstream_timeout","duration_ms":0}`}, nil},
 	}
 	for _, tt := range tests {

@@ -29,6 +29,12 @@ func appendJSON(dst []byte, e *Event) ([]byte, error) {
 	}
 	dst = append(dst, `","request_id":`...)
 	dst = jsonw.AppendString(dst, e.RequestID)
+	dst = append(dst, `,"endpoint":`...)
+	dst = jsonw.AppendString(dst, e.Endpoint)
+	if e.ResponseID != "" {
+		dst = append(dst, `,"response_id":`...)
+		dst = jsonw.AppendString(dst, e.ResponseID)
+	}
 	if e.Team != "" {
 		dst = append(dst, `,"team":`...)
 		dst = jsonw.AppendString(dst, e.Team)

@@ -71,7 +71,7 @@ func TestAppendJSONMatchesReflection(t *testing.T) {
 		{"full event", full},
 		{"full event without bodies", func() Event { e := full; e.RequestBody, e.ResponseBody = nil, nil; return e }()},
 		{"tricky strings everywhere", Event{
-			ID: tricky, RequestID: tricky, Team: tricky, KeyName: tricky, TraceID: tricky, Provider: tricky, Model: tricky,
+			ID: tricky, RequestID: tricky, Endpoint: tricky, ResponseID: tricky, Team: tricky, KeyName: tricky, TraceID: tricky, Provider: tricky, Model: tricky,
 			RequestedModel: tricky, Error: tricky,
 			Failover: Failover{Triggered: true, OriginalProvider: tricky, Reason: tricky},
 			Attempts: []Attempt{{Target: tricky, Model: tricky, Outcome: tricky}},
@@ -119,6 +119,8 @@ func FuzzAppendJSON(f *testing.F) {
 			ID:               id,
 			Timestamp:        time.Unix(0, unixNano).In(time.FixedZone("z", int(offsetSec%(24*3600)))),
 			RequestID:        id + model,
+			Endpoint:         reason,
+			ResponseID:       category,
 			Team:             category,
 			KeyName:          model,
 			TraceID:          reason,

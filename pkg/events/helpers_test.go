@@ -23,6 +23,15 @@ type fakeStore struct {
 	QueryFn  func(ctx context.Context, f Filter) ([]Event, error)
 	PruneFn  func(ctx context.Context) (int64, error)
 	SpendFn  func(ctx context.Context, since time.Time) (map[string]float64, error)
+	// RespFn answers ResponseTarget; nil finds nothing.
+	RespFn func(ctx context.Context, id string) (string, bool, error)
+}
+
+func (f *fakeStore) ResponseTarget(ctx context.Context, id string) (string, bool, error) {
+	if f.RespFn == nil {
+		return "", false, nil
+	}
+	return f.RespFn(ctx, id)
 }
 
 func (f *fakeStore) Insert(ctx context.Context, evs []Event) error {
@@ -155,6 +164,8 @@ func fullEvent(id string, ts time.Time) Event {
 		ID:               id,
 		Timestamp:        ts,
 		RequestID:        "req_" + id,
+		Endpoint:         "responses",
+		ResponseID:       "resp_" + id,
 		Team:             "platform",
 		KeyName:          "ci-pipeline",
 		TraceID:          "4bf92f3577b34da6a3ce929d0e0e4736",

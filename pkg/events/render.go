@@ -28,17 +28,22 @@ func RenderJSON(w io.Writer, evs []Event) error {
 
 // RenderTable writes evs as aligned columns for people: time (UTC, to the
 // second), id, team (only when at least one event has one, so a gateway
-// without client auth shows no empty column), provider, model, status,
+// without client auth shows no empty column), endpoint (only when at least
+// one event was not a chat request, so a chat-only gateway's table stays
+// as it was), provider, model, status,
 // latency, failover ("from→to (reason)" or "-"), total tokens and cost ("-"
 // when unknown). Only the header is written when there are no events.
 func RenderTable(w io.Writer, evs []Event) error {
-	return RenderTableWith(w, evs, TableOptions{Team: HasTeam(evs)})
+	return RenderTableWith(w, evs, TableOptions{Team: HasTeam(evs), Endpoint: HasEndpoint(evs)})
 }
 
 // TableOptions choose RenderTableWith's optional columns.
 type TableOptions struct {
 	// Team adds the TEAM column after ID ("-" for an event without a team).
 	Team bool
+	// Endpoint adds the ENDPOINT column after ID and TEAM (chat for an
+	// event without one).
+	Endpoint bool
 }
 
 // HasTeam reports whether any of evs has a Team: RenderTable's choice of
@@ -46,6 +51,17 @@ type TableOptions struct {
 func HasTeam(evs []Event) bool {
 	for i := range evs {
 		if evs[i].Team != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// HasEndpoint reports whether any of evs was made to an API other than
+// chat: RenderTable's choice of the ENDPOINT column.
+func HasEndpoint(evs []Event) bool {
+	for i := range evs {
+		if e := evs[i].Endpoint; e != "" && e != EndpointChat {
 			return true
 		}
 	}
@@ -61,15 +77,26 @@ func RenderTableWith(w io.Writer, evs []Event, o TableOptions) error {
 	if o.Team {
 		team = "TEAM\t"
 	}
-	fmt.Fprintln(tw, "TIME\tID\t"+team+"PROVIDER\tMODEL\tSTATUS\tLATENCY(ms)\tFAILOVER\tTOKENS\tCOST")
+	endpoint := ""
+	if o.Endpoint {
+		endpoint = "ENDPOINT\t"
+	}
+	fmt.Fprintln(tw, "TIME\tID\t"+team+endpoint+"PROVIDER\tMODEL\tSTATUS\tLATENCY(ms)\tFAILOVER\tTOKENS\tCOST")
 	for _, e := range evs {
 		if o.Team {
 			team = cell(e.Team) + "\t"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s%s\t%s\t%d\t%s\t%s\t%d\t%s\n",
+		if o.Endpoint {
+			endpoint = EndpointChat + "\t"
+			if e.Endpoint != "" {
+				endpoint = cell(e.Endpoint) + "\t"
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s%s%s\t%s\t%d\t%s\t%s\t%d\t%s\n",
 			e.Timestamp.UTC().Format(time.RFC3339),
 			cell(e.ID),
 			team,
+			endpoint,
 			cell(e.Provider),
 			cell(e.Model),
 			e.Status,

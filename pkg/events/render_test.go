@@ -17,7 +17,8 @@ func goldenEvents() []Event {
 	t0 := time.Date(2025, 6, 1, 12, 30, 15, 123456789, time.UTC)
 	failover := fullEvent("evt_01jx0g5y7m8n9p0q1r2s3t4v5w", t0) // with bodies, as with include_bodies
 	failover.Team, failover.KeyName = "", ""
-	return []Event{
+	failover.Endpoint, failover.ResponseID = EndpointChat, "" // the tutorial's requests are all chat
+	evs := []Event{
 		failover,
 		{
 			ID: "evt_01jx0g5z0a1b2c3d4e5f6g7h8j", Timestamp: t0.Add(2 * time.Second), RequestID: "req_2",
@@ -44,6 +45,20 @@ func goldenEvents() []Event {
 			Error: "client_canceled",
 		},
 	}
+	for i := range evs {
+		evs[i].Endpoint = EndpointChat // as the store reads every event back
+	}
+	return evs
+}
+
+// endpointEvents are goldenEvents on a gateway serving every API: the
+// endpoint column appears, and a Responses API answer has its id.
+func endpointEvents() []Event {
+	evs := goldenEvents()
+	evs[1].Endpoint = "messages"
+	evs[2].Endpoint = "embeddings"
+	evs[3].Endpoint, evs[3].ResponseID = "responses", "resp_68af0c2e"
+	return evs
 }
 
 // teamEvents are goldenEvents on a gateway with client auth: the team
@@ -70,6 +85,8 @@ func TestRenderGolden(t *testing.T) {
 		{"events.table", func(b *bytes.Buffer, e []Event) error { return RenderTable(b, e) }, goldenEvents()},
 		{"teams.table", func(b *bytes.Buffer, e []Event) error { return RenderTable(b, e) }, teamEvents()},
 		{"teams.json", func(b *bytes.Buffer, e []Event) error { return RenderJSON(b, e) }, teamEvents()[1:3]},
+		{"endpoints.table", func(b *bytes.Buffer, e []Event) error { return RenderTable(b, e) }, endpointEvents()},
+		{"endpoints.json", func(b *bytes.Buffer, e []Event) error { return RenderJSON(b, e) }, endpointEvents()[2:]},
 		{"empty.json", func(b *bytes.Buffer, e []Event) error { return RenderJSON(b, e) }, nil},
 		{"empty.table", func(b *bytes.Buffer, e []Event) error { return RenderTable(b, e) }, []Event{}},
 	}
@@ -231,6 +248,56 @@ func TestRenderTableTeamColumn(t *testing.T) {
 			}
 			if want := tt.opts == nil && HasTeam(tt.evs) || tt.opts != nil && tt.opts.Team; strings.Contains(lines[0], "TEAM") != want {
 				t.Errorf("header %q: TEAM column shown = %v, want %v", lines[0], !want, want)
+			}
+			for i, w := range tt.rows {
+				if !strings.Contains(lines[i+1], w) {
+					t.Errorf("row %q lacks %q", lines[i+1], w)
+				}
+			}
+		})
+	}
+}
+
+func TestRenderTableEndpointColumn(t *testing.T) {
+	chat := Event{ID: "evt_1", Endpoint: "chat", Provider: "p"}
+	old := Event{ID: "evt_2", Provider: "p"} // no endpoint: chat
+	msgs := Event{ID: "evt_3", Endpoint: "messages", Provider: "p", Team: "t"}
+	tests := []struct {
+		name   string
+		evs    []Event
+		opts   *TableOptions // nil: RenderTable
+		header string
+		rows   []string // substrings, one per row
+	}{
+		{"chat only, no column", []Event{chat, old}, nil,
+			"ID     PROVIDER", []string{"evt_1  p", "evt_2  p"}},
+		{"one other endpoint shows the column for all", []Event{chat, old, msgs}, nil,
+			"ID     TEAM  ENDPOINT  PROVIDER", []string{"evt_1  -     chat      p", "evt_2  -     chat      p", "evt_3  t     messages  p"}},
+		{"forced on", []Event{old}, &TableOptions{Endpoint: true},
+			"ID     ENDPOINT  PROVIDER", []string{"evt_2  chat      p"}},
+		{"forced off", []Event{msgs}, &TableOptions{},
+			"ID     PROVIDER", []string{"evt_3  p"}},
+		{"endpoint cell is sanitized", []Event{{ID: "evt_4", Endpoint: "x\ty"}}, nil,
+			"ENDPOINT", []string{"evt_4  x?y  "}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			var err error
+			if tt.opts == nil {
+				err = RenderTable(&buf, tt.evs)
+			} else {
+				err = RenderTableWith(&buf, tt.evs, *tt.opts)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
+			if len(lines) != 1+len(tt.rows) {
+				t.Fatalf("want header + %d rows, got %q", len(tt.rows), buf.String())
+			}
+			if !strings.Contains(lines[0], tt.header) {
+				t.Errorf("header %q lacks %q", lines[0], tt.header)
 			}
 			for i, w := range tt.rows {
 				if !strings.Contains(lines[i+1], w) {

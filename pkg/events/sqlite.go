@@ -24,13 +24,18 @@ import (
 var ErrReadOnly = errors.New("events store is read-only")
 
 // schemaVersion is the PRAGMA user_version this code writes and reads.
-const schemaVersion = 3
+const schemaVersion = 4
 
 // teamVersion is the first schema version with the team, key_name and
 // cost_usd columns. A read-only handle on an older file (the CLI reading
 // a store an older gateway wrote) cannot migrate it; none of its events
 // has a team, so team filters and sums find nothing there.
 const teamVersion = 2
+
+// endpointVersion is the first schema version with the endpoint and
+// response_id columns. A read-only handle on an older file holds no
+// Responses API answers: ResponseTarget finds nothing there.
+const endpointVersion = 4
 
 // migrations()[v] upgrades a database from user_version v to v+1. Append,
 // never edit: a released step has already run on users' files.
@@ -86,6 +91,18 @@ func migrations() []string {
 		`DROP INDEX events_status;
 		DROP INDEX events_failover;
 		CREATE INDEX events_failover ON events(seq) WHERE failover_triggered = 1;`,
+		// 3 → 4. The API a request was made to (issue 19: the front
+		// door serves more than chat) and the id of a Responses API
+		// answer. Existing rows were all chat requests, so endpoint's
+		// default says so; as in 1 → 2, a constant default rewrites only
+		// the schema. events_response finds the target holding a stored
+		// response (ResponseTarget) for a stateful follow-up; partial, so
+		// the events of every other API write no entry, and seq second so
+		// that the latest answer under an id is the first entry read.
+		// TestSQLiteResponsePlan holds the plan.
+		`ALTER TABLE events ADD COLUMN endpoint TEXT NOT NULL DEFAULT 'chat';
+		ALTER TABLE events ADD COLUMN response_id TEXT NOT NULL DEFAULT '';
+		CREATE INDEX events_response ON events(response_id, seq) WHERE response_id != '';`,
 	}
 }
 
@@ -331,7 +348,7 @@ const insertChunk = 1 << (insertStmts - 1)
 const insertStmts = 7
 
 // insertColumns is the number of bound parameters per event.
-const insertColumns = 9
+const insertColumns = 11
 
 // insertSQL is an INSERT of rows events. A retried batch's events are
 // already stored: the UNIQUE id makes the insert skip them, also when an
@@ -345,19 +362,19 @@ const insertColumns = 9
 // insert's CPU, measured.
 func insertSQL(rows int) string {
 	var sb strings.Builder
-	sb.WriteString("INSERT OR IGNORE INTO events (id, ts, provider, failover_triggered, status, team, key_name, cost_usd, event) VALUES ")
+	sb.WriteString("INSERT OR IGNORE INTO events (id, ts, provider, failover_triggered, status, team, key_name, cost_usd, endpoint, response_id, event) VALUES ")
 	for i := range rows {
 		if i > 0 {
 			sb.WriteByte(',')
 		}
-		sb.WriteString("(?,?,?,?,?,?,?,?,?)")
+		sb.WriteString("(?,?,?,?,?,?,?,?,?,?,?)")
 	}
 	return sb.String()
 }
 
-// Insert stores evs in one transaction. An event without an ID gets one
-// and a zero Timestamp becomes now; timestamps are stored in UTC. evs is not
-// modified.
+// Insert stores evs in one transaction. An event without an ID gets one,
+// a zero Timestamp becomes now and an empty Endpoint EndpointChat;
+// timestamps are stored in UTC. evs is not modified.
 func (s *SQLite) Insert(ctx context.Context, evs []Event) error {
 	if s.readOnly {
 		return ErrReadOnly
@@ -401,13 +418,16 @@ func (s *SQLite) Insert(ctx context.Context, evs []Event) error {
 				e.Timestamp = time.Now()
 			}
 			e.Timestamp = e.Timestamp.UTC()
+			if e.Endpoint == "" {
+				e.Endpoint = EndpointChat
+			}
 			if buf, err = appendJSON(buf, &e); err != nil {
 				return fmt.Errorf("events store: insert %s: %w", e.ID, err)
 			}
 			ends[i] = len(buf)
 			// The event last: its JSON is filled in below.
 			args = append(args, e.ID, unixNano(e.Timestamp), e.Provider, e.Failover.Triggered, e.Status,
-				e.Team, e.KeyName, e.CostUSD, nil)
+				e.Team, e.KeyName, e.CostUSD, e.Endpoint, e.ResponseID, nil)
 		}
 		// The chunk's JSON as one string over buf, sliced per event, with
 		// no copy: the driver copies bound text into SQLite's own memory
@@ -458,6 +478,9 @@ func (s *SQLite) Query(ctx context.Context, f Filter) ([]Event, error) {
 		var e Event
 		if err := json.Unmarshal(raw, &e); err != nil {
 			return nil, fmt.Errorf("events store: decode event: %w", err)
+		}
+		if e.Endpoint == "" {
+			e.Endpoint = EndpointChat // recorded before endpoints existed
 		}
 		out = append(out, e)
 	}
@@ -566,6 +589,30 @@ func (s *SQLite) SpendByTeam(ctx context.Context, since time.Time) (map[string]f
 		return nil, fmt.Errorf("events store: spend by team: %w", err)
 	}
 	return out, nil
+}
+
+// responseTargetSQL walks events_response from the newest entry under the
+// id and reads rows only to check their status: a failed request that
+// named the id (a GET of it that the target answered 404, say) does not
+// hide the answer that stored it. TestSQLiteResponsePlan holds the plan.
+const responseTargetSQL = "SELECT provider FROM events WHERE response_id = ? AND response_id != '' AND status BETWEEN 200 AND 299 ORDER BY seq DESC LIMIT 1"
+
+// ResponseTarget returns the target (Event.Provider) of the latest
+// recorded event with ResponseID responseID and a 2xx Status: the target
+// that holds that stored response. ok is false when there is none (never
+// answered, pruned, or a file older than the response_id column).
+func (s *SQLite) ResponseTarget(ctx context.Context, responseID string) (target string, ok bool, err error) {
+	if responseID == "" || s.empty || s.version < endpointVersion {
+		return "", false, nil
+	}
+	err = s.db.QueryRowContext(ctx, responseTargetSQL, responseID).Scan(&target)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return "", false, nil
+	case err != nil:
+		return "", false, fmt.Errorf("events store: response target: %w", err)
+	}
+	return target, true, nil
 }
 
 // Retention statements. Each touches only the rows it deletes plus an index

@@ -28,7 +28,8 @@ func TestSQLiteRoundTrip(t *testing.T) {
 	wantFull := full
 	wantFull.Timestamp = full.Timestamp.UTC()
 	wantMinimal := minimal
-	wantMinimal.Attempts = []Attempt{} // stored as [], never null
+	wantMinimal.Attempts = []Attempt{}  // stored as [], never null
+	wantMinimal.Endpoint = EndpointChat // an event without one was a chat request
 	want := []Event{wantFull, wantMinimal}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("round trip mismatch\n got: %+v\nwant: %+v", got, want)

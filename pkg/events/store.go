@@ -59,6 +59,11 @@ type Store interface {
 	// events in that window is absent; events without a team are not
 	// counted.
 	SpendByTeam(ctx context.Context, since time.Time) (map[string]float64, error)
+	// ResponseTarget returns the Provider of the most recently recorded
+	// event whose ResponseID is responseID and whose Status is 2xx: the
+	// target holding that stored Responses API answer. ok is false when no
+	// such event is stored.
+	ResponseTarget(ctx context.Context, responseID string) (target string, ok bool, err error)
 	// Close releases the store.
 	Close() error
 }

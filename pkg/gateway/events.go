@@ -1,8 +1,11 @@
 package gateway
 
 import (
+	"container/list"
+	"context"
 	"encoding/json"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/keeptrusts/gateway/pkg/events"
@@ -104,4 +107,91 @@ func (g *Gateway) handleEventStream(w http.ResponseWriter, r *http.Request) {
 			_ = rc.Flush()
 		}
 	}
+}
+
+// responseCacheSize bounds responseCache: it covers the time between an
+// answer and its event reaching the store (a writer batch, well under a
+// second) and, with events off, is the only record; a few thousand
+// recent conversations fit in under a megabyte.
+const responseCacheSize = 10_000
+
+// responseCache is a bounded LRU of recently answered Responses API ids
+// and the target that holds each. The zero value is ready to use.
+type responseCache struct {
+	mu    sync.Mutex
+	byID  map[string]*list.Element // of *responseEntry
+	order list.List                // front: most recently used
+}
+
+type responseEntry struct{ id, target string }
+
+// put records that target holds id, evicting the least recently used
+// entry beyond responseCacheSize.
+func (c *responseCache) put(id, target string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if el, ok := c.byID[id]; ok {
+		el.Value.(*responseEntry).target = target
+		c.order.MoveToFront(el)
+		return
+	}
+	if c.byID == nil {
+		c.byID = make(map[string]*list.Element)
+	}
+	c.byID[id] = c.order.PushFront(&responseEntry{id: id, target: target})
+	if c.order.Len() > responseCacheSize {
+		oldest := c.order.Back()
+		c.order.Remove(oldest)
+		delete(c.byID, oldest.Value.(*responseEntry).id)
+	}
+}
+
+// get returns the target holding id, if remembered.
+func (c *responseCache) get(id string) (string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	el, ok := c.byID[id]
+	if !ok {
+		return "", false
+	}
+	c.order.MoveToFront(el)
+	return el.Value.(*responseEntry).target, true
+}
+
+// rememberResponse records that target answered (and so holds) the
+// Responses API answer id. finishRecord calls it for every 2xx request
+// with a response id.
+func (g *Gateway) rememberResponse(id, target string) {
+	if id == "" || target == "" {
+		return
+	}
+	g.responses.put(id, target)
+}
+
+// responseTarget returns the target holding the stored Responses API
+// answer id, for a stateful request (previous_response_id, GET or DELETE
+// /v1/responses/{id}) that must go where its state is: the recent answers
+// first (their events may still be in the writer's queue), then the event
+// store, which remembers across restarts (events.enabled: false leaves
+// only the recent answers). false when neither knows id; a store that
+// cannot be read is logged and counts as not knowing.
+func (g *Gateway) responseTarget(ctx context.Context, id string) (string, bool) {
+	if id == "" {
+		return "", false
+	}
+	if target, ok := g.responses.get(id); ok {
+		return target, true
+	}
+	if g.events == nil {
+		return "", false
+	}
+	target, ok, err := g.events.store.ResponseTarget(ctx, id)
+	if err != nil {
+		g.logger.ErrorContext(ctx, "find the target of a stored response", "response_id", id, "error", err)
+		return "", false
+	}
+	if ok {
+		g.responses.put(id, target) // the next follow-up in the conversation skips the store
+	}
+	return target, ok
 }

@@ -44,6 +44,10 @@ type Gateway struct {
 	watch    string
 	reloadMu sync.Mutex // serialises reloads and guards probes
 	probes   *probeRun  // the running probes, once serving
+
+	// responses remembers which target answered recent Responses API
+	// requests (see responseTarget); its zero value is ready.
+	responses responseCache
 }
 
 // Loader loads and validates the configuration again, as at start-up (file,

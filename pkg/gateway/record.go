@@ -86,6 +86,14 @@ type record struct {
 	team           string
 	keyName        string
 	prices         *pricing.Table // of the runtime that served the request
+
+	// api is the API the request was made to (its zero value is chat):
+	// the event's endpoint and the metrics' operation.
+	api provider.API
+	// responseID is the id of a Responses API answer (resp_...): the
+	// event records it and, with a 2xx status, rememberResponse keeps
+	// which target holds it.
+	responseID string
 }
 
 // finishRecord writes the request's event (off the request path: the
@@ -115,6 +123,8 @@ func (g *Gateway) finishRecord(ctx context.Context, rec *record) {
 			ID:               events.NewID(),
 			Timestamp:        rec.start.UTC(),
 			RequestID:        rec.reqID,
+			Endpoint:         rec.api.String(),
+			ResponseID:       rec.responseID,
 			Team:             rec.team,
 			KeyName:          rec.keyName,
 			TraceID:          traceID,
@@ -145,7 +155,13 @@ func (g *Gateway) finishRecord(ctx context.Context, rec *record) {
 			g.logger.WarnContext(ctx, "event queue full: event dropped", "request_id", rec.reqID)
 		}
 	}
+	if rec.responseID != "" && rec.provider != "" && rec.status >= 200 && rec.status < 300 {
+		// Before the event reaches the store (the writer batches): a
+		// follow-up naming the answer may come at once.
+		g.rememberResponse(rec.responseID, rec.provider)
+	}
 	g.tel.RecordRequest(ctx, telemetry.Request{
+		API:              rec.api,
 		Provider:         rec.provider,
 		RequestedModel:   rec.requestedModel,
 		Route:            rec.route,

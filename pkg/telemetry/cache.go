@@ -6,6 +6,8 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+
+	"github.com/keeptrusts/gateway/pkg/provider"
 )
 
 // maxCachedSets bounds each cache below: label values are bounded by
@@ -53,6 +55,7 @@ func (c *setCache[K, V]) reset() {
 
 // opKey identifies the labels of one attempt's duration and token usage.
 type opKey struct {
+	api                                           provider.API
 	kind, model, target, responseModel, errorType string
 }
 
@@ -65,7 +68,7 @@ type opSets struct {
 func buildOpSets(k opKey) opSets {
 	attrs := make([]attribute.KeyValue, 0, 7)
 	attrs = append(attrs,
-		opChat,
+		attrOperation.String(k.api.Operation()),
 		attrProviderName.String(providerName(k.kind)),
 		attrRequestModel.String(k.model),
 		attrTargetID.String(k.target),
@@ -111,6 +114,7 @@ func buildRetrySet(k retryKey) []metric.AddOption {
 
 // serverKey identifies the labels of the gateway-level request metrics.
 type serverKey struct {
+	api                                     provider.API
 	route, requestedModel, model, errorType string
 	// errStatus is the HTTP status that is error.type when errorType is "".
 	errStatus int
@@ -120,8 +124,8 @@ type serverKey struct {
 }
 
 func buildServerSet(k serverKey) []metric.RecordOption {
-	attrs := make([]attribute.KeyValue, 0, 5)
-	attrs = append(attrs, opChat)
+	attrs := make([]attribute.KeyValue, 0, 7)
+	attrs = append(attrs, attrOperation.String(k.api.Operation()), attrEndpoint.String(k.api.String()))
 	if !k.unrouted {
 		attrs = append(attrs, attrRequestModel.String(k.requestedModel))
 	}
@@ -145,10 +149,13 @@ func buildServerSet(k serverKey) []metric.RecordOption {
 
 // requestsKey identifies a keeptrusts.requests point.
 // team is "" when auth is off: the label is then left out.
-type requestsKey struct{ statusClass, provider, team string }
+type requestsKey struct {
+	api                         provider.API
+	statusClass, provider, team string
+}
 
 func buildRequestsSet(k requestsKey) []metric.AddOption {
-	return addSet(withTeam(k.team, labelStatusClass.String(k.statusClass), labelProvider.String(k.provider))...)
+	return addSet(withTeam(k.team, labelEndpoint.String(k.api.String()), labelStatusClass.String(k.statusClass), labelProvider.String(k.provider))...)
 }
 
 // costKey identifies a keeptrusts.cost point.
@@ -181,6 +188,7 @@ func buildPolicySet(h PolicyHit) []metric.AddOption {
 // startKey identifies what an attempt span starts with: its name and
 // attributes depend on nothing else.
 type startKey struct {
+	api                 provider.API
 	route               string
 	target, kind, model string
 	n                   int

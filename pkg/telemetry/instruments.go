@@ -66,6 +66,11 @@ const (
 	// attrRoute is the configured route (its model name, alias or glob)
 	// that served the request; absent without routes. Bounded by config.
 	attrRoute = attribute.Key("keeptrusts.route")
+	// attrEndpoint is the API a request was made to (provider.API's name:
+	// chat, messages, count_tokens, responses, embeddings, completions):
+	// gen_ai.operation.name alone cannot tell Messages from Chat
+	// Completions, both "chat".
+	attrEndpoint = attribute.Key("keeptrusts.endpoint")
 	// attrDroppedParams lists the request fields a failover attempt left
 	// out because its target's provider kind cannot take them.
 	attrDroppedParams = attribute.Key("keeptrusts.dropped_params")
@@ -110,10 +115,10 @@ const (
 	labelAction      = attribute.Key("action")
 	labelStream      = attribute.Key("stream")
 	labelSkipped     = attribute.Key("skipped")
+	labelEndpoint    = attribute.Key("endpoint")
 )
 
 var (
-	opChat      = attrOperation.String("chat")
 	tokenInput  = attrTokenType.String("input")
 	tokenOutput = attrTokenType.String("output")
 )
@@ -179,9 +184,9 @@ func newInstruments(m metric.Meter) (*instruments, error) {
 	in.failovers = i64c(MetricFailovers, "{failover}", "Moves of a request from one target to the next, by from, to and reason.")
 	in.retries = i64c(MetricRetries, "{retry}", "Same-target retries: attempts that repeat a failed one on the same target before failing over, by target and the reason retried.")
 	in.midstream = i64c(MetricMidstreamContinuations, "{continuation}", "Streams cut or stalled after text went out that another target was asked to continue, by from, to and outcome.")
-	in.serverDuration = f64h(MetricServerRequestDuration, "s", "Duration of a chat request at the gateway, from arrival to the last byte.", durationBuckets)
+	in.serverDuration = f64h(MetricServerRequestDuration, "s", "Duration of a request at the gateway, from arrival to the last byte, by operation and endpoint.", durationBuckets)
 	in.serverTTFT = f64h(MetricServerTimeToFirstToken, "s", "Time from a streaming request's arrival to its first event sent to the client.", ttftBuckets)
-	in.requests = i64c(MetricRequests, "{request}", "Chat requests answered, by status class and answering provider.")
+	in.requests = i64c(MetricRequests, "{request}", "Requests answered, by endpoint, status class and answering provider.")
 	in.overhead = f64h(MetricGatewayOverhead, "s", "Time a request spent in the gateway itself: total minus upstream time.", overheadBuckets)
 	cost, err := m.Float64Counter(MetricCost, metric.WithUnit("{USD}"), metric.WithDescription("Estimated spend in US dollars, by provider and model."))
 	if err != nil {

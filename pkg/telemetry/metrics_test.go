@@ -197,19 +197,19 @@ func TestMetricsScenario(t *testing.T) {
 	wantPoints(t, ms, MetricCircuitState, "{state}", map[string]float64{"target=openai-primary": 2, "target=compat-fallback": 0})
 
 	wantPoints(t, ms, MetricServerRequestDuration, "s", map[string]float64{
-		"gen_ai.operation.name=chat,gen_ai.request.model=gpt-4o-mini,gen_ai.response.model=claude-sonnet-4-20250514":               1,
-		"gen_ai.operation.name=chat,gen_ai.request.model=gpt-4o-mini,gen_ai.request.stream=true,gen_ai.response.model=gpt-4o-mini": 1,
-		"error.type=upstream_error,gen_ai.operation.name=chat,gen_ai.request.model=gpt-4o-mini":                                    1,
-		"error.type=400,gen_ai.operation.name=chat,gen_ai.request.model=gpt-4o-mini":                                               1,
+		"gen_ai.operation.name=chat,gen_ai.request.model=gpt-4o-mini,gen_ai.response.model=claude-sonnet-4-20250514,keeptrusts.endpoint=chat":               1,
+		"gen_ai.operation.name=chat,gen_ai.request.model=gpt-4o-mini,gen_ai.request.stream=true,gen_ai.response.model=gpt-4o-mini,keeptrusts.endpoint=chat": 1,
+		"error.type=upstream_error,gen_ai.operation.name=chat,gen_ai.request.model=gpt-4o-mini,keeptrusts.endpoint=chat":                                    1,
+		"error.type=400,gen_ai.operation.name=chat,gen_ai.request.model=gpt-4o-mini,keeptrusts.endpoint=chat":                                               1,
 	})
 	wantPoints(t, ms, MetricServerTimeToFirstToken, "s", map[string]float64{
-		"gen_ai.operation.name=chat,gen_ai.request.model=gpt-4o-mini,gen_ai.request.stream=true,gen_ai.response.model=gpt-4o-mini": 1,
+		"gen_ai.operation.name=chat,gen_ai.request.model=gpt-4o-mini,gen_ai.request.stream=true,gen_ai.response.model=gpt-4o-mini,keeptrusts.endpoint=chat": 1,
 	})
 	wantPoints(t, ms, MetricRequests, "{request}", map[string]float64{
-		"provider=compat-fallback,status_class=2xx": 1,
-		"provider=stream-primary,status_class=2xx":  1,
-		"provider=none,status_class=5xx":            1,
-		"provider=none,status_class=4xx":            1,
+		"endpoint=chat,provider=compat-fallback,status_class=2xx": 1,
+		"endpoint=chat,provider=stream-primary,status_class=2xx":  1,
+		"endpoint=chat,provider=none,status_class=5xx":            1,
+		"endpoint=chat,provider=none,status_class=4xx":            1,
 	})
 	overhead := wantPoints(t, ms, MetricGatewayOverhead, "s", map[string]float64{"stream=false": 3, "stream=true": 1})
 	if got := overhead["stream=false"].value; got < 0.0099 || got > 0.0111 {

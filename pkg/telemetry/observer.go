@@ -73,15 +73,17 @@ func (o *observer) StartAttempt(ctx context.Context, a *router.Attempt) context.
 
 // startOpts are the name and start attributes of a's span.
 func (o *observer) startOpts(a *router.Attempt) startOpts {
-	return o.t.caches.starts.get(startKey{route: a.Route, target: a.Target, kind: a.Kind, model: a.Model, n: a.N, stream: a.Stream}, o.buildStart)
+	return o.t.caches.starts.get(startKey{api: a.API, route: a.Route, target: a.Target, kind: a.Kind, model: a.Model, n: a.N, stream: a.Stream}, o.buildStart)
 }
 
 // buildStartOpts builds an attempt span's name and start attributes.
 func (o *observer) buildStartOpts(k startKey) startOpts {
 	servers := o.t.serverAttrsOf(k.target)
-	attrs := make([]attribute.KeyValue, 0, 7+len(servers))
+	op := k.api.Operation()
+	attrs := make([]attribute.KeyValue, 0, 8+len(servers))
 	attrs = append(attrs,
-		opChat,
+		attrOperation.String(op),
+		attrEndpoint.String(k.api.String()),
 		attrProviderName.String(providerName(k.kind)),
 		attrRequestModel.String(k.model),
 		attrTargetID.String(k.target),
@@ -95,7 +97,8 @@ func (o *observer) buildStartOpts(k startKey) startOpts {
 		attrs = append(attrs, attrRoute.String(k.route))
 	}
 	attrs = append(attrs, servers...)
-	return startOpts{name: "chat " + k.model, attrs: attrs}
+	// The GenAI convention's span name: "{gen_ai.operation.name} {model}".
+	return startOpts{name: op + " " + k.model, attrs: attrs}
 }
 
 // EndAttempt ends the attempt's span at Start+Duration and records the
@@ -171,7 +174,7 @@ func (o *observer) EndAttempt(ctx context.Context, a *router.Attempt) {
 		errType = string(a.Outcome.Reason)
 	}
 	c := t.caches
-	sets := c.ops.get(opKey{kind: a.Kind, model: a.Model, target: a.Target, responseModel: a.ResponseModel, errorType: errType}, buildOpSets)
+	sets := c.ops.get(opKey{api: a.API, kind: a.Kind, model: a.Model, target: a.Target, responseModel: a.ResponseModel, errorType: errType}, buildOpSets)
 	in := t.inst
 	in.opDuration.Record(ctx, a.Duration.Seconds(), sets.duration...)
 	if u := a.Usage; u.InputTokens > 0 || u.OutputTokens > 0 {

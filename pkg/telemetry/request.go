@@ -3,11 +3,18 @@ package telemetry
 import (
 	"context"
 	"time"
+
+	"github.com/keeptrusts/gateway/pkg/provider"
 )
 
-// Request is what the gateway knows about one chat request once it has
-// been answered (a stream: once it ended).
+// Request is what the gateway knows about one request once it has been
+// answered (a stream: once it ended).
 type Request struct {
+	// API is the API the request was made to: it gives the gateway-level
+	// metrics gen_ai.operation.name (API.Operation) and the endpoint
+	// (keeptrusts.endpoint on gen_ai.server.*, endpoint on
+	// keeptrusts.requests). The zero value is chat.
+	API provider.API
 	// Provider is the id of the target that answered, "" if none did.
 	Provider string
 	// RequestedModel is the model the client asked for.
@@ -53,7 +60,8 @@ type PolicyHit struct {
 	Policy, Category, Action string
 }
 
-// RecordRequest records the gateway-level metrics of one request:
+// RecordRequest records the gateway-level metrics of one request, labelled
+// with its operation and endpoint:
 // gen_ai.server.request.duration, gen_ai.server.time_to_first_token
 // (streams), keeptrusts.requests, keeptrusts.gateway.overhead,
 // keeptrusts.cost and keeptrusts.policy.hits. Pass the request's context so
@@ -63,7 +71,7 @@ func (t *Telemetry) RecordRequest(ctx context.Context, r Request) {
 		return
 	}
 	in, c := t.inst, t.caches
-	k := serverKey{route: r.Route, requestedModel: r.RequestedModel, model: r.Model, errorType: r.ErrorType, stream: r.Stream}
+	k := serverKey{api: r.API, route: r.Route, requestedModel: r.RequestedModel, model: r.Model, errorType: r.ErrorType, stream: r.Stream}
 	if r.Unrouted {
 		k.route, k.requestedModel, k.unrouted = "", "", true
 	}
@@ -81,7 +89,7 @@ func (t *Telemetry) RecordRequest(ctx context.Context, r Request) {
 	if provider == "" {
 		provider = "none"
 	}
-	in.requests.Add(ctx, 1, c.requests.get(requestsKey{statusClass: statusClass(r.Status), provider: provider, team: r.Team}, buildRequestsSet)...)
+	in.requests.Add(ctx, 1, c.requests.get(requestsKey{api: r.API, statusClass: statusClass(r.Status), provider: provider, team: r.Team}, buildRequestsSet)...)
 	stream := 0
 	if r.Stream {
 		stream = 1

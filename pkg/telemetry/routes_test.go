@@ -109,8 +109,8 @@ func TestRouteAndParamsTelemetry(t *testing.T) {
 	}
 	ms := h.collect(t)
 	wantPoints(t, ms, MetricServerRequestDuration, "s", map[string]float64{
-		"gen_ai.operation.name=chat,gen_ai.request.model=gpt-4.1,gen_ai.response.model=claude-sonnet-4-20250514,keeptrusts.route=gpt-*": 1,
-		"gen_ai.operation.name=chat,gen_ai.request.model=smart,gen_ai.response.model=claude-sonnet-4-20250514,keeptrusts.route=smart":   1,
-		"error.type=model_not_found,gen_ai.operation.name=chat":                                                                         3,
+		"gen_ai.operation.name=chat,gen_ai.request.model=gpt-4.1,gen_ai.response.model=claude-sonnet-4-20250514,keeptrusts.endpoint=chat,keeptrusts.route=gpt-*": 1,
+		"gen_ai.operation.name=chat,gen_ai.request.model=smart,gen_ai.response.model=claude-sonnet-4-20250514,keeptrusts.endpoint=chat,keeptrusts.route=smart":   1,
+		"error.type=model_not_found,gen_ai.operation.name=chat,keeptrusts.endpoint=chat":                                                                         3,
 	})
 }
