@@ -57,11 +57,6 @@ func (g *Gateway) handleAPI(api provider.API, w http.ResponseWriter, r *http.Req
 	rec := &record{start: time.Now(), reqID: requestID(r), api: api}
 	w.Header()[hdrRequestID] = []string{rec.reqID}
 	defer g.finishRecord(ctx, rec)
-	defer func() {
-		if rec.responseID != "" && rec.status >= 200 && rec.status < 300 {
-			g.rememberResponse(rec.responseID, rec.provider)
-		}
-	}()
 	fail := func(status int, msg, typ, param, code string) {
 		rec.status = status
 		rec.errCode = code

@@ -63,8 +63,6 @@ func (l *eventLog) close(ctx context.Context) error {
 // handled; finishRecord turns it into the request's one event and its
 // gateway-level metrics.
 type record struct {
-	api            provider.API
-	responseID     string // a Responses API answer's id, when its target holds it
 	start          time.Time
 	reqID          string
 	requestedModel string
