@@ -39,6 +39,11 @@ var (
 // Kind is the inner adapter's: the target's kind.
 func (b *bridge) Kind() string { return b.inner.Kind() }
 
+// Wrapped is the chat adapter the bridge hands requests to
+// (provider.Bridge).
+func (b *bridge) Wrapped() provider.Adapter { return b.inner }
+
+
 // Params is the table of the Messages request fields a chat target cannot
 // take.
 func (b *bridge) Params() *provider.ParamTable { return b.params }

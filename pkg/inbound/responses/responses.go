@@ -111,3 +111,7 @@ func (b *bridge) ErrorBody(status int, body []byte) []byte { return b.inner.Erro
 func (b *bridge) ProbeRequest(ctx context.Context, ep *provider.Endpoint) (*http.Request, error) {
 	return b.inner.ProbeRequest(ctx, ep)
 }
+
+// Wrapped is the chat adapter the bridge hands requests to
+// (provider.Bridge).
+func (b *bridge) Wrapped() provider.Adapter { return b.inner }
