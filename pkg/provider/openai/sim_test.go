@@ -93,7 +93,7 @@ func TestNativeAgainstSim(t *testing.T) {
 				for {
 					ev, err := rd.Next()
 					if errors.Is(err, io.EOF) {
-						out, streamErr = st.Finish(out)
+						_, streamErr = st.Finish(out)
 						break
 					}
 					if err != nil {
