@@ -8,7 +8,7 @@
 // DELETE /v1/responses/{id} and previous_response_id), POST /v1/embeddings
 // (deterministic vectors, see Embedding) and legacy POST /v1/completions;
 // anthropic serves POST /v1/messages and /v1/messages/count_tokens
-// (x-api-key, and anthropic-version, which is required as upstream); both
+// (the key in x-api-key or as a bearer token, and anthropic-version, which is required as upstream); both
 // serve GET /v1/models and /v1/models/{id}. Every model endpoint takes the
 // same faults as chat.
 // Requests are validated as the providers do in the common cases (unknown
@@ -645,7 +645,10 @@ func (s *Sim) authorized(x *exchange) bool {
 	var got string
 	if s.kind == KindAnthropic {
 		got = x.r.Header.Get("x-api-key")
-	} else {
+	}
+	// OpenAI takes the key as a bearer token; so does Anthropic, where
+	// anthropic-sdk-go sends it (option.WithAPIKey), x-api-key first.
+	if got == "" {
 		got, _ = strings.CutPrefix(x.r.Header.Get("Authorization"), "Bearer ")
 		got = strings.TrimSpace(got)
 	}

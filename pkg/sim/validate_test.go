@@ -226,6 +226,31 @@ func TestAuth(t *testing.T) {
 			})
 		}
 	}
+	// anthropic-sdk-go sends the key WithAPIKey sets as Authorization:
+	// Bearer, which the Anthropic API accepts: so does the simulator, with
+	// x-api-key first when both are sent.
+	t.Run("anthropic bearer key", func(t *testing.T) {
+		h := newHarness(t, Options{Kind: KindAnthropic, ExpectKey: testKey})
+		for _, tc := range []struct {
+			name    string
+			headers map[string]string
+			want    int
+		}{
+			{"right bearer", map[string]string{"Authorization": "Bearer " + testKey}, 200},
+			{"wrong bearer", map[string]string{"Authorization": "Bearer sk-wrong-key-999"}, 401},
+			{"x-api-key first", map[string]string{"x-api-key": "sk-wrong-key-999", "Authorization": "Bearer " + testKey}, 401},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				hdr := http.Header{"Anthropic-Version": {"2023-06-01"}}
+				for k, v := range tc.headers {
+					hdr.Set(k, v)
+				}
+				if status, _, body := h.in(t).call(http.MethodPost, chatPath(KindAnthropic), bodies[KindAnthropic], hdr); status != tc.want {
+					t.Errorf("status %d, want %d: %s", status, tc.want, body)
+				}
+			})
+		}
+	})
 	t.Run("no expected key accepts anything", func(t *testing.T) {
 		h := newHarness(t, Options{Kind: KindOpenAI})
 		if status, _, body := h.call(http.MethodPost, chatPath(KindOpenAI), bodies[KindOpenAI], nil); status != 200 {
