@@ -10,6 +10,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/keeptrusts/gateway/pkg/auth"
+	"github.com/keeptrusts/gateway/pkg/sim"
 )
 
 // frontCfg is the simulator pair (openai primary, anthropic fallback)
@@ -158,5 +159,54 @@ providers:
 	s, l := gjson.Get(short.body, "input_tokens").Int(), gjson.Get(long.body, "input_tokens").Int()
 	if s < 3 || s > 20 || l < 400 || l > 700 {
 		t.Fatalf("estimates %d (2 words) and %d (400 words + system): not in the expected ranges", s, l)
+	}
+}
+
+// TestMessagesFailsOverAcrossKinds: /v1/messages is answered in
+// Anthropic's format by the anthropic target (passed through) and, with it
+// down, by the openai target through the bridge, streaming and not; the
+// event names the endpoint.
+func TestMessagesFailsOverAcrossKinds(t *testing.T) {
+	p, url := frontGateway(t)
+	const body = `{"model":"claude-sonnet-4-20250514","max_tokens":64,"messages":[{"role":"user","content":"What is the capital of France?"}]%s}`
+	for _, down := range []bool{false, true} {
+		if down {
+			p.fallback.SetFault(sim.Fault{Kind: sim.FaultDown})
+		}
+		want := "anthropic-fallback"
+		if down {
+			want = "openai-primary"
+		}
+		t.Run(fmt.Sprintf("anthropic down=%v", down), func(t *testing.T) {
+			got := send(t, "POST", url+"/v1/messages", fmt.Sprintf(body, ""), "x-api-key", frontKey, "anthropic-version", "2023-06-01")
+			b := gjson.Parse(got.body)
+			if got.status != 200 || b.Get("type").Str != "message" || b.Get("content.0.type").Str != "text" || b.Get("content.0.text").Str == "" {
+				t.Fatalf("status %d body %s", got.status, got.body)
+			}
+			if p := b.Get("keeptrusts_metadata.provider").Str; p != want {
+				t.Fatalf("answered by %s, want %s", p, want)
+			}
+			if r := b.Get("stop_reason").Str; r != "end_turn" {
+				t.Errorf("stop_reason %q", r)
+			}
+			if b.Get("usage.input_tokens").Int() == 0 || b.Get("usage.output_tokens").Int() == 0 {
+				t.Errorf("usage missing: %s", b.Get("usage").Raw)
+			}
+
+			st := send(t, "POST", url+"/v1/messages", fmt.Sprintf(body, `,"stream":true`), "x-api-key", frontKey)
+			if st.status != 200 || st.header.Get(hdrProvider) != want {
+				t.Fatalf("stream: status %d provider %q: %s", st.status, st.header.Get(hdrProvider), st.body)
+			}
+			var names []string
+			for _, line := range strings.Split(st.body, "\n") {
+				if n, ok := strings.CutPrefix(line, "event: "); ok && n != "ping" && (len(names) == 0 || names[len(names)-1] != n) {
+					names = append(names, n)
+				}
+			}
+			wantSeq := "message_start content_block_start content_block_delta content_block_stop message_delta message_stop"
+			if strings.Join(names, " ") != wantSeq {
+				t.Fatalf("events %v, want %s", names, wantSeq)
+			}
+		})
 	}
 }
