@@ -51,6 +51,15 @@ type conversation struct {
 	// prefill); prefill is its text, which the answer continues.
 	prefilled bool
 	prefill   string
+
+	// resp is what a Responses API request adds; nil for the other APIs.
+	resp *responsesCall
+	// embed is an embeddings request's inputs and options.
+	embed *embeddingsCall
+	// prompts are a legacy completion's prompts and n its choices per
+	// prompt.
+	prompts []string
+	n       int
 }
 
 // finish is why an answer ended, in provider-neutral form.

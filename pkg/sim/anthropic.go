@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode"
 )
@@ -627,4 +628,49 @@ func anthropicFrames(c *conversation, p plan, id string) [][]byte {
 		ev(anthropicEvent{Type: "message_stop"}),
 	)
 	return frames
+}
+
+// countTokensRequest is the body of POST /v1/messages/count_tokens: a
+// Messages request without max_tokens, stream and the sampling fields.
+type countTokensRequest struct {
+	Model             *string         `json:"model"`
+	Messages          json.RawMessage `json:"messages"`
+	System            json.RawMessage `json:"system"`
+	Tools             json.RawMessage `json:"tools"`
+	ToolChoice        json.RawMessage `json:"tool_choice"`
+	Thinking          json.RawMessage `json:"thinking"`
+	MCPServers        json.RawMessage `json:"mcp_servers"`
+	ContextManagement json.RawMessage `json:"context_management"`
+}
+
+// parseCountTokens validates a count_tokens body as the Messages API does
+// a message body, without max_tokens.
+func parseCountTokens(body []byte) (*conversation, *apiError) {
+	var req countTokensRequest
+	if unknown, err := decodeStrict(body, &req); err != nil {
+		if unknown != "" {
+			return nil, invalidRequest("%s: Extra inputs are not permitted", unknown)
+		}
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			return nil, invalidRequest("%s: Input should be %s", te.Field, goTypeName(te.Type.Kind().String()))
+		}
+		return nil, invalidRequest("There was an error parsing the body of your request. Please check that it is valid JSON.")
+	}
+	c := &conversation{}
+	if req.Model != nil {
+		c.model = *req.Model
+	}
+	// The checks are the Messages API's; max_tokens plays no part in a count.
+	one := 1
+	return c, fillAnthropic(c, &anthropicRequest{
+		Model: req.Model, Messages: req.Messages, System: req.System, Tools: req.Tools, ToolChoice: req.ToolChoice,
+		Thinking: req.Thinking, MCPServers: req.MCPServers, ContextManagement: req.ContextManagement, MaxTokens: &one,
+	})
+}
+
+// countTokensBody is count_tokens' answer: the prompt tokens a message
+// request with the same content reports in its usage.
+func countTokensBody(p plan) []byte {
+	return []byte(`{"input_tokens":` + strconv.Itoa(p.inputTokens) + `}`)
 }

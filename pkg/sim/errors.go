@@ -308,8 +308,16 @@ func (s *Sim) methodNotAllowed(r *http.Request) apiError {
 	return apiError{typ: "invalid_request_error", message: fmt.Sprintf("Invalid method for URL (%s %s)", r.Method, r.URL.Path)}
 }
 
-// streamErrorFrame is the in-stream error of the stream_error fault.
-func (s *Sim) streamErrorFrame(status int) []byte {
+// streamErrorFrame is the in-stream error of the stream_error fault, sent
+// as the stream's frame number seq.
+func (s *Sim) streamErrorFrame(api provider.API, status, seq int) []byte {
+	if api == provider.APIResponses {
+		if status == 0 {
+			status = 500
+		}
+		e := openaiErrorFor(status, "")
+		return responsesErrorEvent(e, seq)
+	}
 	if s.kind == KindAnthropic {
 		if status == 0 {
 			status = 529

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"testing"
+
+	"github.com/keeptrusts/gateway/pkg/provider"
 )
 
 func FuzzParseFault(f *testing.F) {
@@ -102,3 +104,65 @@ func fuzzParser(f *testing.F, k Kind, parse func([]byte) (*conversation, *apiErr
 
 func FuzzParseOpenAI(f *testing.F)    { fuzzParser(f, KindOpenAI, parseOpenAI) }
 func FuzzParseAnthropic(f *testing.F) { fuzzParser(f, KindAnthropic, parseAnthropic) }
+
+// fuzzAPI checks, for one of the APIs beyond chat, that any body either
+// fails validation with an error or yields an answer (and, for a stream,
+// frames) of valid JSON.
+func fuzzAPI(f *testing.F, k Kind, api provider.API, seeds ...string) {
+	for _, s := range seeds {
+		f.Add([]byte(s))
+	}
+	s := New(Options{Kind: k})
+	f.Fuzz(func(t *testing.T, body []byte) {
+		c, perr := s.parse(api, body)
+		if perr != nil {
+			if perr.message == "" || perr.typ == "" {
+				t.Fatalf("empty error for %q", body)
+			}
+			return
+		}
+		p := s.plan(api, c)
+		if whole := s.answerBody(api, c, p); !json.Valid(whole) {
+			t.Fatalf("invalid JSON answer %s", whole)
+		}
+		if !c.stream {
+			return
+		}
+		frames := s.answerFrames(api, c, p)
+		if len(frames) < 2 {
+			t.Fatalf("only %d frames", len(frames))
+		}
+		for _, fr := range frames {
+			i := bytes.Index(fr, []byte("data: "))
+			data := bytes.TrimSuffix(fr[i+len("data: "):], []byte("\n\n"))
+			if string(data) != "[DONE]" && !json.Valid(data) {
+				t.Fatalf("invalid frame %q", fr)
+			}
+		}
+	})
+}
+
+func FuzzParseResponses(f *testing.F) {
+	fuzzAPI(f, KindOpenAI, provider.APIResponses,
+		`{"model":"gpt-4o","input":"hi","stream":true,"instructions":"x","max_output_tokens":16}`,
+		`{"model":"gpt-4o","input":[{"role":"user","content":[{"type":"input_text","text":"weather?"}]}],"tools":[{"type":"function","name":"f","parameters":{"type":"object","properties":{"n":{"type":"integer"}}}}],"tool_choice":"required"}`,
+		`{"model":"gpt-4o","store":false,"input":[{"type":"function_call","call_id":"c","name":"f","arguments":"{}"},{"type":"function_call_output","call_id":"c","output":"ok"}],"stream":true}`,
+		`{"model":"gpt-4o","input":"x","previous_response_id":"resp_x"}`, `{"model":"gpt-4o"}`, `{"input":[]}`)
+}
+
+func FuzzParseEmbeddings(f *testing.F) {
+	fuzzAPI(f, KindOpenAI, provider.APIEmbeddings,
+		`{"model":"text-embedding-3-small","input":"hi","dimensions":4,"encoding_format":"base64"}`,
+		`{"model":"m","input":[[1,2],[3]]}`, `{"model":"m","input":[1,2]}`, `{"model":"m","input":["a",""]}`)
+}
+
+func FuzzParseCompletions(f *testing.F) {
+	fuzzAPI(f, KindOpenAI, provider.APICompletions,
+		`{"model":"m","prompt":"hi","stream":true,"stream_options":{"include_usage":true},"n":2,"stop":["x"]}`,
+		`{"model":"m","prompt":["a","b"],"max_tokens":0}`, `{"model":"m","prompt":[[1],[2,3]]}`, `{"model":"m","prompt":[]}`)
+}
+
+func FuzzParseCountTokens(f *testing.F) {
+	fuzzAPI(f, KindAnthropic, provider.APICountTokens,
+		`{"model":"m","system":"s","messages":[{"role":"user","content":"hi"}]}`, `{"model":"m","messages":[]}`)
+}

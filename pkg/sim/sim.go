@@ -3,9 +3,14 @@
 // format closely enough (shapes, headers, error bodies, validation, streaming
 // events) that gateway tests and failover drills against it mean something.
 //
-// Endpoints: openai serves POST /v1/chat/completions (Authorization: Bearer);
-// anthropic serves POST /v1/messages (x-api-key, and anthropic-version, which
-// is required as upstream); both serve GET /v1/models and /v1/models/{id}.
+// Endpoints: openai serves POST /v1/chat/completions (Authorization: Bearer),
+// the Responses API (POST /v1/responses, with stored responses for GET and
+// DELETE /v1/responses/{id} and previous_response_id), POST /v1/embeddings
+// (deterministic vectors, see Embedding) and legacy POST /v1/completions;
+// anthropic serves POST /v1/messages and /v1/messages/count_tokens
+// (x-api-key, and anthropic-version, which is required as upstream); both
+// serve GET /v1/models and /v1/models/{id}. Every model endpoint takes the
+// same faults as chat.
 // Requests are validated as the providers do in the common cases (unknown
 // top-level fields, required fields, ranges, content part and block types,
 // tool call / tool result pairing, Anthropic role alternation) and refused
@@ -43,6 +48,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/keeptrusts/gateway/pkg/provider"
 )
 
 // Kind is the provider wire format the simulator speaks.
@@ -104,7 +111,9 @@ func DefaultModels(k Kind) []string {
 // Stats counts what the simulator saw since it started or since the last
 // ResetStats.
 type Stats struct {
-	// ChatRequests counts requests to the chat endpoint, valid or not.
+	// ChatRequests counts model requests (chat, and the kind's other model
+	// endpoints: responses, embeddings, completions, count_tokens), valid
+	// or not.
 	ChatRequests int64 `json:"chat_requests"`
 	// StreamRequests counts the chat requests that asked for a stream.
 	StreamRequests int64 `json:"stream_requests"`
@@ -184,6 +193,9 @@ type Sim struct {
 	// changes in the order they were made.
 	hookMu   sync.Mutex
 	inflight atomic.Int64
+
+	// responses are the stored Responses API answers (store: true).
+	responses responseStore
 }
 
 // New returns a simulator. It panics on an unknown Kind, a programming error
@@ -456,6 +468,8 @@ type exchange struct {
 	stream bool
 	model  string
 	fault  FaultKind
+	// api is the model API a request of kind reqChat was made to.
+	api provider.API
 }
 
 // recorder remembers the status sent; it unwraps for ResponseController so
@@ -493,17 +507,47 @@ func (s *Sim) serve(w http.ResponseWriter, r *http.Request) {
 	// Deferred so that it also runs when a reset falls back to
 	// panic(http.ErrAbortHandler).
 	defer s.finish(x, start)
-	switch p := r.URL.Path; {
-	case s.kind == KindOpenAI && p == "/v1/chat/completions",
-		s.kind == KindAnthropic && p == "/v1/messages":
-		x.kind = reqChat
+	p := r.URL.Path
+	if api, ok := s.apiAt(p); ok {
+		x.kind, x.api = reqChat, api
 		s.serveChat(x)
+		return
+	}
+	switch {
+	case s.kind == KindOpenAI && strings.HasPrefix(p, "/v1/responses/"):
+		s.serveStoredResponse(x, strings.TrimPrefix(p, "/v1/responses/"))
 	case p == "/v1/models" || strings.HasPrefix(p, "/v1/models/"):
 		x.kind = reqProbe
 		s.serveModels(x)
 	default:
 		s.writeError(x, http.StatusNotFound, s.notFound(r))
 	}
+}
+
+// apiAt returns the model API the kind serves at path: the chat endpoint,
+// and OpenAI's Responses, Embeddings and legacy Completions or
+// Anthropic's count_tokens.
+func (s *Sim) apiAt(path string) (provider.API, bool) {
+	if s.kind == KindAnthropic {
+		switch path {
+		case "/v1/messages":
+			return provider.APIChat, true
+		case "/v1/messages/count_tokens":
+			return provider.APICountTokens, true
+		}
+		return 0, false
+	}
+	switch path {
+	case "/v1/chat/completions":
+		return provider.APIChat, true
+	case "/v1/responses":
+		return provider.APIResponses, true
+	case "/v1/embeddings":
+		return provider.APIEmbeddings, true
+	case "/v1/completions":
+		return provider.APICompletions, true
+	}
+	return 0, false
 }
 
 // finish counts and logs one request.
@@ -634,13 +678,7 @@ func (s *Sim) serveChat(x *exchange) {
 	if !ok {
 		return
 	}
-	var conv *conversation
-	var perr *apiError
-	if s.kind == KindAnthropic {
-		conv, perr = parseAnthropic(body)
-	} else {
-		conv, perr = parseOpenAI(body)
-	}
+	conv, perr := s.parse(x.api, body)
 	if conv != nil {
 		x.stream, x.model = conv.stream, conv.model
 		s.attempt(conv)
@@ -652,7 +690,7 @@ func (s *Sim) serveChat(x *exchange) {
 		s.writeError(x, http.StatusBadRequest, *perr)
 		return
 	}
-	p := makePlan(s.kind, conv)
+	p := s.plan(x.api, conv)
 	f, _ := s.take(phaseDelivery, x.model, false, conv.stream, conv)
 	if f.Kind != "" {
 		x.fault = f.Kind
@@ -668,24 +706,76 @@ func (s *Sim) serveChat(x *exchange) {
 		return
 	}
 	if !conv.stream {
-		s.deliverJSON(x, s.completionBody(conv, p), f)
+		s.deliverJSON(x, s.answerBody(x.api, conv, p), f)
 		return
 	}
-	var frames [][]byte
-	if s.kind == KindAnthropic {
-		frames = anthropicFrames(conv, p, s.messageID())
-	} else {
-		frames = openaiFrames(conv, p, s.completionID(), time.Now().Unix())
-	}
-	s.deliverStream(x, frames, f)
+	s.deliverStream(x, s.answerFrames(x.api, conv, p), f)
 }
 
-// completionBody renders a non-streaming answer.
-func (s *Sim) completionBody(c *conversation, p plan) []byte {
+// parse validates a request body to api as the provider does and extracts
+// the conversation; on a validation error the conversation is still
+// returned when the body decoded, so that stream and model are counted.
+func (s *Sim) parse(api provider.API, body []byte) (*conversation, *apiError) {
+	switch api {
+	case provider.APIResponses:
+		return s.parseResponses(body)
+	case provider.APIEmbeddings:
+		return parseEmbeddings(body)
+	case provider.APICompletions:
+		return parseCompletions(body)
+	case provider.APICountTokens:
+		return parseCountTokens(body)
+	}
+	if s.kind == KindAnthropic {
+		return parseAnthropic(body)
+	}
+	return parseOpenAI(body)
+}
+
+// plan decides the answer to a valid request. Embeddings and count_tokens
+// answer no text: their plan only carries the prompt's tokens.
+func (s *Sim) plan(api provider.API, c *conversation) plan {
+	switch api {
+	case provider.APIEmbeddings:
+		return plan{inputTokens: embeddingPromptTokens(c)}
+	case provider.APICountTokens:
+		return plan{inputTokens: promptTokens(c)}
+	case provider.APICompletions:
+		return completionsPlan(c)
+	}
+	return makePlan(s.kind, c)
+}
+
+// answerBody renders a non-streaming answer.
+func (s *Sim) answerBody(api provider.API, c *conversation, p plan) []byte {
+	switch api {
+	case provider.APIResponses:
+		return s.responsesBody(c, p)
+	case provider.APIEmbeddings:
+		return embeddingsBody(c)
+	case provider.APICompletions:
+		return completionsBody(c, p, s.legacyCompletionID(), time.Now().Unix())
+	case provider.APICountTokens:
+		return countTokensBody(p)
+	}
 	if s.kind == KindAnthropic {
 		return anthropicMessage(c, p, s.messageID())
 	}
 	return openaiCompletion(c, p, s.completionID(), time.Now().Unix())
+}
+
+// answerFrames renders a streamed answer (the APIs that stream).
+func (s *Sim) answerFrames(api provider.API, c *conversation, p plan) [][]byte {
+	switch api {
+	case provider.APIResponses:
+		return s.responsesFrames(c, p)
+	case provider.APICompletions:
+		return completionsFrames(c, p, s.legacyCompletionID(), time.Now().Unix())
+	}
+	if s.kind == KindAnthropic {
+		return anthropicFrames(c, p, s.messageID())
+	}
+	return openaiFrames(c, p, s.completionID(), time.Now().Unix())
 }
 
 // refuse answers the faults that refuse a valid request with a 400
@@ -745,7 +835,7 @@ func (s *Sim) deliverStream(x *exchange, frames [][]byte, f Fault) {
 	h := x.w.Header()
 	h.Set("Cache-Control", "no-cache")
 	x.w.WriteHeader(http.StatusOK)
-	finishAt := finishFrame(s.kind, frames)
+	finishAt := finishFrame(s.kind, x.api, frames)
 	cut, bad, hold := -1, -1, -1
 	switch f.Kind {
 	case FaultResetMidStream, FaultStreamError:
@@ -761,7 +851,7 @@ func (s *Sim) deliverStream(x *exchange, frames [][]byte, f Fault) {
 		// The last frame is the sentinel: [DONE] or message_stop.
 		frames = frames[:len(frames)-1]
 	case FaultSlowFirstContent:
-		hold = firstContentFrame(s.kind, frames)
+		hold = firstContentFrame(s.kind, x.api, frames)
 	}
 	var slow time.Duration
 	if f.Kind == FaultSlowStream {
@@ -788,7 +878,7 @@ func (s *Sim) deliverStream(x *exchange, frames [][]byte, f Fault) {
 					<-ctx.Done()
 				}
 			default:
-				_, _ = x.w.Write(s.streamErrorFrame(f.Status))
+				_, _ = x.w.Write(s.streamErrorFrame(x.api, f.Status, i))
 				_ = x.rc.Flush()
 			}
 			return
@@ -816,8 +906,17 @@ func (s *Sim) deliverStream(x *exchange, frames [][]byte, f Fault) {
 }
 
 // finishFrame is the index of the frame that finishes the answer: OpenAI's
-// chunk with a finish_reason, Anthropic's message_delta.
-func finishFrame(k Kind, frames [][]byte) int {
+// chunk with a finish_reason (chat and legacy completions), Anthropic's
+// message_delta, the Responses API's response.completed (or .incomplete).
+func finishFrame(k Kind, api provider.API, frames [][]byte) int {
+	if api == provider.APIResponses {
+		for i, fr := range frames {
+			if bytes.HasPrefix(fr, []byte("event: response.completed\n")) || bytes.HasPrefix(fr, []byte("event: response.incomplete\n")) {
+				return i
+			}
+		}
+		return len(frames) - 1
+	}
 	for i, fr := range frames {
 		if k == KindAnthropic && bytes.HasPrefix(fr, []byte("event: message_delta\n")) ||
 			k == KindOpenAI && bytes.Contains(fr, []byte(`"finish_reason":"`)) {
@@ -829,15 +928,31 @@ func finishFrame(k Kind, frames [][]byte) int {
 
 // firstContentFrame is the index of the first frame that carries content
 // (text or a tool call) rather than lifecycle: OpenAI's role-only chunk and
-// Anthropic's message_start, content_block_start and ping come before it.
-func firstContentFrame(k Kind, frames [][]byte) int {
+// Anthropic's message_start, content_block_start and ping come before it;
+// the Responses API's response.created, in_progress, the message's
+// output_item.added and content_part.added (a function call's
+// output_item.added is content: it names the call). A legacy completion
+// has no lifecycle chunk.
+func firstContentFrame(k Kind, api provider.API, frames [][]byte) int {
+	switch api {
+	case provider.APICompletions:
+		return 0
+	case provider.APIResponses:
+		for i, fr := range frames {
+			if bytes.HasPrefix(fr, []byte("event: response.output_text.delta\n")) ||
+				bytes.HasPrefix(fr, []byte("event: response.output_item.added\n")) && bytes.Contains(fr, []byte(`"type":"function_call"`)) {
+				return i
+			}
+		}
+		return finishFrame(k, api, frames)
+	}
 	if k == KindAnthropic {
 		for i, fr := range frames {
 			if bytes.HasPrefix(fr, []byte("event: content_block_delta\n")) {
 				return i
 			}
 		}
-		return finishFrame(k, frames)
+		return finishFrame(k, api, frames)
 	}
 	if bytes.Contains(frames[0], []byte(`"tool_calls"`)) {
 		// A tool call's first chunk carries its id and name: content.

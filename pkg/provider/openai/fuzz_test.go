@@ -2,6 +2,8 @@ package openai
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -90,6 +92,47 @@ func FuzzStream(f *testing.F) {
 				t.Fatalf("output is neither a prefix of the input nor one completed by [DONE]:\n%q\n%q", res.out, in)
 			}
 		}
+		for _, r := range res.s.FinishReasons() {
+			if r == "" {
+				t.Fatal("an empty finish_reason was recorded")
+			}
+		}
+	})
+}
+
+// seedFiles adds the testdata/native inputs whose names start with prefix.
+func seedFiles(f *testing.F, prefix string) {
+	files, _ := filepath.Glob("testdata/native/" + prefix + "*.sse")
+	if len(files) == 0 {
+		f.Fatalf("no seeds for %s", prefix)
+	}
+	for _, p := range files {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(string(b))
+	}
+}
+
+func FuzzResponsesStream(f *testing.F) {
+	seedFiles(f, "responses_")
+	f.Add("data: {\"type\":\"a\\r\\nevent: forged\"}\n\n")
+	f.Add("event: x\rdata: y\ndata: {}\n\n")
+	f.Add("data: {\"type\":\"response.completed\",\n data: \"response\":{\"status\":\"completed\"}}\n\n")
+	f.Add("event:\ndata: 1\n\n: c\n\nevent: response.incomplete\ndata: {}\n\n")
+	f.Fuzz(func(t *testing.T, in string) {
+		checkRelay(t, provider.APIResponses, in, runNative(t, provider.APIResponses, in))
+	})
+}
+
+func FuzzCompletionsStream(f *testing.F) {
+	seedFiles(f, "completions_")
+	f.Add("data: {\"choices\":[{\"text\":\"\",\"finish_reason\":\"\"}]}\n\n")
+	f.Add("data: {\"choices\":[{\"text\":\"a\"}],\"usage\":{\"prompt_tokens\":1}}\n\ndata: [DONE]\n\n")
+	f.Fuzz(func(t *testing.T, in string) {
+		res := runNative(t, provider.APICompletions, in)
+		checkRelay(t, provider.APICompletions, in, res)
 		for _, r := range res.s.FinishReasons() {
 			if r == "" {
 				t.Fatal("an empty finish_reason was recorded")

@@ -24,10 +24,20 @@ import (
 // Adapter implements provider.Adapter for the OpenAI wire format.
 type Adapter struct {
 	kind string
+	// The adapters for the other APIs the kind serves (Native), made once.
+	responses   *responsesAdapter
+	embeddings  *embeddingsAdapter
+	completions *completionsAdapter
 }
 
 // New returns an adapter reporting kind ("openai" or "openai_compatible").
-func New(kind string) *Adapter { return &Adapter{kind: kind} }
+func New(kind string) *Adapter {
+	a := &Adapter{kind: kind}
+	a.responses = &responsesAdapter{native{a}}
+	a.embeddings = &embeddingsAdapter{native{a}}
+	a.completions = &completionsAdapter{native{a}}
+	return a
+}
 
 var _ provider.Adapter = (*Adapter)(nil)
 
@@ -167,6 +177,9 @@ type stream struct {
 	reasons []string
 	done    bool
 	content bool
+	// hasContent tells a chunk that carries content; nil is chat's rule
+	// (a delta with text, a refusal or a tool call).
+	hasContent func([]byte) bool
 }
 
 // frameDone is the end marker Finish sends for an upstream that ended a
@@ -190,7 +203,11 @@ func (s *stream) Event(dst []byte, ev sse.Event) ([]byte, error) {
 	// Only the chunks before the first content delta are looked at: once
 	// content went out, the check costs one branch per chunk.
 	if !s.content {
-		s.content = hasContent(ev.Data)
+		if s.hasContent != nil {
+			s.content = s.hasContent(ev.Data)
+		} else {
+			s.content = hasContent(ev.Data)
+		}
 	}
 	// Most chunks are content deltas with "finish_reason":null and no usage:
 	// only chunks that may carry something to note are parsed. Compatible
