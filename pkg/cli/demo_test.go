@@ -209,7 +209,7 @@ func TestDemoConfigRoutes(t *testing.T) {
 	for _, r := range f.Routes {
 		names = append(names, r.Model)
 	}
-	if want := "smart gpt-4o* *"; strings.Join(names, " ") != want {
+	if want := "smart gpt-4o* claude-* *"; strings.Join(names, " ") != want {
 		t.Fatalf("routes %q, want %q", names, want)
 	}
 	if r := f.Routes[1]; r.Targets[0].Target != "openai-primary" || r.Targets[1].Model != "claude-sonnet-4-20250514" {
