@@ -65,6 +65,8 @@ providers:
       timeout_seconds: 30
 # The tutorial's model_mapping as routes, plus an alias: apps ask for
 # "smart" and the route decides what answers (Anthropic first here).
+# Claude models (Claude Code, the Anthropic SDKs on /v1/messages) go to
+# Anthropic first and fail over to OpenAI's gpt-4o through translation.
 routes:
   - model: smart
     targets:
@@ -74,6 +76,10 @@ routes:
     targets:
       - target: openai-primary
       - {target: anthropic-fallback, model: claude-sonnet-4-20250514}
+  - model: "claude-*"
+    targets:
+      - target: anthropic-fallback
+      - {target: openai-primary, model: gpt-4o}
   - model: "*"
     targets:
       - target: openai-primary
@@ -200,6 +206,13 @@ Try:
     | jq '{model: .model, provider: .keeptrusts_metadata.provider}'
 Ask the alias "smart" (a route: Anthropic first, then OpenAI's gpt-4o) the same way:
   -d '{"model":"smart","messages":[{"role":"user","content":"Hi"}]}'
+Every endpoint answers: /v1/messages (Anthropic's format; Claude Code:
+ANTHROPIC_BASE_URL=%s), /v1/messages/count_tokens, /v1/responses,
+/v1/embeddings, /v1/completions. For example:
+  curl -s %s/v1/messages -H "Content-Type: application/json" \
+    -d '{"model":"claude-sonnet-4-20250514","max_tokens":100,"messages":[{"role":"user","content":"Hi"}]}'
+  curl -s %s/v1/embeddings -H "Content-Type: application/json" \
+    -d '{"model":"text-embedding-3-small","input":["a","b"]}' | jq '.data | length'
 Take the primary down and try again (DELETE to recover):
   curl -s -X PUT %s/fault -d '{"kind":"down"}'
   curl -s %s/health | jq '.providers'
@@ -208,5 +221,5 @@ Note: "hang" holds every request to the primary until the 30 s attempt
 timeout before it fails over; for a quick look use "slow_first_token".
 
 `, d.servers[0].URL(), d.servers[0].AdminURL(), d.servers[1].URL(), d.servers[1].AdminURL(), d.storePath, gw,
-		gw, d.servers[0].AdminURL(), gw)
+		gw, gw, gw, gw, d.servers[0].AdminURL(), gw)
 }

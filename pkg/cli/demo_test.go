@@ -120,6 +120,29 @@ func TestDemoShowsWhatTheREADMEShows(t *testing.T) {
 			t.Errorf("banner names 41002 although the demo listens on %d:\n%s", port, banner)
 		}
 	})
+	t.Run("every endpoint answers", func(t *testing.T) {
+		for _, c := range []struct{ path, body string }{
+			{"/v1/chat/completions", `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hi"}]}`},
+			{"/v1/messages", `{"model":"claude-sonnet-4-20250514","max_tokens":100,"messages":[{"role":"user","content":"Hi"}]}`},
+			{"/v1/messages/count_tokens", `{"model":"claude-sonnet-4-20250514","messages":[{"role":"user","content":"Hi"}]}`},
+			{"/v1/responses", `{"model":"gpt-4o-mini","input":"Hi"}`},
+			{"/v1/embeddings", `{"model":"text-embedding-3-small","input":["a","b"]}`},
+			{"/v1/completions", `{"model":"gpt-3.5-turbo-instruct","prompt":"Say hi"}`},
+		} {
+			resp, err := http.Post(gw+c.path, "application/json", strings.NewReader(c.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			_ = resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Errorf("POST %s on the demo: %d\n%.300s", c.path, resp.StatusCode, b)
+			}
+		}
+		if !strings.Contains(banner, "/v1/messages") || !strings.Contains(banner, "ANTHROPIC_BASE_URL=") {
+			t.Errorf("the banner does not show the other endpoints:\n%s", banner)
+		}
+	})
 	t.Run("metrics", func(t *testing.T) {
 		resp, err := http.Get(gw + "/metrics")
 		if err != nil {
@@ -186,7 +209,7 @@ func TestDemoConfigRoutes(t *testing.T) {
 	for _, r := range f.Routes {
 		names = append(names, r.Model)
 	}
-	if want := "smart gpt-4o* *"; strings.Join(names, " ") != want {
+	if want := "smart gpt-4o* claude-* *"; strings.Join(names, " ") != want {
 		t.Fatalf("routes %q, want %q", names, want)
 	}
 	if r := f.Routes[1]; r.Targets[0].Target != "openai-primary" || r.Targets[1].Model != "claude-sonnet-4-20250514" {

@@ -43,7 +43,6 @@ func (b *bridge) Kind() string { return b.inner.Kind() }
 // (provider.Bridge).
 func (b *bridge) Wrapped() provider.Adapter { return b.inner }
 
-
 // Params is the table of the Messages request fields a chat target cannot
 // take.
 func (b *bridge) Params() *provider.ParamTable { return b.params }

@@ -47,7 +47,7 @@ func runStream(t testing.TB, b *bridge, reqBody string, upstream []byte) (out []
 }
 
 // TestStreamGolden translates testdata/streams/NAME.sse (an OpenAI chunk
-// stream) into the Responses events of NAME.out.
+// stream) into the Responses events of NAME.golden.
 func TestStreamGolden(t *testing.T) {
 	dir := filepath.Join("testdata", "streams")
 	for _, name := range cases(t, dir, ".sse") {
@@ -60,7 +60,7 @@ func TestStreamGolden(t *testing.T) {
 				t.Errorf("done %v content %v, want both", s.Done(), s.Content())
 			}
 			checkEventSequence(t, out)
-			checkGolden(t, filepath.Join(dir, name+".out"), out)
+			checkGolden(t, filepath.Join(dir, name+".golden"), out)
 		})
 	}
 }
