@@ -67,3 +67,39 @@ func TestNodeSDK(t *testing.T) {
 	}
 	t.Logf("%s", out)
 }
+
+// TestNodeFrontDoor runs e2e/node/frontdoor.test.mjs: the official
+// Anthropic and OpenAI Node SDKs against every model endpoint, with the
+// gateway and simulators of TestFrontDoorSDKs (its own processes). Same
+// skip rules as TestNodeSDK.
+func TestNodeFrontDoor(t *testing.T) {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Skip("node is not on PATH")
+	}
+	for _, pkg := range []string{"openai", "@anthropic-ai/sdk"} {
+		if _, err := os.Stat(filepath.Join("node", "node_modules", pkg, "package.json")); err != nil {
+			t.Skip("e2e/node/node_modules is missing: run npm ci --prefix e2e/node")
+		}
+	}
+	fd := startFrontDoor(t)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, "--test", "e2e/node/frontdoor.test.mjs")
+	cmd.Dir = ".."
+	cmd.Env = append(os.Environ(),
+		"KT_GATEWAY_URL="+fd.url,
+		"KT_SIM_OPENAI_A_ADMIN="+fd.oaA.admin,
+		"KT_SIM_OPENAI_B_ADMIN="+fd.oaB.admin,
+		"KT_SIM_ANTHROPIC_ADMIN="+fd.an.admin,
+		fmt.Sprintf("KT_SIM_ANTHROPIC_URL=http://127.0.0.1:%d", fd.an.port),
+		"KT_SIM_ANTHROPIC_KEY="+anthropicKey,
+	)
+	cmd.WaitDelay = 5 * time.Second
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("node --test e2e/node/frontdoor.test.mjs: %v\n%s", err, out)
+	}
+	t.Logf("%s", out)
+}
