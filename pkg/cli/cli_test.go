@@ -91,7 +91,7 @@ func TestPolicyLint(t *testing.T) {
 }
 
 func TestGatewayRunReportsMissingSecret(t *testing.T) {
-	_, _, err := run(t, nil, "gateway", "run", "--policy-config", "../config/testdata/tutorial.yaml", "--port", "0")
+	_, _, err := run(t, []string{"XDG_STATE_HOME=" + t.TempDir()}, "gateway", "run", "--policy-config", "../config/testdata/tutorial.yaml", "--port", "0")
 	if err == nil || !strings.Contains(err.Error(), "OPENAI_API_KEY") {
 		t.Fatalf("err = %v, want it to name OPENAI_API_KEY", err)
 	}
