@@ -302,15 +302,18 @@ func TestRetryNoWaitOnOpenCircuit(t *testing.T) {
 // TestRetryRespectsRequestDeadline: a wait that would reach the request's
 // deadline fails over instead.
 func TestRetryRespectsRequestDeadline(t *testing.T) {
+	// Bounds wide enough for a loaded machine: the point is that the
+	// Retry-After wait (5 s) that would pass the deadline (3 s) is not
+	// slept, not how fast the fallback answers.
 	s := retrySettings(1)
-	s.RequestTimeout = 700 * time.Millisecond
-	r, p, fb, _ := pair(t, s, nil, seq(status(429, "Retry-After", "1"), answer), answer, targetOpts{})
+	s.RequestTimeout = 3 * time.Second
+	r, p, fb, _ := pair(t, s, nil, seq(status(429, "Retry-After", "5"), answer), answer, targetOpts{})
 	start := time.Now()
 	res, err := r.Do(context.Background(), chatReq(false))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if took := time.Since(start); took >= 700*time.Millisecond {
+	if took := time.Since(start); took >= 3*time.Second {
 		t.Fatalf("took %v: waited past the request deadline", took)
 	}
 	if res.Target.ID != "fallback" || p.calls.Load() != 1 || fb.calls.Load() != 1 {
@@ -321,14 +324,14 @@ func TestRetryRespectsRequestDeadline(t *testing.T) {
 	// jitter draws a tiny wait, so most draws fail over; every run must
 	// finish before the deadline either way.
 	s = retrySettings(1)
-	s.RequestTimeout = 500 * time.Millisecond
+	s.RequestTimeout = 3 * time.Second
 	s.SameTarget.Backoff = time.Hour
 	r, _, _, _ = pair(t, s, nil, status(500), answer, targetOpts{})
 	start = time.Now()
 	if _, err := r.Do(context.Background(), chatReq(false)); err != nil {
 		t.Fatal(err)
 	}
-	if took := time.Since(start); took >= 500*time.Millisecond {
+	if took := time.Since(start); took >= 3*time.Second {
 		t.Fatalf("backoff took %v, past the request deadline", took)
 	}
 }
