@@ -9,6 +9,8 @@ import (
 
 // The reader and writers are held to encoding/json itself.
 
+// FuzzJSONText holds the reader and the writers of what it read to
+// encoding/json.
 func FuzzJSONText(f *testing.F) {
 	for _, s := range []string{
 		``, ` `, `0`, `-0`, `01`, `1.`, `1.5e`, `-`, `1e+5`, `1E-5`, `true`, `tru`, `nullx`, `[]`, `[1,]`, `[,1]`, `{}`, `{"a":1,}`,

@@ -9,7 +9,7 @@ import (
 
 // Decoding of the two bodies the translator reads whole: the client's Chat
 // Completions request and Anthropic's message. Each is located in one pass
-// by the reader of jsontext.go into a view whose strings are literals and
+// by pkg/jsontext's reader into a view whose strings are literals and
 // whose unions are raw values, all spans of the body: nothing is copied or
 // unescaped until it is needed, and most strings never are, being written
 // out as they came.

@@ -261,7 +261,6 @@ func FuzzIncludeUsage(f *testing.F) {
 	})
 }
 
-// FuzzJSONText holds the reader and writer of jsontext.go to encoding/json.
 // TestDeepRequest: a body nested past encoding/json's limit is the
 // client's syntax error, as before the fast reader.
 func TestDeepRequest(t *testing.T) {
