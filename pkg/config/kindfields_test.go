@@ -2,11 +2,13 @@ package config
 
 import (
 	"net/http"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/keeptrusts/gateway/pkg/provider"
+	"github.com/keeptrusts/gateway/pkg/provider/kinds"
 )
 
 // TestKindFieldsProblems runs a target's kind-specific fields past a
@@ -84,5 +86,32 @@ func TestKindFieldsFromFile(t *testing.T) {
 	spec.Deployments["gpt-4.1"] = "changed"
 	if f.Providers.Targets[0].Deployments["gpt-4.1"] != "prod-41" {
 		t.Fatal("Spec shares the target's deployments map")
+	}
+}
+
+// TestKindFieldsCoverTheTable: every field a kind takes is a target field
+// lint knows (else no file could set it), and each is documented in the
+// README's configuration reference.
+func TestKindFieldsCoverTheTable(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	known := map[string]bool{}
+	for _, f := range kindFields {
+		known[f.name] = true
+		if !strings.Contains(string(readme), "| `providers.targets[]."+f.name+"` |") {
+			t.Errorf("README's configuration reference has no row for providers.targets[].%s", f.name)
+		}
+		if _, ok := fieldByTag(reflect.TypeOf(Target{}), f.name); !ok {
+			t.Errorf("kind field %q is not a Target field", f.name)
+		}
+	}
+	for _, k := range kinds.All() {
+		for _, f := range k.Fields {
+			if !known[f] {
+				t.Errorf("kind %s takes %q, which is not in kindFields", k.Name, f)
+			}
+		}
 	}
 }
