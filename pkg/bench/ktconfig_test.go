@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/keeptrusts/gateway/pkg/config"
+	"github.com/keeptrusts/gateway/pkg/provider/openai"
 )
 
 // TestKtConfigLoads checks the generated configs against the real schema:
@@ -35,7 +36,7 @@ func TestKtConfigLoads(t *testing.T) {
 			var ids []string
 			for _, tg := range f.Providers.Targets {
 				ids = append(ids, tg.ID)
-				if tg.Provider != config.ProviderOpenAI || !tg.HealthCheck.IsEnabled() || tg.SecretKeyRef == nil || tg.SecretKeyRef.Env != benchKeyEnv {
+				if tg.Provider != openai.Kind.Name || !tg.HealthCheck.IsEnabled() || tg.SecretKeyRef == nil || tg.SecretKeyRef.Env != benchKeyEnv {
 					t.Errorf("target %s = %+v, want openai, health check on, key from %s", tg.ID, tg, benchKeyEnv)
 				}
 			}

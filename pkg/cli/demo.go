@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/keeptrusts/gateway/pkg/provider/anthropic"
+	"github.com/keeptrusts/gateway/pkg/provider/openai"
 	"github.com/keeptrusts/gateway/pkg/sim"
 )
 
@@ -136,11 +138,21 @@ func startDemo(ctx context.Context, o demoOptions) (*demo, error) {
 		}
 	}
 	d := &demo{storePath: o.storePath, environ: []string{demoOpenAIKeyEnv + "=" + demoOpenAIKey, demoAnthropicKeyEnv + "=" + demoAnthropicKey}}
-	oa, err := d.startSim(ctx, o.ports[0], o.ports[1], sim.Options{Kind: sim.KindOpenAI, ExpectKey: demoOpenAIKey})
+	// The demo's file names these two kinds; their simulators are the
+	// ones the kinds name, as in a drill.
+	oaKind, err := sim.ParseKind(openai.Kind.Sim)
+	if err != nil {
+		return nil, err
+	}
+	anKind, err := sim.ParseKind(anthropic.Kind.Sim)
+	if err != nil {
+		return nil, err
+	}
+	oa, err := d.startSim(ctx, o.ports[0], o.ports[1], sim.Options{Kind: oaKind, ExpectKey: demoOpenAIKey})
 	if err != nil {
 		return nil, fmt.Errorf("start simulated openai provider: %w", err)
 	}
-	an, err := d.startSim(ctx, o.ports[2], o.ports[3], sim.Options{Kind: sim.KindAnthropic, ExpectKey: demoAnthropicKey})
+	an, err := d.startSim(ctx, o.ports[2], o.ports[3], sim.Options{Kind: anKind, ExpectKey: demoAnthropicKey})
 	if err != nil {
 		d.close()
 		return nil, fmt.Errorf("start simulated anthropic provider: %w", err)

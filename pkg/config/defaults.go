@@ -1,6 +1,11 @@
 package config
 
-import "strings"
+import (
+	"slices"
+	"strings"
+
+	"github.com/keeptrusts/gateway/pkg/provider/kinds"
+)
 
 // DefaultBreakerMinRequests is the circuit breaker's default min_requests:
 // the number of requests in an interval before failure_ratio applies.
@@ -130,11 +135,11 @@ func defaultTarget(t *Target, i int, raw rawTree) {
 	if t.BaseURL == "" {
 		t.BaseURL = DefaultBaseURL(t.Provider)
 	}
-	if t.Provider == ProviderAnthropic {
-		if !raw.has(at("default_max_tokens")...) {
-			t.DefaultMaxTokens = DefaultAnthropicMaxTokens
+	if k, ok := kinds.Lookup(t.Provider); ok {
+		if k.DefaultMaxTokens > 0 && !raw.has(at("default_max_tokens")...) {
+			t.DefaultMaxTokens = k.DefaultMaxTokens
 		}
-		if t.AnthropicVersion == "" {
+		if t.AnthropicVersion == "" && slices.Contains(k.Fields, "anthropic_version") {
 			t.AnthropicVersion = DefaultAnthropicVersion
 		}
 	}

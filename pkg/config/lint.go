@@ -60,7 +60,7 @@ func summarize(b *strings.Builder, path string, f *File, warnings int) {
 			healthSummary(t.HealthCheck),
 			breakerSummary(t.CircuitBreaker),
 			"key=" + keySummary(t),
-			"base_url=" + clean(t.BaseURL),
+			"base_url=" + clean(t.BaseURL) + kindSummary(t),
 		})
 	}
 	writeAligned(b, rows)

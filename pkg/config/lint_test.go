@@ -25,6 +25,7 @@ func TestLintGolden(t *testing.T) {
 		{"teams-unset-secrets", "testdata/teams.yaml", tutorialEnv, true},
 		{"routes", "testdata/routes.yaml", tutorialEnv, true},
 		{"routes-invalid", "testdata/routes-invalid.yaml", tutorialEnv, false},
+		{"kinds-invalid", "testdata/kinds-invalid.yaml", tutorialEnv, false},
 		{"invalid", "testdata/invalid.yaml", append([]string{"KT_SERVER__PROT=1", "KT_LOGGING__LEVEL=loud"}, tutorialEnv...), false},
 	}
 	for _, tt := range tests {

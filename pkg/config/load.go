@@ -553,7 +553,7 @@ func decodeProblems(name string, err error) Problems {
 func cleanPath(name string) string {
 	best := -1
 	var marker string
-	for _, m := range []string{"model_mapping[", "headers["} {
+	for _, m := range []string{"model_mapping[", "headers[", "deployments["} {
 		if i := strings.Index(name, m); i >= 0 && (best < 0 || i < best) {
 			best, marker = i, m
 		}

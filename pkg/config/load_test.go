@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/spf13/pflag"
+
+	"github.com/keeptrusts/gateway/pkg/provider/anthropic"
 )
 
 // tutorialEnv is an environment in which the tutorial's keys are set.
@@ -114,7 +116,7 @@ func TestLoadTutorial(t *testing.T) {
 			t.Errorf("target %d circuit_breaker = %+v, want defaults", i, c)
 		}
 	}
-	if a := f.Providers.Targets[1]; a.DefaultMaxTokens != DefaultAnthropicMaxTokens || a.AnthropicVersion != DefaultAnthropicVersion {
+	if a := f.Providers.Targets[1]; a.DefaultMaxTokens != anthropic.Kind.DefaultMaxTokens || a.AnthropicVersion != DefaultAnthropicVersion {
 		t.Errorf("anthropic defaults = %d %q", a.DefaultMaxTokens, a.AnthropicVersion)
 	}
 	if o := f.Providers.Targets[0]; o.DefaultMaxTokens != 0 || o.AnthropicVersion != "" {

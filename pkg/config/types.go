@@ -7,7 +7,11 @@
 // breakers, health checkers) are built from them by the packages that own them.
 package config
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/keeptrusts/gateway/pkg/provider/kinds"
+)
 
 // Defaults shared by the loader, the validator and the docs.
 const (
@@ -36,7 +40,6 @@ const (
 	DefaultMaxRetryAfterSeconds     = 5
 	DefaultOnContextLengthExceeded  = OnContextLengthReturn
 	DefaultStreamIdleTimeoutSeconds = 30
-	DefaultAnthropicMaxTokens       = 4096
 	DefaultAnthropicVersion         = "2023-06-01"
 	DefaultStrategy                 = StrategyPriority
 	DefaultLogFormat                = "text"
@@ -71,21 +74,12 @@ const (
 	MaxBackoffMS         = 60000
 )
 
-// Provider kinds understood by the gateway.
-const (
-	ProviderOpenAI           = "openai"
-	ProviderAnthropic        = "anthropic"
-	ProviderOpenAICompatible = "openai_compatible"
-)
-
-// DefaultBaseURL returns the public API base URL for a provider kind, or ""
-// when the kind has none (openai_compatible must set base_url).
+// DefaultBaseURL returns the public API base URL of a provider kind, or ""
+// when the kind has none (openai_compatible must set base_url) or is
+// unknown.
 func DefaultBaseURL(provider string) string {
-	switch provider {
-	case ProviderOpenAI:
-		return "https://api.openai.com/v1"
-	case ProviderAnthropic:
-		return "https://api.anthropic.com"
+	if k, ok := kinds.Lookup(provider); ok {
+		return k.DefaultBaseURL
 	}
 	return ""
 }
@@ -234,13 +228,16 @@ type Providers struct {
 type Target struct {
 	// ID names the target in metadata, events, logs and metrics; required, unique.
 	ID string `koanf:"id"`
-	// Provider is the wire format: openai, anthropic or openai_compatible. Required.
+	// Provider is the provider kind (the wire format and how to reach it):
+	// one of pkg/provider/kinds (openai, anthropic, openai_compatible, ...).
+	// Required.
 	Provider string `koanf:"provider"`
 	// BaseURL overrides the provider's public API URL (required for openai_compatible).
 	// For openai kinds it includes the version path (https://api.openai.com/v1);
 	// for anthropic it is the host root (https://api.anthropic.com).
 	BaseURL string `koanf:"base_url"`
-	// SecretKeyRef says where the API key comes from. Optional for openai_compatible.
+	// SecretKeyRef says where the API key comes from. Optional for kinds
+	// that need no key (openai_compatible) or authenticate otherwise.
 	SecretKeyRef *SecretKeyRef `koanf:"secret_key_ref"`
 	// Priority orders targets for the priority strategy, lower first; default =
 	// position in the list starting at 1. With either strategy the
@@ -262,7 +259,25 @@ type Target struct {
 	// (anthropic) when the client sets none; default 4096.
 	DefaultMaxTokens int `koanf:"default_max_tokens"`
 	// AnthropicVersion is the anthropic-version header; default 2023-06-01.
+	// anthropic only.
 	AnthropicVersion string `koanf:"anthropic_version"`
+	// APIVersion is the api-version query parameter of every request
+	// (azure_openai only); default: the kind's.
+	APIVersion string `koanf:"api_version"`
+	// Deployments maps a requested model to its deployment name
+	// (azure_openai only); default none.
+	Deployments map[string]string `koanf:"deployments"`
+	// Region is the cloud region the endpoint is in (bedrock only);
+	// default none.
+	Region string `koanf:"region"`
+	// Project is the Google Cloud project (vertex only); default none.
+	Project string `koanf:"project"`
+	// Location is the Google Cloud location, e.g. us-central1 (vertex
+	// only); default none.
+	Location string `koanf:"location"`
+	// Auth chooses how the target authenticates where its kind offers a
+	// choice (azure_openai: api_key, the default, or entra).
+	Auth string `koanf:"auth"`
 	// HealthCheck configures active probing.
 	HealthCheck HealthCheck `koanf:"health_check"`
 	// CircuitBreaker configures the passive breaker (sony/gobreaker).

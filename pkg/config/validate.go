@@ -9,6 +9,9 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/keeptrusts/gateway/pkg/provider"
+	"github.com/keeptrusts/gateway/pkg/provider/kinds"
 )
 
 var (
@@ -20,7 +23,6 @@ var (
 const (
 	maxIDLength        = 64
 	maxModelNameLength = 256
-	validProviders     = "openai, anthropic or openai_compatible"
 	validCategories    = "hate, violence, self_harm, sexual or harassment"
 )
 
@@ -189,23 +191,27 @@ func (v *validator) target(p string, t Target) {
 		v.errorf(p+".id", "%s is not a valid id (up to %d lowercase letters, digits, '-', '_' or '.', starting with a letter or digit)", quote(t.ID), maxIDLength)
 	}
 
-	switch t.Provider {
-	case ProviderOpenAI, ProviderAnthropic, ProviderOpenAICompatible:
-	case "":
-		v.errorf(p+".provider", "required (want %s)", validProviders)
+	kind, known := kinds.Lookup(t.Provider)
+	switch {
+	case known:
+	case t.Provider == "":
+		v.errorf(p+".provider", "required (want %s)", validProviders())
 	default:
-		v.errorf(p+".provider", "unknown provider %s (want %s)", quote(t.Provider), validProviders)
+		v.errorf(p+".provider", "unknown provider %s (want %s)", quote(t.Provider), validProviders())
 	}
 
 	if t.BaseURL == "" {
-		if t.Provider == ProviderOpenAICompatible {
-			v.errorf(p+".base_url", "required for openai_compatible targets")
+		if known && kind.BaseURLRequired {
+			v.errorf(p+".base_url", "required for %s targets", kind.Name)
 		}
 	} else if msg := checkBaseURL(t.BaseURL); msg != "" {
 		v.errorf(p+".base_url", "%s", msg)
 	}
+	if known {
+		v.kindFields(p, t, kind)
+	}
 
-	v.secretRef(p, t)
+	v.secretRef(p, t, kind)
 
 	if t.Priority < 0 {
 		v.errorf(p+".priority", "must be 0 or greater (got %d)", t.Priority)
@@ -220,7 +226,7 @@ func (v *validator) target(p string, t Target) {
 	}
 	v.headers(p+".headers", t.Headers)
 
-	if t.DefaultMaxTokens < 0 || (t.Provider == ProviderAnthropic && t.DefaultMaxTokens < 1) {
+	if t.DefaultMaxTokens < 0 || (known && kind.DefaultMaxTokens > 0 && t.DefaultMaxTokens < 1) {
 		v.errorf(p+".default_max_tokens", "must be at least 1 (got %d)", t.DefaultMaxTokens)
 	}
 
@@ -296,13 +302,13 @@ func validModelName(s string) bool {
 }
 
 // secretRef checks where a target's key comes from.
-func (v *validator) secretRef(p string, t Target) {
+func (v *validator) secretRef(p string, t Target, kind *provider.Kind) {
 	sp := p + ".secret_key_ref"
 	if t.SecretKeyRef == nil {
 		if v.failed(sp) {
 			return
 		}
-		if (t.Provider == ProviderOpenAI || t.Provider == ProviderAnthropic) && !t.ForwardClientAuth {
+		if kind != nil && kind.KeyRequired && !t.ForwardClientAuth {
 			v.warnf(sp, "not set: requests to %s will carry no API key (set secret_key_ref.env or forward_client_auth)", targetName(t, p))
 		}
 		return
@@ -523,7 +529,17 @@ func (v *validator) sameTarget(sp string, fo *Failover) {
 }
 
 func knownProvider(p string) bool {
-	return p == ProviderOpenAI || p == ProviderAnthropic || p == ProviderOpenAICompatible
+	_, ok := kinds.Lookup(p)
+	return ok
+}
+
+// validProviders lists the kinds for an error message: "a, b or c".
+func validProviders() string {
+	names := kinds.Names()
+	if len(names) < 2 {
+		return strings.Join(names, "")
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
 }
 
 // priorityOrder returns target indexes, lowest priority first, ties in list order.
@@ -629,7 +645,7 @@ func anyPrefill(ts []Target) bool {
 			}
 			continue
 		}
-		if t.Provider != ProviderOpenAI {
+		if k, ok := kinds.Lookup(t.Provider); ok && k.Prefill {
 			return true
 		}
 	}

@@ -145,8 +145,18 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		d.targets = append(d.targets, cfg.Providers.Targets[i].ID)
 	}
 	d.primary = d.targets[0]
-	d.primaryAnthropic = cfg.Providers.Targets[order[0]].Provider == config.ProviderAnthropic
-	d.model = pickModel(opts.Model, cfg, order[0])
+	for _, i := range order {
+		// Checked before anything starts, also with --gateway, whose
+		// simulators the drill scripts in its primary's format.
+		sk, err := simKind(cfg.Providers.Targets[i].Provider)
+		if err != nil {
+			return nil, fmt.Errorf("drill: providers.targets[%d]: %w", i, err)
+		}
+		if i == order[0] {
+			d.primarySim = sk
+		}
+	}
+	d.model = pickModel(opts.Model, cfg, order[0], d.primarySim)
 	// The settings the scenario needs; the fault lasts 40% of the drill.
 	d.overrides = opts.Scenario.overrides(cfg.Providers.Failover, opts.Duration*2/5)
 	if opts.Gateway == "" {
@@ -180,7 +190,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 }
 
 // pickModel chooses the requested model.
-func pickModel(model string, cfg *config.File, primary int) string {
+func pickModel(model string, cfg *config.File, primary int, primarySim sim.Kind) string {
 	if model != "" {
 		return model
 	}
@@ -198,10 +208,7 @@ func pickModel(model string, cfg *config.File, primary int) string {
 	if ms := cfg.Providers.Targets[primary].Models; len(ms) > 0 {
 		return ms[0]
 	}
-	if cfg.Providers.Targets[primary].Provider == config.ProviderAnthropic {
-		return sim.DefaultModels(sim.KindAnthropic)[0]
-	}
-	return "gpt-4o-mini"
+	return sim.DefaultModels(primarySim)[0]
 }
 
 // driver holds one drill's state.
@@ -211,8 +218,9 @@ type driver struct {
 	targets []string
 	primary string
 	model   string
-	// primaryAnthropic is true when the primary speaks Anthropic's format.
-	primaryAnthropic bool
+	// primarySim is the simulator kind of the primary, whose stream
+	// framing the scenario's faults count in.
+	primarySim sim.Kind
 	// overrides are the settings the scenario changed (or, with a running
 	// gateway, would have changed).
 	overrides []Override
@@ -297,7 +305,7 @@ func (d *driver) run(ctx context.Context) (*Report, error) {
 		return nil, err
 	}
 	d.timeline = d.opts.Scenario.plan(d.opts.Duration, planEnv{
-		slow: 2*d.attemptTimeout() + time.Second, targets: len(d.admins), model: d.model, anthropic: d.primaryAnthropic,
+		slow: 2*d.attemptTimeout() + time.Second, targets: len(d.admins), model: d.model, primarySim: d.primarySim,
 	})
 	d.simStart, d.simErr = d.allStats(ctx)
 	d.breakerOpened, d.healthFlipped, d.knownBadStats, d.faultEndStats = -1, -1, -1, -1

@@ -140,16 +140,16 @@ type planEnv struct {
 	// model is the model the primary is asked for: transient's faults are
 	// scoped to it, so that probes (which name no model) do not see them.
 	model string
-	// anthropic is true when the primary speaks Anthropic's format, whose
+	// primarySim is the simulator kind of the primary: Anthropic's
 	// streams open with three lifecycle frames instead of one.
-	anthropic bool
+	primarySim sim.Kind
 }
 
 // breakAfter is how many frames a cut or stalled stream sends first: the
 // lifecycle frames and two words, so that answer text reached the client
 // and the stream can only be continued, not retried.
 func (e planEnv) breakAfter() int {
-	if e.anthropic {
+	if e.primarySim == sim.KindAnthropic {
 		return 5 // message_start, content_block_start, ping, two deltas
 	}
 	return 3 // the role chunk and two word chunks

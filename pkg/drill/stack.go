@@ -16,6 +16,7 @@ import (
 
 	"github.com/keeptrusts/gateway/pkg/config"
 	"github.com/keeptrusts/gateway/pkg/gateway"
+	"github.com/keeptrusts/gateway/pkg/provider/kinds"
 	"github.com/keeptrusts/gateway/pkg/sim"
 	"github.com/keeptrusts/gateway/pkg/telemetry"
 )
@@ -84,6 +85,24 @@ func LoadTargets(file string, data []byte) (*config.File, []int, error) {
 	return f, order, nil
 }
 
+// simKind is the simulator that speaks a provider kind's wire format. A
+// kind without one is an error: a drill against the wrong simulator would
+// measure nothing real.
+func simKind(provider string) (sim.Kind, error) {
+	k, ok := kinds.Lookup(provider)
+	if !ok {
+		return "", fmt.Errorf("unknown provider %q", provider)
+	}
+	if k.Sim == "" {
+		return "", fmt.Errorf("no simulator speaks provider %s", k.Name)
+	}
+	sk, err := sim.ParseKind(k.Sim)
+	if err != nil {
+		return "", fmt.Errorf("provider %s: %w", k.Name, err)
+	}
+	return sk, nil
+}
+
 // StartStack starts a simulator per target and a gateway serving the
 // configuration against them. Close stops everything.
 func StartStack(ctx context.Context, opts StackOptions) (_ *Stack, err error) {
@@ -130,9 +149,9 @@ func StartStack(ctx context.Context, opts StackOptions) (_ *Stack, err error) {
 	}
 	for _, i := range order {
 		t := &cfg.Providers.Targets[i]
-		kind := sim.KindOpenAI
-		if t.Provider == config.ProviderAnthropic {
-			kind = sim.KindAnthropic
+		kind, err := simKind(t.Provider)
+		if err != nil {
+			return nil, fmt.Errorf("providers.targets[%d] (%s): %w", i, t.ID, err)
 		}
 		srv, err := sim.Start(ctx, "127.0.0.1:0", "127.0.0.1:0", sim.New(sim.Options{Kind: kind, ExpectKey: keys[i]}))
 		if err != nil {

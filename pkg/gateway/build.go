@@ -15,21 +15,27 @@ import (
 	"github.com/keeptrusts/gateway/pkg/config"
 	"github.com/keeptrusts/gateway/pkg/health"
 	"github.com/keeptrusts/gateway/pkg/provider"
-	"github.com/keeptrusts/gateway/pkg/provider/anthropic"
-	"github.com/keeptrusts/gateway/pkg/provider/openai"
+	"github.com/keeptrusts/gateway/pkg/provider/kinds"
 	"github.com/keeptrusts/gateway/pkg/router"
 	"github.com/keeptrusts/gateway/pkg/telemetry"
 )
 
-// adapterFor returns the wire-format adapter of a provider kind.
-func adapterFor(kind string) (provider.Adapter, error) {
-	switch kind {
-	case config.ProviderOpenAI, config.ProviderOpenAICompatible:
-		return openai.New(kind), nil
-	case config.ProviderAnthropic:
-		return anthropic.New(), nil
+// adapterFor builds the adapter of one target through its kind's
+// constructor; an unknown kind is an error (config validation rejects it
+// first, so reaching it here is a caller's bug, not a silent default).
+func adapterFor(tc config.Target, key string, environ []string) (provider.Adapter, error) {
+	k, ok := kinds.Lookup(tc.Provider)
+	if !ok {
+		return nil, fmt.Errorf("unknown provider %q", tc.Provider)
 	}
-	return nil, fmt.Errorf("unknown provider %q", kind)
+	spec := tc.Spec()
+	spec.APIKey = key
+	spec.Environ = environ
+	ad, err := k.New(&spec)
+	if err != nil {
+		return nil, fmt.Errorf("%s target %s: %w", k.Name, tc.ID, err)
+	}
+	return ad, nil
 }
 
 // newTransport returns the one transport a target uses for all its requests
@@ -54,8 +60,8 @@ func newTransport() *http.Transport {
 func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
 
 // newConn builds a target's adapter, endpoint, client, health and probe.
-func newConn(tc config.Target, key string, logger *slog.Logger, tel *telemetry.Telemetry) (*conn, error) {
-	ad, err := adapterFor(tc.Provider)
+func newConn(tc config.Target, key string, environ []string, logger *slog.Logger, tel *telemetry.Telemetry) (*conn, error) {
+	ad, err := adapterFor(tc, key, environ)
 	if err != nil {
 		return nil, err
 	}

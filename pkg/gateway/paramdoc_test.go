@@ -9,6 +9,7 @@ import (
 
 	"github.com/keeptrusts/gateway/pkg/config"
 	"github.com/keeptrusts/gateway/pkg/provider"
+	"github.com/keeptrusts/gateway/pkg/provider/kinds"
 )
 
 // paramDocRow is one row of the README's parameter table: the fields of
@@ -86,18 +87,19 @@ func readmeParamTable(t *testing.T) (kinds []string, rows []paramDocRow, passThr
 // the adapter's table; every kind is either a column or said to take every
 // field as sent, as its adapter does.
 func TestREADMEParamTableMatchesAdapters(t *testing.T) {
-	kinds, rows, passThrough := readmeParamTable(t)
+	cols, rows, passThrough := readmeParamTable(t)
 	if len(rows) == 0 {
 		t.Fatal("README parameter table has no rows")
 	}
-	for _, kind := range []string{config.ProviderOpenAI, config.ProviderOpenAICompatible, config.ProviderAnthropic} {
+	for _, k := range kinds.All() {
+		kind := k.Name
 		t.Run(kind, func(t *testing.T) {
-			a, err := adapterFor(kind)
+			a, err := adapterFor(config.Target{ID: "t", Provider: kind}, "", nil)
 			if err != nil {
 				t.Fatal(err)
 			}
 			pa, hasTable := a.(provider.ParamAdapter)
-			column := slices.Contains(kinds, kind)
+			column := slices.Contains(cols, kind)
 			switch {
 			case !hasTable && column:
 				t.Fatalf("README has a %q column, but its adapter takes every field as sent", kind)
@@ -106,7 +108,7 @@ func TestREADMEParamTableMatchesAdapters(t *testing.T) {
 			case !hasTable:
 				return
 			case !column:
-				t.Fatalf("README's parameter table has no %q column (columns: %v)", kind, kinds)
+				t.Fatalf("README's parameter table has no %q column (columns: %v)", kind, cols)
 			case slices.Contains(passThrough, kind):
 				t.Fatalf("README says %q targets take every field as sent, but its adapter has a table", kind)
 			}

@@ -88,7 +88,7 @@ func buildRuntime(cfg *config.File, environ []string, prev *runtime, logger *slo
 			}
 		}
 		if c == nil {
-			if c, err = newConn(spec, key, logger, tel); err != nil {
+			if c, err = newConn(spec, key, environ, logger, tel); err != nil {
 				return nil, fmt.Errorf("providers.targets[%d]: %w", i, err)
 			}
 		}

@@ -1,8 +1,14 @@
 // Package jsonw writes JSON by hand on hot paths (answer metadata, redacted
-// strings, event rows), where encoding/json's reflection costs too much.
+// strings, event rows, the translators' output), where encoding/json's
+// reflection costs too much. It is the gateway's one JSON string writer;
+// pkg/jsontext reads.
 package jsonw
 
-import "unicode/utf8"
+import (
+	"math"
+	"strconv"
+	"unicode/utf8"
+)
 
 // AppendStrings appends ss as a JSON array of strings (each as
 // AppendString writes it); a nil or empty ss is [].
@@ -81,4 +87,23 @@ func decodeRune[S ~string | ~[]byte](s S) (rune, int) {
 		return utf8.DecodeRune(v)
 	}
 	return utf8.DecodeRuneInString(string(s))
+}
+
+// AppendFloat appends f as encoding/json encodes a float64.
+func AppendFloat(dst []byte, f float64) []byte {
+	abs := math.Abs(f)
+	format := byte('f')
+	if abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	dst = strconv.AppendFloat(dst, f, format, -1, 64)
+	if format == 'e' {
+		// clean up e-09 to e-9
+		n := len(dst)
+		if n >= 4 && dst[n-4] == 'e' && dst[n-3] == '-' && dst[n-2] == '0' {
+			dst[n-2] = dst[n-1]
+			dst = dst[:n-1]
+		}
+	}
+	return dst
 }

@@ -32,6 +32,11 @@ type Kind struct {
 	// auth, anthropic_version); any other kind-specific field set on a
 	// target of this kind is a lint error.
 	Fields []string
+	// Prefill is the kind's default for capabilities.prefill: its targets
+	// may continue a partial assistant message (mid-stream continuation
+	// needs one). The adapter's AcceptsPrefill still decides per model;
+	// this only lets lint tell whether any target could.
+	Prefill bool
 	// Sim is the `kt sim --kind` that speaks the kind's wire format, for
 	// drills and the demo.
 	Sim string

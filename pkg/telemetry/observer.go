@@ -9,7 +9,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/keeptrusts/gateway/pkg/config"
+	"github.com/keeptrusts/gateway/pkg/provider/kinds"
 	"github.com/keeptrusts/gateway/pkg/router"
 )
 
@@ -42,13 +42,13 @@ func buildFinishReason(r string) attribute.KeyValue {
 // EndAttempt ends the attempt's span and never the request's.
 type attemptSpanKey struct{}
 
-// providerName maps a target kind onto gen_ai.provider.name: an
-// OpenAI-compatible server speaks OpenAI (its kind stays in
-// keeptrusts.target.kind).
+// providerName maps a target kind onto gen_ai.provider.name, the kind's
+// GenAIName: an OpenAI-compatible server speaks OpenAI (its kind stays in
+// keeptrusts.target.kind). A kind not in the table (only tests build
+// such targets) keeps its own name.
 func providerName(kind string) string {
-	switch kind {
-	case config.ProviderOpenAI, config.ProviderOpenAICompatible:
-		return "openai"
+	if k, ok := kinds.Lookup(kind); ok {
+		return k.GenAIName
 	}
 	return kind
 }

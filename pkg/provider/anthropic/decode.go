@@ -3,11 +3,13 @@ package anthropic
 import (
 	"encoding/json"
 	"fmt"
+
+	"github.com/keeptrusts/gateway/pkg/jsontext"
 )
 
 // Decoding of the two bodies the translator reads whole: the client's Chat
 // Completions request and Anthropic's message. Each is located in one pass
-// by the reader of jsontext.go into a view whose strings are literals and
+// by pkg/jsontext's reader into a view whose strings are literals and
 // whose unions are raw values, all spans of the body: nothing is copied or
 // unescaped until it is needed, and most strings never are, being written
 // out as they came.
@@ -23,46 +25,46 @@ import (
 // form, see decodeRequest).
 type reqBody struct {
 	src                 []byte
-	model               span
+	model               jsontext.Span
 	messages            []reqMessage
-	maxTokens           optInt
-	maxCompletionTokens optInt
-	temperature         optFloat
-	topP                optFloat
-	stop                span
+	maxTokens           jsontext.OptInt
+	maxCompletionTokens jsontext.OptInt
+	temperature         jsontext.OptFloat
+	topP                jsontext.OptFloat
+	stop                jsontext.Span
 	tools               []reqTool
 	calls               []reqToolCall // the messages' tool calls, in order
-	toolChoice          span
-	parallelToolCalls   optBool
+	toolChoice          jsontext.Span
+	parallelToolCalls   jsontext.OptBool
 	responseFormat      reqFormat
-	user                span
-	safetyIdentifier    span
-	n                   optInt
-	logprobs            optBool
-	topLogprobs         optInt
-	frequencyPenalty    optFloat
-	presencePenalty     optFloat
+	user                jsontext.Span
+	safetyIdentifier    jsontext.Span
+	n                   jsontext.OptInt
+	logprobs            jsontext.OptBool
+	topLogprobs         jsontext.OptInt
+	frequencyPenalty    jsontext.OptFloat
+	presencePenalty     jsontext.OptFloat
 	logitBias           bool // a non-empty object
-	modalities          span
-	audio               span
-	functions           span
-	functionCall        span
-	reasoningEffort     span
-	verbosity           span
-	webSearchOptions    span
+	modalities          jsontext.Span
+	audio               jsontext.Span
+	functions           jsontext.Span
+	functionCall        jsontext.Span
+	reasoningEffort     jsontext.Span
+	verbosity           jsontext.Span
+	webSearchOptions    jsontext.Span
 }
 
 // reqMessage is oaMessage; its tool calls are reqBody.calls[calls:callsEnd].
 type reqMessage struct {
-	role         span
+	role         jsontext.Span
 	kind         role
-	content      span
-	refusal      span
+	content      jsontext.Span
+	refusal      jsontext.Span
 	calls        int
 	callsEnd     int
-	toolCallID   span
-	audio        span
-	functionCall span
+	toolCallID   jsontext.Span
+	audio        jsontext.Span
+	functionCall jsontext.Span
 }
 
 // role classifies a message's role once for the translator's passes.
@@ -76,15 +78,15 @@ const (
 	roleTool
 )
 
-func roleOf(s jstr) role {
+func roleOf(s jsontext.Lit) role {
 	switch {
-	case s.is("system"), s.is("developer"):
+	case s.Is("system"), s.Is("developer"):
 		return roleSystem
-	case s.is("user"):
+	case s.Is("user"):
 		return roleUser
-	case s.is("assistant"):
+	case s.Is("assistant"):
 		return roleAssistant
-	case s.is("tool"):
+	case s.Is("tool"):
 		return roleTool
 	}
 	return roleOther
@@ -92,18 +94,18 @@ func roleOf(s jstr) role {
 
 // reqToolCall is oaToolCall.
 type reqToolCall struct {
-	id, typ         span
-	name, arguments span
+	id, typ         jsontext.Span
+	name, arguments jsontext.Span
 }
 
 // reqTool is oaTool; function reports a non-null function object,
 // compact parameters without white space to drop.
 type reqTool struct {
-	typ         span
+	typ         jsontext.Span
 	function    bool
-	name        span
-	description span
-	parameters  span
+	name        jsontext.Span
+	description jsontext.Span
+	parameters  jsontext.Span
 	compact     bool
 }
 
@@ -111,20 +113,20 @@ type reqTool struct {
 // a non-null json_schema.
 type reqFormat struct {
 	set         bool
-	typ         span
+	typ         jsontext.Span
 	jsonSchema  bool
-	name        span
-	description span
-	schema      span
+	name        jsontext.Span
+	description jsontext.Span
+	schema      jsontext.Span
 }
 
 // reqPart is oaPart; imageURL and file report non-null objects.
 type reqPart struct {
-	typ, text, refusal span
+	typ, text, refusal jsontext.Span
 	imageURL           bool
-	url                span
+	url                jsontext.Span
 	file               bool
-	fileData, fileID   span
+	fileData, fileID   jsontext.Span
 }
 
 // decodeRequest locates the fields of the client's body.
@@ -147,69 +149,69 @@ func decodeRequest(body []byte) (reqBody, error) {
 	return reqBody{}, reqErr("", "request body could not be decoded")
 }
 
-// The decoders below hold only their per-key logic (a fieldFunc for
+// The decoders below hold only their per-key logic (a jsontext.FieldFunc for
 // reader.object) or per-element logic (for reader.array); the reader owns
 // null, the brackets, the separators, the keys and the duplicate-key guard.
 
 func (in *reqBody) decode() bool {
-	r := reader{b: in.src}
-	return r.object(func(key []byte) (int, bool) {
+	r := jsontext.NewReader(in.src)
+	return r.Object(func(key []byte) (int, bool) {
 		switch string(key) {
 		case "model":
-			return 0, r.stringField(&in.model)
+			return 0, r.StringField(&in.model)
 		case "messages":
 			return 1, in.decodeMessages(&r)
 		case "max_tokens":
-			return 2, r.intField(&in.maxTokens)
+			return 2, r.IntField(&in.maxTokens)
 		case "max_completion_tokens":
-			return 3, r.intField(&in.maxCompletionTokens)
+			return 3, r.IntField(&in.maxCompletionTokens)
 		case "temperature":
-			return 4, r.floatField(&in.temperature)
+			return 4, r.FloatField(&in.temperature)
 		case "top_p":
-			return 5, r.floatField(&in.topP)
+			return 5, r.FloatField(&in.topP)
 		case "stop":
-			return 6, r.rawField(&in.stop)
+			return 6, r.RawField(&in.stop)
 		case "tools":
 			return 7, in.decodeTools(&r)
 		case "tool_choice":
-			return 8, r.rawField(&in.toolChoice)
+			return 8, r.RawField(&in.toolChoice)
 		case "parallel_tool_calls":
-			return 9, r.boolField(&in.parallelToolCalls)
+			return 9, r.BoolField(&in.parallelToolCalls)
 		case "response_format":
 			return 10, in.decodeResponseFormat(&r)
 		case "user":
-			return 11, r.stringField(&in.user)
+			return 11, r.StringField(&in.user)
 		case "safety_identifier":
-			return 12, r.stringField(&in.safetyIdentifier)
+			return 12, r.StringField(&in.safetyIdentifier)
 		case "n":
-			return 13, r.intField(&in.n)
+			return 13, r.IntField(&in.n)
 		case "logprobs":
-			return 14, r.boolField(&in.logprobs)
+			return 14, r.BoolField(&in.logprobs)
 		case "top_logprobs":
-			return 15, r.intField(&in.topLogprobs)
+			return 15, r.IntField(&in.topLogprobs)
 		case "frequency_penalty":
-			return 16, r.floatField(&in.frequencyPenalty)
+			return 16, r.FloatField(&in.frequencyPenalty)
 		case "presence_penalty":
-			return 17, r.floatField(&in.presencePenalty)
+			return 17, r.FloatField(&in.presencePenalty)
 		case "logit_bias":
 			return 18, in.decodeLogitBias(&r)
 		case "modalities":
 			return 19, decodeStrings(&r, &in.modalities)
 		case "audio":
-			return 20, r.rawField(&in.audio)
+			return 20, r.RawField(&in.audio)
 		case "functions":
-			return 21, r.rawField(&in.functions)
+			return 21, r.RawField(&in.functions)
 		case "function_call":
-			return 22, r.rawField(&in.functionCall)
+			return 22, r.RawField(&in.functionCall)
 		case "reasoning_effort":
-			return 23, r.stringField(&in.reasoningEffort)
+			return 23, r.StringField(&in.reasoningEffort)
 		case "verbosity":
-			return 24, r.stringField(&in.verbosity)
+			return 24, r.StringField(&in.verbosity)
 		case "web_search_options":
-			return 25, r.rawField(&in.webSearchOptions)
+			return 25, r.RawField(&in.webSearchOptions)
 		}
-		return r.unknown(key)
-	}) && r.end()
+		return r.Unknown(key)
+	}) && r.End()
 }
 
 // grow appends a zero element to *s, making room for n at the first, and
@@ -223,137 +225,137 @@ func grow[T any](s *[]T, n int) *T {
 	return &(*s)[len(*s)-1]
 }
 
-func (in *reqBody) decodeMessages(r *reader) bool {
-	return r.array(func() bool {
+func (in *reqBody) decodeMessages(r *jsontext.Reader) bool {
+	return r.Array(func() bool {
 		m := grow(&in.messages, 8)
 		if !in.decodeMessage(r, m) {
 			return false
 		}
-		m.kind = roleOf(m.role.str(in.src))
+		m.kind = roleOf(m.role.Str(in.src))
 		return true
 	})
 }
 
-func (in *reqBody) decodeMessage(r *reader, m *reqMessage) bool {
-	return r.object(func(key []byte) (int, bool) {
+func (in *reqBody) decodeMessage(r *jsontext.Reader, m *reqMessage) bool {
+	return r.Object(func(key []byte) (int, bool) {
 		switch string(key) {
 		case "role":
-			return 0, r.stringField(&m.role)
+			return 0, r.StringField(&m.role)
 		case "content":
-			return 1, r.rawField(&m.content)
+			return 1, r.RawField(&m.content)
 		case "refusal":
-			return 2, r.stringField(&m.refusal)
+			return 2, r.StringField(&m.refusal)
 		case "tool_calls":
 			m.calls = len(in.calls)
 			ok := in.decodeToolCalls(r)
 			m.callsEnd = len(in.calls)
 			return 3, ok
 		case "tool_call_id":
-			return 4, r.stringField(&m.toolCallID)
+			return 4, r.StringField(&m.toolCallID)
 		case "audio":
-			return 5, r.rawField(&m.audio)
+			return 5, r.RawField(&m.audio)
 		case "function_call":
-			return 6, r.rawField(&m.functionCall)
+			return 6, r.RawField(&m.functionCall)
 		}
-		return r.unknown(key)
+		return r.Unknown(key)
 	})
 }
 
 // decodeToolCalls appends a message's tool calls to in.calls.
-func (in *reqBody) decodeToolCalls(r *reader) bool {
-	return r.array(func() bool { return grow(&in.calls, 4).decode(r) })
+func (in *reqBody) decodeToolCalls(r *jsontext.Reader) bool {
+	return r.Array(func() bool { return grow(&in.calls, 4).decode(r) })
 }
 
-func (tc *reqToolCall) decode(r *reader) bool {
-	return r.object(func(key []byte) (int, bool) {
+func (tc *reqToolCall) decode(r *jsontext.Reader) bool {
+	return r.Object(func(key []byte) (int, bool) {
 		switch string(key) {
 		case "id":
-			return 0, r.stringField(&tc.id)
+			return 0, r.StringField(&tc.id)
 		case "type":
-			return 1, r.stringField(&tc.typ)
+			return 1, r.StringField(&tc.typ)
 		case "function":
 			return 2, tc.decodeFunction(r)
 		}
-		return r.unknown(key)
+		return r.Unknown(key)
 	})
 }
 
-func (tc *reqToolCall) decodeFunction(r *reader) bool {
-	return r.object(func(key []byte) (int, bool) {
+func (tc *reqToolCall) decodeFunction(r *jsontext.Reader) bool {
+	return r.Object(func(key []byte) (int, bool) {
 		switch string(key) {
 		case "name":
-			return 0, r.stringField(&tc.name)
+			return 0, r.StringField(&tc.name)
 		case "arguments":
-			return 1, r.stringField(&tc.arguments)
+			return 1, r.StringField(&tc.arguments)
 		}
-		return r.unknown(key)
+		return r.Unknown(key)
 	})
 }
 
-func (in *reqBody) decodeTools(r *reader) bool {
-	return r.array(func() bool { return grow(&in.tools, 4).decode(r) })
+func (in *reqBody) decodeTools(r *jsontext.Reader) bool {
+	return r.Array(func() bool { return grow(&in.tools, 4).decode(r) })
 }
 
-func (t *reqTool) decode(r *reader) bool {
-	return r.object(func(key []byte) (int, bool) {
+func (t *reqTool) decode(r *jsontext.Reader) bool {
+	return r.Object(func(key []byte) (int, bool) {
 		switch string(key) {
 		case "type":
-			return 0, r.stringField(&t.typ)
+			return 0, r.StringField(&t.typ)
 		case "function":
 			return 1, t.decodeFunction(r)
 		}
-		return r.unknown(key)
+		return r.Unknown(key)
 	})
 }
 
-func (t *reqTool) decodeFunction(r *reader) bool {
-	return r.optObject(&t.function, func(key []byte) (int, bool) {
+func (t *reqTool) decodeFunction(r *jsontext.Reader) bool {
+	return r.OptObject(&t.function, func(key []byte) (int, bool) {
 		switch string(key) {
 		case "name":
-			return 0, r.stringField(&t.name)
+			return 0, r.StringField(&t.name)
 		case "description":
-			return 1, r.stringField(&t.description)
+			return 1, r.StringField(&t.description)
 		case "parameters":
-			return 2, r.compactField(&t.parameters, &t.compact)
+			return 2, r.CompactField(&t.parameters, &t.compact)
 		}
-		return r.unknown(key)
+		return r.Unknown(key)
 	})
 }
 
-func (in *reqBody) decodeResponseFormat(r *reader) bool {
+func (in *reqBody) decodeResponseFormat(r *jsontext.Reader) bool {
 	rf := &in.responseFormat
-	return r.optObject(&rf.set, func(key []byte) (int, bool) {
+	return r.OptObject(&rf.set, func(key []byte) (int, bool) {
 		switch string(key) {
 		case "type":
-			return 0, r.stringField(&rf.typ)
+			return 0, r.StringField(&rf.typ)
 		case "json_schema":
 			return 1, rf.decodeSchema(r)
 		}
-		return r.unknown(key)
+		return r.Unknown(key)
 	})
 }
 
-func (rf *reqFormat) decodeSchema(r *reader) bool {
-	return r.optObject(&rf.jsonSchema, func(key []byte) (int, bool) {
+func (rf *reqFormat) decodeSchema(r *jsontext.Reader) bool {
+	return r.OptObject(&rf.jsonSchema, func(key []byte) (int, bool) {
 		switch string(key) {
 		case "name":
-			return 0, r.stringField(&rf.name)
+			return 0, r.StringField(&rf.name)
 		case "description":
-			return 1, r.stringField(&rf.description)
+			return 1, r.StringField(&rf.description)
 		case "schema":
-			return 2, r.rawField(&rf.schema)
+			return 2, r.RawField(&rf.schema)
 		}
-		return r.unknown(key)
+		return r.Unknown(key)
 	})
 }
 
 // decodeLogitBias checks a map[string]float64 and keeps whether it has an
 // entry: only that matters. Any key is an entry, and none is guarded: a
 // map keeps the last value.
-func (in *reqBody) decodeLogitBias(r *reader) bool {
-	return r.object(func([]byte) (int, bool) {
-		var v optFloat
-		if !r.floatField(&v) {
+func (in *reqBody) decodeLogitBias(r *jsontext.Reader) bool {
+	return r.Object(func([]byte) (int, bool) {
+		var v jsontext.OptFloat
+		if !r.FloatField(&v) {
 			return -1, false
 		}
 		in.logitBias = true
@@ -362,17 +364,17 @@ func (in *reqBody) decodeLogitBias(r *reader) bool {
 }
 
 // decodeStrings checks a []string and keeps it raw.
-func decodeStrings(r *reader, raw *span) bool {
-	isArray := r.peek() == '['
-	start := r.i
-	if !r.array(func() bool {
-		var s span
-		return r.stringField(&s)
+func decodeStrings(r *jsontext.Reader, raw *jsontext.Span) bool {
+	isArray := r.Peek() == '['
+	start := r.Offset()
+	if !r.Array(func() bool {
+		var s jsontext.Span
+		return r.StringField(&s)
 	}) {
 		return false
 	}
 	if isArray {
-		*raw = span{start, r.i}
+		*raw = jsontext.Span{Start: start, End: r.Offset()}
 	}
 	return true
 }
@@ -380,60 +382,60 @@ func decodeStrings(r *reader, raw *span) bool {
 // readParts decodes array content (oaPart elements), the value at the
 // start of b, into dst.
 func readParts(dst []reqPart, b []byte) ([]reqPart, bool) {
-	r := reader{b: b}
-	if r.peek() != '[' {
+	r := jsontext.NewReader(b)
+	if r.Peek() != '[' {
 		return dst, false
 	}
-	ok := r.array(func() bool {
+	ok := r.Array(func() bool {
 		dst = append(dst, reqPart{})
 		return dst[len(dst)-1].decode(&r)
 	})
 	return dst, ok
 }
 
-func (p *reqPart) decode(r *reader) bool {
-	return r.object(func(key []byte) (int, bool) {
+func (p *reqPart) decode(r *jsontext.Reader) bool {
+	return r.Object(func(key []byte) (int, bool) {
 		switch string(key) {
 		case "type":
-			return 0, r.stringField(&p.typ)
+			return 0, r.StringField(&p.typ)
 		case "text":
-			return 1, r.stringField(&p.text)
+			return 1, r.StringField(&p.text)
 		case "refusal":
-			return 2, r.stringField(&p.refusal)
+			return 2, r.StringField(&p.refusal)
 		case "image_url":
 			return 3, p.decodeImageURL(r)
 		case "file":
 			return 4, p.decodeFile(r)
 		}
-		return r.unknown(key)
+		return r.Unknown(key)
 	})
 }
 
-func (p *reqPart) decodeImageURL(r *reader) bool {
-	return r.optObject(&p.imageURL, func(key []byte) (int, bool) {
-		var ignored span
+func (p *reqPart) decodeImageURL(r *jsontext.Reader) bool {
+	return r.OptObject(&p.imageURL, func(key []byte) (int, bool) {
+		var ignored jsontext.Span
 		switch string(key) {
 		case "url":
-			return 0, r.stringField(&p.url)
+			return 0, r.StringField(&p.url)
 		case "detail":
-			return 1, r.stringField(&ignored)
+			return 1, r.StringField(&ignored)
 		}
-		return r.unknown(key)
+		return r.Unknown(key)
 	})
 }
 
-func (p *reqPart) decodeFile(r *reader) bool {
-	return r.optObject(&p.file, func(key []byte) (int, bool) {
-		var ignored span
+func (p *reqPart) decodeFile(r *jsontext.Reader) bool {
+	return r.OptObject(&p.file, func(key []byte) (int, bool) {
+		var ignored jsontext.Span
 		switch string(key) {
 		case "file_data":
-			return 0, r.stringField(&p.fileData)
+			return 0, r.StringField(&p.fileData)
 		case "file_id":
-			return 1, r.stringField(&p.fileID)
+			return 1, r.StringField(&p.fileID)
 		case "filename":
-			return 2, r.stringField(&ignored)
+			return 2, r.StringField(&ignored)
 		}
-		return r.unknown(key)
+		return r.Unknown(key)
 	})
 }
 
@@ -441,17 +443,17 @@ func (p *reqPart) decodeFile(r *reader) bool {
 // canonical form).
 type respBody struct {
 	src            []byte
-	id, typ, model span
+	id, typ, model jsontext.Span
 	content        []respBlock
-	stopReason     span
+	stopReason     jsontext.Span
 	usage          anUsage
 }
 
 // respBlock is anRespBlock; compact reports an input without white space
 // to drop.
 type respBlock struct {
-	typ, text, id, name span
-	input               span
+	typ, text, id, name jsontext.Span
+	input               jsontext.Span
 	compact             bool
 }
 
@@ -476,54 +478,54 @@ func decodeResponse(body []byte) (respBody, error) {
 }
 
 func (in *respBody) decode() bool {
-	r := reader{b: in.src}
-	return r.object(func(key []byte) (int, bool) {
-		var role span
+	r := jsontext.NewReader(in.src)
+	return r.Object(func(key []byte) (int, bool) {
+		var role jsontext.Span
 		switch string(key) {
 		case "id":
-			return 0, r.stringField(&in.id)
+			return 0, r.StringField(&in.id)
 		case "type":
-			return 1, r.stringField(&in.typ)
+			return 1, r.StringField(&in.typ)
 		case "role":
-			return 2, r.stringField(&role)
+			return 2, r.StringField(&role)
 		case "model":
-			return 3, r.stringField(&in.model)
+			return 3, r.StringField(&in.model)
 		case "content":
 			return 4, in.decodeContent(&r)
 		case "stop_reason":
-			return 5, r.stringField(&in.stopReason)
+			return 5, r.StringField(&in.stopReason)
 		case "usage":
 			return 6, in.decodeUsage(&r)
 		}
-		return r.unknown(key)
-	}) && r.end()
+		return r.Unknown(key)
+	}) && r.End()
 }
 
-func (in *respBody) decodeContent(r *reader) bool {
-	return r.array(func() bool { return grow(&in.content, 4).decode(r) })
+func (in *respBody) decodeContent(r *jsontext.Reader) bool {
+	return r.Array(func() bool { return grow(&in.content, 4).decode(r) })
 }
 
-func (b *respBlock) decode(r *reader) bool {
-	return r.object(func(key []byte) (int, bool) {
+func (b *respBlock) decode(r *jsontext.Reader) bool {
+	return r.Object(func(key []byte) (int, bool) {
 		switch string(key) {
 		case "type":
-			return 0, r.stringField(&b.typ)
+			return 0, r.StringField(&b.typ)
 		case "text":
-			return 1, r.stringField(&b.text)
+			return 1, r.StringField(&b.text)
 		case "id":
-			return 2, r.stringField(&b.id)
+			return 2, r.StringField(&b.id)
 		case "name":
-			return 3, r.stringField(&b.name)
+			return 3, r.StringField(&b.name)
 		case "input":
-			return 4, r.compactField(&b.input, &b.compact)
+			return 4, r.CompactField(&b.input, &b.compact)
 		}
-		return r.unknown(key)
+		return r.Unknown(key)
 	})
 }
 
-func (in *respBody) decodeUsage(r *reader) bool {
+func (in *respBody) decodeUsage(r *jsontext.Reader) bool {
 	u := &in.usage
-	return r.object(func(key []byte) (int, bool) {
+	return r.Object(func(key []byte) (int, bool) {
 		var f int
 		var dst *int64
 		switch string(key) {
@@ -536,12 +538,12 @@ func (in *respBody) decodeUsage(r *reader) bool {
 		case "cache_read_input_tokens":
 			f, dst = 3, &u.CacheReadInputTokens
 		default:
-			return r.unknown(key)
+			return r.Unknown(key)
 		}
 		// An int64 field: null leaves it as it was, 0 (it is decoded once).
-		var v optInt
-		ok := r.intField(&v)
-		*dst = v.v
+		var v jsontext.OptInt
+		ok := r.IntField(&v)
+		*dst = v.V
 		return f, ok
 	})
 }
@@ -550,26 +552,26 @@ func (in *respBody) decodeUsage(r *reader) bool {
 // oaStreamFlags, read with the rules of decodeRequest; false ok means
 // encoding/json must decide.
 func readIncludeUsage(body []byte) (v, ok bool) {
-	r := reader{b: body}
-	ok = r.object(func(key []byte) (int, bool) {
+	r := jsontext.NewReader(body)
+	ok = r.Object(func(key []byte) (int, bool) {
 		if string(key) != "stream_options" {
-			return r.unknown(key)
+			return r.Unknown(key)
 		}
 		var ok bool
 		v, ok = readStreamOptions(&r)
 		return 0, ok
-	}) && r.end()
+	}) && r.End()
 	return v && ok, ok
 }
 
-func readStreamOptions(r *reader) (v, ok bool) {
-	ok = r.object(func(key []byte) (int, bool) {
+func readStreamOptions(r *jsontext.Reader) (v, ok bool) {
+	ok = r.Object(func(key []byte) (int, bool) {
 		if string(key) != "include_usage" {
-			return r.unknown(key)
+			return r.Unknown(key)
 		}
-		var b optBool
-		ok := r.boolField(&b)
-		v = b.v
+		var b jsontext.OptBool
+		ok := r.BoolField(&b)
+		v = b.V
 		return 0, ok
 	})
 	return v && ok, ok

@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"math"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
+	"github.com/keeptrusts/gateway/pkg/jsontext"
 	"github.com/keeptrusts/gateway/pkg/provider"
 )
 
@@ -261,131 +261,11 @@ func FuzzIncludeUsage(f *testing.F) {
 	})
 }
 
-// FuzzJSONText holds the reader and writer of jsontext.go to encoding/json.
-func FuzzJSONText(f *testing.F) {
-	for _, s := range []string{
-		``, ` `, `0`, `-0`, `01`, `1.`, `1.5e`, `-`, `1e+5`, `1E-5`, `true`, `tru`, `nullx`, `[]`, `[1,]`, `[,1]`, `{}`, `{"a":1,}`,
-		`{"a" : [1, {"b":null}] }`, `"a\"b\\c\/\b\f\n\r\t\u00e9\ud83d\ude00"`, `"\ud800"`, `"\udc00\ud800x"`, `"\u12"`, `"\x"`,
-		"\"\t\"", "\"\xff\xfe\"", "\"\xe2\x80\xa8\u2029\"", "\"é\xe2\x80\xa8\"", "\"\xe2\x80\xa9é\"", `"<&>"`, `"\u0000\u001f\u007f"`, `[[[[]]]]`, `{"a":"b"}x`,
-	} {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		valid := json.Valid(data)
-		if got, _ := validJSON(data); got != valid {
-			t.Fatalf("validJSON(%q) = %v, json.Valid %v", data, got, valid)
-		}
-		if valid {
-			var want bytes.Buffer
-			if err := json.Compact(&want, data); err != nil {
-				t.Fatal(err)
-			}
-			if got := appendCompact(nil, bytes.TrimSpace(data)); !bytes.Equal(got, want.Bytes()) {
-				t.Fatalf("appendCompact(%q) = %q, want %q", data, got, want.Bytes())
-			}
-			if _, compact := validJSON(bytes.TrimSpace(data)); compact != bytes.Equal(bytes.TrimSpace(data), want.Bytes()) {
-				t.Fatalf("validJSON(%q) says compact %v", data, compact)
-			}
-		}
-		// data as a Go string to encode.
-		if got, want := appendString(nil, data, false), encodeNoEscape(t, string(data)); !bytes.Equal(got, want) {
-			t.Fatalf("appendString(%q) = %s, want %s", data, got, want)
-		}
-		if got, want := appendString(nil, string(data), true), mustMarshal(t, string(data)); !bytes.Equal(got, want) {
-			t.Fatalf("appendString(%q, html) = %s, want %s", data, got, want)
-		}
-		// data as a string literal to decode and encode again.
-		r := reader{b: data}
-		lit, ok := r.str()
-		if !ok || r.i != len(data) {
-			return
-		}
-		var s string
-		if err := json.Unmarshal(lit, &s); err != nil {
-			t.Fatalf("str accepted %q: %v", data, err)
-		}
-		if got := string(appendUnquoted(nil, lit)); got != s {
-			t.Fatalf("appendUnquoted(%s) = %q, want %q", lit, got, s)
-		}
-		if got := jstr(lit).String(); got != s {
-			t.Fatalf("String(%s) = %q, want %q", lit, got, s)
-		}
-		// is takes ASCII constants without backslashes.
-		wants := []string{"", "text", "user", "a", "function"}
-		if isPlainASCII(s) {
-			wants = append(wants, s, s+"x")
-		}
-		for _, want := range wants {
-			if got := jstr(lit).is(want); got != (s == want) {
-				t.Fatalf("%s.is(%q) = %v for value %q", lit, want, got, s)
-			}
-		}
-		if got, want := appendJstr(nil, lit), encodeNoEscape(t, s); !bytes.Equal(got, want) {
-			t.Fatalf("appendJstr(%s) = %s, want %s", lit, got, want)
-		}
-		if plain(jstr(lit).inner()) && string(jstr(lit).inner()) != s {
-			t.Fatalf("plain(%s) but it decodes to %q", lit, s)
-		}
-	})
-}
-
-func FuzzAppendFloat(f *testing.F) {
-	for _, v := range []float64{0, math.Copysign(0, -1), 1, 0.2, 1e-7, 1e-6, 123456789e13, 1e21, 1e300, -5e-324, math.MaxFloat64} {
-		f.Add(v)
-	}
-	f.Fuzz(func(t *testing.T, v float64) {
-		if math.IsInf(v, 0) || math.IsNaN(v) {
-			return
-		}
-		if got, want := appendFloat(nil, v), mustMarshal(t, v); !bytes.Equal(got, want) {
-			t.Fatalf("appendFloat(%v) = %s, want %s", v, got, want)
-		}
-	})
-}
-
-func TestValidJSONDepth(t *testing.T) {
-	for _, depth := range []int{maxDepth - 1, maxDepth, maxDepth + 1} {
-		for _, open := range []string{"[", `{"a":`} {
-			closer := "]"
-			if open != "[" {
-				closer = "}"
-			}
-			doc := []byte(strings.Repeat(open, depth) + strings.Repeat(closer, depth))
-			if got, _ := validJSON(doc); got != json.Valid(doc) {
-				t.Errorf("depth %d %s: validJSON %v, json.Valid %v", depth, open, got, !got)
-			}
-		}
-	}
-	// A body nested past the limit is the client's syntax error, as before.
-	deep := []byte(`{"model":"m","messages":[{"role":"user","content":"a"}],"x":` + strings.Repeat("[", maxDepth) + strings.Repeat("]", maxDepth) + `}`)
+// TestDeepRequest: a body nested past encoding/json's limit is the
+// client's syntax error, as before the fast reader.
+func TestDeepRequest(t *testing.T) {
+	deep := []byte(`{"model":"m","messages":[{"role":"user","content":"a"}],"x":` + strings.Repeat("[", jsontext.MaxDepth) + strings.Repeat("]", jsontext.MaxDepth) + `}`)
 	checkSameRequest(t, deep, "", false, 0)
-}
-
-func isPlainASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= 0x80 || s[i] == '\\' {
-			return false
-		}
-	}
-	return true
-}
-
-func encodeNoEscape(t *testing.T, v any) []byte {
-	t.Helper()
-	b, err := marshalNoEscape(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-func mustMarshal(t *testing.T, v any) []byte {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 // typicalResponse is an answer with text and a tool call, as Anthropic

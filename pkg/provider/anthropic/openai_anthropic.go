@@ -10,6 +10,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/keeptrusts/gateway/pkg/jsontext"
+	"github.com/keeptrusts/gateway/pkg/jsonw"
 	"github.com/keeptrusts/gateway/pkg/provider"
 )
 
@@ -131,22 +133,22 @@ func translateRequest(body []byte, model string, stream bool, defaultMaxTokens i
 	if err := checkUnsupported(&in); err != nil {
 		return nil, err
 	}
-	if model == "" && in.model.str(in.src).empty() {
+	if model == "" && in.model.Str(in.src).Empty() {
 		return nil, reqErr("model", "model is required")
 	}
 	maxTok, err := maxTokens(&in, defaultMaxTokens)
 	if err != nil {
 		return nil, err
 	}
-	if in.temperature.set {
+	if in.temperature.Set {
 		// OpenAI accepts 0..2, Anthropic 0..1. Halving would change what a
 		// client's 0.7 means; clamping would silently change 1.5. Refuse.
-		if t := in.temperature.v; t < 0 || t > 1 {
+		if t := in.temperature.V; t < 0 || t > 1 {
 			return nil, reqErr("temperature", "temperature %s is outside Anthropic's range 0..1", strconv.FormatFloat(t, 'g', -1, 64))
 		}
 	}
-	if in.topP.set {
-		if p := in.topP.v; p < 0 || p > 1 {
+	if in.topP.Set {
+		if p := in.topP.V; p < 0 || p > 1 {
 			return nil, reqErr("top_p", "top_p must be between 0 and 1")
 		}
 	}
@@ -169,9 +171,9 @@ func translateRequest(body []byte, model string, stream bool, defaultMaxTokens i
 	w := reqWriter{src: in.src, calls: in.calls, out: make([]byte, 0, len(body)+len(body)/8+len(rfText)+256)}
 	w.out = append(w.out, `{"model":`...)
 	if model != "" {
-		w.out = appendString(w.out, model, false)
+		w.out = jsonw.AppendString(w.out, model)
 	} else {
-		w.out = appendJstr(w.out, w.str(in.model))
+		w.out = jsontext.AppendLit(w.out, w.str(in.model))
 	}
 	w.out = append(w.out, `,"max_tokens":`...)
 	w.out = strconv.AppendInt(w.out, maxTok, 10)
@@ -181,32 +183,32 @@ func translateRequest(body []byte, model string, stream bool, defaultMaxTokens i
 	}
 	// safety_identifier is OpenAI's successor of user; both are an opaque
 	// end-user id, which is what Anthropic's metadata.user_id is.
-	if uid := w.str(in.user); !uid.empty() || !w.str(in.safetyIdentifier).empty() {
-		if uid.empty() {
+	if uid := w.str(in.user); !uid.Empty() || !w.str(in.safetyIdentifier).Empty() {
+		if uid.Empty() {
 			uid = w.str(in.safetyIdentifier)
 		}
 		w.out = append(w.out, `,"metadata":{"user_id":`...)
-		w.out = appendJstr(w.out, uid)
+		w.out = jsontext.AppendLit(w.out, uid)
 		w.out = append(w.out, '}')
 	}
 	if len(stop) > 0 {
 		w.out = append(w.out, `,"stop_sequences":[`...)
 		for _, s := range stop {
 			w.sep()
-			w.out = appendJstr(w.out, s)
+			w.out = jsontext.AppendLit(w.out, s)
 		}
 		w.out = append(w.out, ']')
 	}
 	if stream {
 		w.out = append(w.out, `,"stream":true`...)
 	}
-	if in.temperature.set {
+	if in.temperature.Set {
 		w.out = append(w.out, `,"temperature":`...)
-		w.out = appendFloat(w.out, in.temperature.v)
+		w.out = jsonw.AppendFloat(w.out, in.temperature.V)
 	}
-	if in.topP.set {
+	if in.topP.Set {
 		w.out = append(w.out, `,"top_p":`...)
-		w.out = appendFloat(w.out, in.topP.v)
+		w.out = jsonw.AppendFloat(w.out, in.topP.V)
 	}
 	if err := w.tools(&in); err != nil {
 		return nil, err
@@ -233,42 +235,42 @@ func marshalNoEscape(v any) ([]byte, error) {
 // Anthropic counterpart.
 func checkUnsupported(in *reqBody) error {
 	switch {
-	case in.n.set && in.n.v != 1:
+	case in.n.Set && in.n.V != 1:
 		return reqErr("n", "Anthropic returns one choice per request; n must be 1")
-	case in.logprobs.set && in.logprobs.v:
+	case in.logprobs.Set && in.logprobs.V:
 		return reqErr("logprobs", "Anthropic does not return log probabilities")
-	case in.topLogprobs.set && in.topLogprobs.v != 0:
+	case in.topLogprobs.Set && in.topLogprobs.V != 0:
 		return reqErr("top_logprobs", "Anthropic does not return log probabilities")
-	case in.frequencyPenalty.set && in.frequencyPenalty.v != 0:
+	case in.frequencyPenalty.Set && in.frequencyPenalty.V != 0:
 		return reqErr("frequency_penalty", "Anthropic has no frequency penalty; omit it or set it to 0")
-	case in.presencePenalty.set && in.presencePenalty.v != 0:
+	case in.presencePenalty.Set && in.presencePenalty.V != 0:
 		return reqErr("presence_penalty", "Anthropic has no presence penalty; omit it or set it to 0")
 	case in.logitBias:
 		return reqErr("logit_bias", "Anthropic does not support logit_bias")
-	case !isNull(in.audio.in(in.src)):
+	case !isNull(in.audio.In(in.src)):
 		return reqErr("audio", "Anthropic does not produce audio output")
-	case !isNull(in.functions.in(in.src)):
+	case !isNull(in.functions.In(in.src)):
 		return reqErr("functions", "the deprecated functions field is not supported; use tools")
-	case !isNull(in.functionCall.in(in.src)):
+	case !isNull(in.functionCall.In(in.src)):
 		return reqErr("function_call", "the deprecated function_call field is not supported; use tool_choice")
-	case !in.reasoningEffort.str(in.src).empty():
+	case !in.reasoningEffort.Str(in.src).Empty():
 		return reqErr("reasoning_effort", "reasoning_effort cannot be expressed for Anthropic models")
-	case !in.verbosity.str(in.src).empty():
+	case !in.verbosity.Str(in.src).Empty():
 		return reqErr("verbosity", "verbosity cannot be expressed for Anthropic models")
-	case !isNull(in.webSearchOptions.in(in.src)):
+	case !isNull(in.webSearchOptions.In(in.src)):
 		return reqErr("web_search_options", "web search is not supported for Anthropic targets")
 	}
-	if in.modalities != (span{}) {
+	if in.modalities != (jsontext.Span{}) {
 		// decode checked the array: strings and nulls (which stand for "").
-		r := reader{b: in.src, i: in.modalities.start}
-		r.enter('[')
+		r := jsontext.NewReaderAt(in.src, in.modalities.Start)
+		r.Enter('[')
 		for first := true; ; first = false {
-			if more, _ := r.more(']', first); !more {
+			if more, _ := r.More(']', first); !more {
 				break
 			}
-			var sp span
-			r.stringField(&sp)
-			if m := sp.str(in.src); !m.is("text") {
+			var sp jsontext.Span
+			r.StringField(&sp)
+			if m := sp.Str(in.src); !m.Is("text") {
 				return reqErr("modalities", "Anthropic only produces text; modality %q is not supported", m.String())
 			}
 		}
@@ -280,16 +282,16 @@ func maxTokens(in *reqBody, defaultMaxTokens int) (int64, error) {
 	// max_completion_tokens replaced max_tokens in OpenAI's API; when a client
 	// sends both, the newer one wins.
 	switch {
-	case in.maxCompletionTokens.set:
-		if in.maxCompletionTokens.v < 1 {
+	case in.maxCompletionTokens.Set:
+		if in.maxCompletionTokens.V < 1 {
 			return 0, reqErr("max_completion_tokens", "max_completion_tokens must be at least 1")
 		}
-		return in.maxCompletionTokens.v, nil
-	case in.maxTokens.set:
-		if in.maxTokens.v < 1 {
+		return in.maxCompletionTokens.V, nil
+	case in.maxTokens.Set:
+		if in.maxTokens.V < 1 {
 			return 0, reqErr("max_tokens", "max_tokens must be at least 1")
 		}
-		return in.maxTokens.v, nil
+		return in.maxTokens.V, nil
 	case defaultMaxTokens > 0:
 		return int64(defaultMaxTokens), nil
 	default:
@@ -297,32 +299,32 @@ func maxTokens(in *reqBody, defaultMaxTokens int) (int64, error) {
 	}
 }
 
-func stopSequences(src []byte, stop span) ([]jstr, error) {
-	raw := stop.in(src)
+func stopSequences(src []byte, stop jsontext.Span) ([]jsontext.Lit, error) {
+	raw := stop.In(src)
 	switch firstByte(raw) {
 	case 0, 'n': // null: raw is valid JSON
 		return nil, nil
 	case '"':
-		if jstr(raw).empty() {
+		if jsontext.Lit(raw).Empty() {
 			return nil, nil
 		}
-		return []jstr{raw}, nil
+		return []jsontext.Lit{raw}, nil
 	case '[':
-		var list []jstr
-		r := reader{b: src, i: stop.start}
-		r.enter('[')
+		var list []jsontext.Lit
+		r := jsontext.NewReaderAt(src, stop.Start)
+		r.Enter('[')
 		for first := true; ; first = false {
-			if more, _ := r.more(']', first); !more {
+			if more, _ := r.More(']', first); !more {
 				break
 			}
-			var sp span
-			if !r.stringField(&sp) {
+			var sp jsontext.Span
+			if !r.StringField(&sp) {
 				return nil, reqErr("stop", "stop must be a string or an array of strings")
 			}
-			s := sp.str(src)
+			s := sp.Str(src)
 			// An empty stop string never matches for OpenAI; Anthropic
 			// rejects it.
-			if !s.empty() {
+			if !s.Empty() {
 				list = append(list, s)
 			}
 		}
@@ -345,8 +347,8 @@ type reqWriter struct {
 	parts []reqPart
 }
 
-func (w *reqWriter) str(sp span) jstr   { return sp.str(w.src) }
-func (w *reqWriter) raw(sp span) []byte { return sp.in(w.src) }
+func (w *reqWriter) str(sp jsontext.Span) jsontext.Lit { return sp.Str(w.src) }
+func (w *reqWriter) raw(sp jsontext.Span) []byte       { return sp.In(w.src) }
 
 // sep writes the comma before an array element unless it is the first one.
 func (w *reqWriter) sep() { w.out = appendSep(w.out) }
@@ -358,20 +360,20 @@ func appendSep(out []byte) []byte {
 	return out
 }
 
-func (w *reqWriter) text(s jstr) {
+func (w *reqWriter) text(s jsontext.Lit) {
 	out := appendSep(w.out)
 	out = append(out, `{"type":"text","text":`...)
-	out = appendJstr(out, s)
+	out = jsontext.AppendLit(out, s)
 	w.out = append(out, '}')
 }
 
 // unquote returns the value of s; it is valid until the next call.
-func (w *reqWriter) unquote(s jstr) []byte {
-	in := s.inner()
+func (w *reqWriter) unquote(s jsontext.Lit) []byte {
+	in := s.Inner()
 	if bytes.IndexByte(in, '\\') < 0 && utf8.Valid(in) {
 		return in
 	}
-	w.scratch = appendUnquoted(w.scratch[:0], s)
+	w.scratch = jsontext.AppendUnquoted(w.scratch[:0], s)
 	return w.scratch
 }
 
@@ -393,7 +395,7 @@ func (w *reqWriter) system(msgs []reqMessage, instruction string) (int, error) {
 	if instruction != "" {
 		w.sep()
 		w.out = append(w.out, `{"type":"text","text":`...)
-		w.out = appendString(w.out, instruction, false)
+		w.out = jsonw.AppendString(w.out, instruction)
 		w.out = append(w.out, '}')
 	}
 	if w.out[len(w.out)-1] == '[' {
@@ -466,7 +468,7 @@ func (w *reqWriter) messages(msgs []reqMessage, sysAt int, sysErr error) error {
 
 // decodeParts decodes the array content of message i; the parts' spans
 // are in the returned slice.
-func (w *reqWriter) decodeParts(content span, i int) ([]reqPart, []byte, error) {
+func (w *reqWriter) decodeParts(content jsontext.Span, i int) ([]reqPart, []byte, error) {
 	raw := w.raw(content)
 	parts, ok := readParts(w.parts[:0], raw)
 	w.parts = parts[:0]
@@ -493,11 +495,11 @@ func (w *reqWriter) decodeParts(content span, i int) ([]reqPart, []byte, error) 
 
 // textBlocks writes content that may only hold text (system, developer,
 // tool) and returns the number of blocks written.
-func (w *reqWriter) textBlocks(content span, i int) (int, error) {
+func (w *reqWriter) textBlocks(content jsontext.Span, i int) (int, error) {
 	switch firstByte(w.raw(content)) {
 	case '"':
 		s := w.str(content)
-		if s.empty() {
+		if s.Empty() {
 			return 0, nil
 		}
 		w.text(s)
@@ -510,10 +512,10 @@ func (w *reqWriter) textBlocks(content span, i int) (int, error) {
 		n := 0
 		for j := range parts {
 			p := &parts[j]
-			if typ := p.typ.str(in); !typ.is("text") {
+			if typ := p.typ.Str(in); !typ.Is("text") {
 				return 0, reqErr(partPath(i, j)+".type", "only text parts are allowed here, got %q", typ.String())
 			}
-			if t := p.text.str(in); !t.empty() {
+			if t := p.text.Str(in); !t.Empty() {
 				w.text(t)
 				n++
 			}
@@ -525,7 +527,7 @@ func (w *reqWriter) textBlocks(content span, i int) (int, error) {
 	return 0, reqErr(msgPath(i)+".content", "content must be a string or an array of content parts")
 }
 
-func (w *reqWriter) userBlocks(content span, i int) (int, error) {
+func (w *reqWriter) userBlocks(content jsontext.Span, i int) (int, error) {
 	if firstByte(w.raw(content)) != '[' {
 		return w.textBlocks(content, i)
 	}
@@ -536,26 +538,26 @@ func (w *reqWriter) userBlocks(content span, i int) (int, error) {
 	n := 0
 	for j := range parts {
 		p := &parts[j]
-		switch typ := p.typ.str(in); {
-		case typ.is("text"):
-			t := p.text.str(in)
-			if t.empty() {
+		switch typ := p.typ.Str(in); {
+		case typ.Is("text"):
+			t := p.text.Str(in)
+			if t.Empty() {
 				continue
 			}
 			w.text(t)
-		case typ.is("image_url"):
-			u := p.url.str(in)
-			if !p.imageURL || u.empty() {
+		case typ.Is("image_url"):
+			u := p.url.Str(in)
+			if !p.imageURL || u.Empty() {
 				return 0, reqErr(partPath(i, j)+".image_url.url", "image_url.url is required")
 			}
 			if err := w.image(u, i, j); err != nil {
 				return 0, err
 			}
-		case typ.is("file"):
+		case typ.Is("file"):
 			if err := w.file(p, in, i, j); err != nil {
 				return 0, err
 			}
-		case typ.is("input_audio"):
+		case typ.Is("input_audio"):
 			return 0, reqErr(partPath(i, j), "Anthropic does not accept audio input")
 		default:
 			return 0, reqErr(partPath(i, j)+".type", "unsupported content part type %q", typ.String())
@@ -593,7 +595,7 @@ func parseDataURL(u []byte) (mediaType string, data []byte, ok bool) {
 }
 
 // image writes an image block for the URL of part j of message i.
-func (w *reqWriter) image(s jstr, i, j int) error {
+func (w *reqWriter) image(s jsontext.Lit, i, j int) error {
 	u := w.unquote(s)
 	switch {
 	case bytes.HasPrefix(u, []byte("data:")):
@@ -608,7 +610,7 @@ func (w *reqWriter) image(s jstr, i, j int) error {
 	case hasPrefixFold(u, "https://"), hasPrefixFold(u, "http://"):
 		w.sep()
 		w.out = append(w.out, `{"type":"image","source":{"type":"url","url":`...)
-		w.out = appendString(w.out, u, false)
+		w.out = jsonw.AppendString(w.out, u)
 		w.out = append(w.out, "}}"...)
 	default:
 		return reqErr(partPath(i, j)+".image_url.url", "an image URL must be an http(s) URL or a base64 data URL")
@@ -622,10 +624,10 @@ func (w *reqWriter) base64Source(typ, mediaType string, data []byte) {
 	w.out = append(w.out, `{"type":"`...)
 	w.out = append(w.out, typ...)
 	w.out = append(w.out, `","source":{"type":"base64","media_type":`...)
-	w.out = appendString(w.out, mediaType, false)
+	w.out = jsonw.AppendString(w.out, mediaType)
 	if len(data) > 0 {
 		w.out = append(w.out, `,"data":`...)
-		w.out = appendString(w.out, data, false)
+		w.out = jsonw.AppendString(w.out, data)
 	}
 	w.out = append(w.out, "}}"...)
 }
@@ -640,8 +642,8 @@ func (w *reqWriter) file(p *reqPart, in []byte, i, j int) error {
 	if !p.file {
 		return reqErr(partPath(i, j)+".file", "file is required")
 	}
-	fd := p.fileData.str(in)
-	if fd.empty() {
+	fd := p.fileData.Str(in)
+	if fd.Empty() {
 		return reqErr(partPath(i, j)+".file.file_id", "OpenAI file ids cannot be read by Anthropic; send file_data")
 	}
 	mt, data, ok := parseDataURL(w.unquote(fd))
@@ -656,7 +658,7 @@ func (w *reqWriter) assistantBlocks(m *reqMessage, i int) (int, error) {
 	n := 0
 	switch firstByte(w.raw(m.content)) {
 	case '"':
-		if s := w.str(m.content); !s.empty() {
+		if s := w.str(m.content); !s.Empty() {
 			w.text(s)
 			n++
 		}
@@ -667,14 +669,14 @@ func (w *reqWriter) assistantBlocks(m *reqMessage, i int) (int, error) {
 		}
 		for j := range parts {
 			p := &parts[j]
-			switch typ := p.typ.str(in); {
-			case typ.is("text"):
-				if t := p.text.str(in); !t.empty() {
+			switch typ := p.typ.Str(in); {
+			case typ.Is("text"):
+				if t := p.text.Str(in); !t.Empty() {
 					w.text(t)
 					n++
 				}
-			case typ.is("refusal"):
-				if t := p.refusal.str(in); !t.empty() {
+			case typ.Is("refusal"):
+				if t := p.refusal.Str(in); !t.Empty() {
 					w.text(t)
 					n++
 				}
@@ -687,7 +689,7 @@ func (w *reqWriter) assistantBlocks(m *reqMessage, i int) (int, error) {
 		return 0, reqErr(msgPath(i)+".content", "content must be a string or an array of content parts")
 	}
 	// A refusal the model gave earlier is part of what it said.
-	if refusal := w.str(m.refusal); n == 0 && !refusal.empty() {
+	if refusal := w.str(m.refusal); n == 0 && !refusal.Empty() {
 		w.text(refusal)
 		n++
 	}
@@ -698,21 +700,21 @@ func (w *reqWriter) assistantBlocks(m *reqMessage, i int) (int, error) {
 		return 0, reqErr(msgPath(i)+".function_call", "the deprecated function_call field is not supported; use tool_calls")
 	}
 	for j, tc := range w.calls[m.calls:m.callsEnd] {
-		if typ := w.str(tc.typ); !typ.empty() && !typ.is("function") {
+		if typ := w.str(tc.typ); !typ.Empty() && !typ.Is("function") {
 			return 0, reqErr(toolCallPath(i, j)+".type", "unsupported tool call type %q", typ.String())
 		}
 		id, name := w.str(tc.id), w.str(tc.name)
-		if id.empty() {
+		if id.Empty() {
 			return 0, reqErr(toolCallPath(i, j)+".id", "tool call id is required")
 		}
-		if name.empty() {
+		if name.Empty() {
 			return 0, reqErr(toolCallPath(i, j)+".function.name", "function name is required")
 		}
 		out := appendSep(w.out)
 		out = append(out, `{"type":"tool_use","id":`...)
-		out = appendJstr(out, id)
+		out = jsontext.AppendLit(out, id)
 		out = append(out, `,"name":`...)
-		out = appendJstr(out, name)
+		out = jsontext.AppendLit(out, name)
 		w.out = append(out, `,"input":`...)
 		if err := w.toolInput(w.str(tc.arguments)); err != nil {
 			return 0, reqErr(toolCallPath(i, j)+".function.arguments", "%v", err)
@@ -726,16 +728,16 @@ func (w *reqWriter) assistantBlocks(m *reqMessage, i int) (int, error) {
 // toolInput writes OpenAI's arguments string as Anthropic's input object.
 // The arguments are unescaped at the end of the output and compacted where
 // they stand: compacting never makes them longer.
-func (w *reqWriter) toolInput(args jstr) error {
+func (w *reqWriter) toolInput(args jsontext.Lit) error {
 	mark := len(w.out)
-	out := appendUnquoted(w.out, args)
+	out := jsontext.AppendUnquoted(w.out, args)
 	b := bytes.TrimSpace(out[mark:])
 	if len(b) == 0 {
 		// Some clients send "" for a function without parameters.
 		w.out = append(out[:mark], "{}"...)
 		return nil
 	}
-	valid, compact := validJSON(b)
+	valid, compact := jsontext.Valid(b)
 	switch {
 	case !valid:
 		return errors.New("arguments must be a JSON object, got invalid JSON")
@@ -744,7 +746,7 @@ func (w *reqWriter) toolInput(args jstr) error {
 	case compact:
 		w.out = append(out[:mark], b...)
 	default:
-		w.out = appendCompact(out[:mark], b)
+		w.out = jsontext.AppendCompact(out[:mark], b)
 	}
 	return nil
 }
@@ -753,17 +755,17 @@ func (w *reqWriter) toolInput(args jstr) error {
 // when empty: the tool_use it answers needs it.
 func (w *reqWriter) toolResult(m *reqMessage, i int) (int, error) {
 	id := w.str(m.toolCallID)
-	if id.empty() {
+	if id.Empty() {
 		return 0, reqErr(msgPath(i)+".tool_call_id", "tool_call_id is required on tool messages")
 	}
 	out := appendSep(w.out)
 	out = append(out, `{"type":"tool_result","tool_use_id":`...)
-	w.out = appendJstr(out, id)
+	w.out = jsontext.AppendLit(out, id)
 	switch firstByte(w.raw(m.content)) {
 	case '"':
-		if s := w.str(m.content); !s.empty() {
+		if s := w.str(m.content); !s.Empty() {
 			out := append(w.out, `,"content":`...)
-			w.out = appendJstr(out, s)
+			w.out = jsontext.AppendLit(out, s)
 		}
 	case '[':
 		mark := len(w.out)
@@ -797,11 +799,11 @@ func (w *reqWriter) tools(in *reqBody) error {
 		w.out = append(w.out, `,"tools":[`...)
 		for i := range in.tools {
 			t := &in.tools[i]
-			if typ := w.str(t.typ); !typ.is("function") {
+			if typ := w.str(t.typ); !typ.Is("function") {
 				return reqErr(toolPath(i)+".type", "unsupported tool type %q; only function tools can be expressed", typ.String())
 			}
 			name := w.str(t.name)
-			if !t.function || name.empty() {
+			if !t.function || name.Empty() {
 				return reqErr(toolPath(i)+".function.name", "function name is required")
 			}
 			schema, compact := w.raw(t.parameters), t.compact
@@ -815,17 +817,17 @@ func (w *reqWriter) tools(in *reqBody) error {
 			}
 			out := appendSep(w.out)
 			out = append(out, `{"name":`...)
-			out = appendJstr(out, name)
-			if d := w.str(t.description); !d.empty() {
+			out = jsontext.AppendLit(out, name)
+			if d := w.str(t.description); !d.Empty() {
 				out = append(out, `,"description":`...)
-				out = appendJstr(out, d)
+				out = jsontext.AppendLit(out, d)
 			}
 			out = append(out, `,"input_schema":`...)
 			// The client's schema is valid JSON already: it is only compacted.
 			if compact {
 				out = append(out, schema...)
 			} else {
-				out = appendCompact(out, schema)
+				out = jsontext.AppendCompact(out, schema)
 			}
 			w.out = append(out, '}')
 		}
@@ -843,7 +845,7 @@ func (w *reqWriter) tools(in *reqBody) error {
 		// Without tools a choice of none/auto means nothing.
 		return nil
 	}
-	if in.parallelToolCalls.set && !in.parallelToolCalls.v {
+	if in.parallelToolCalls.Set && !in.parallelToolCalls.V {
 		if choice.typ == "" {
 			choice.typ = "auto"
 		}
@@ -857,7 +859,7 @@ func (w *reqWriter) tools(in *reqBody) error {
 	w.out = append(w.out, '"')
 	if choice.name != "" {
 		w.out = append(w.out, `,"name":`...)
-		w.out = appendString(w.out, choice.name, false)
+		w.out = jsonw.AppendString(w.out, choice.name)
 	}
 	if choice.disableParallel {
 		w.out = append(w.out, `,"disable_parallel_tool_use":true`...)
@@ -871,14 +873,14 @@ func decodeToolChoice(raw []byte) (toolChoice, error) {
 	case 0, 'n': // null: raw is valid JSON
 		return toolChoice{}, nil
 	case '"':
-		switch s := jstr(raw); {
-		case s.is("none"):
+		switch s := jsontext.Lit(raw); {
+		case s.Is("none"):
 			// Tools stay declared: Anthropic refuses tool_use blocks in the
 			// history of a request that declares no tools.
 			return toolChoice{typ: "none"}, nil
-		case s.is("auto"):
+		case s.Is("auto"):
 			return toolChoice{typ: "auto"}, nil
-		case s.is("required"):
+		case s.Is("required"):
 			return toolChoice{typ: "any"}, nil
 		default:
 			return toolChoice{}, reqErr("tool_choice", "unsupported tool_choice %q", s.String())
@@ -901,24 +903,24 @@ func decodeToolChoice(raw []byte) (toolChoice, error) {
 }
 
 func responseFormatInstruction(src []byte, rf *reqFormat) (string, error) {
-	switch typ := rf.typ.str(src); {
-	case typ.empty(), typ.is("text"):
+	switch typ := rf.typ.Str(src); {
+	case typ.Empty(), typ.Is("text"):
 		return "", nil
-	case typ.is("json_object"):
+	case typ.Is("json_object"):
 		return jsonObjectInstruction, nil
-	case typ.is("json_schema"):
-		schema := rf.schema.in(src)
+	case typ.Is("json_schema"):
+		schema := rf.schema.In(src)
 		if !rf.jsonSchema || isNull(schema) {
 			return "", reqErr("response_format.json_schema.schema", "a JSON schema is required")
 		}
 		text := jsonSchemaInstruction
-		if name := rf.name.str(src); !name.empty() {
+		if name := rf.name.Str(src); !name.Empty() {
 			text += " named " + strconv.Quote(name.String())
 		}
-		if desc := rf.description.str(src); !desc.empty() {
+		if desc := rf.description.Str(src); !desc.Empty() {
 			text += " (" + desc.String() + ")"
 		}
-		return text + ": " + string(appendCompact(nil, schema)), nil
+		return text + ": " + string(jsontext.AppendCompact(nil, schema)), nil
 	default:
 		return "", reqErr("response_format.type", "unsupported response_format type %q", typ.String())
 	}
@@ -975,37 +977,37 @@ func translateResponse(body []byte, created int64) (*provider.Response, error) {
 		return nil, err
 	}
 	src := in.src
-	if typ := in.typ.str(src); !typ.is("message") {
+	if typ := in.typ.Str(src); !typ.Is("message") {
 		return nil, fmt.Errorf("anthropic answer is not a message (type %q)", typ.String())
 	}
 	hasText, calls := false, 0
 	for i := range in.content {
-		switch typ := in.content[i].typ.str(src); {
-		case typ.is("text"):
+		switch typ := in.content[i].typ.Str(src); {
+		case typ.Is("text"):
 			hasText = true
-		case typ.is("tool_use"):
+		case typ.Is("tool_use"):
 			calls++
 		}
 	}
 
 	out := make([]byte, 0, len(body)+256)
 	out = append(out, `{"id":`...)
-	out = appendJstr(out, in.id.str(src))
+	out = jsontext.AppendLit(out, in.id.Str(src))
 	out = append(out, `,"object":"chat.completion","created":`...)
 	out = strconv.AppendInt(out, created, 10)
 	out = append(out, `,"model":`...)
-	out = appendJstr(out, in.model.str(src))
+	out = jsontext.AppendLit(out, in.model.Str(src))
 	out = append(out, `,"choices":[{"index":0,"message":{"role":"assistant","content":`...)
 	// OpenAI answers content null when the model only called tools.
 	if hasText || calls == 0 {
 		// The text blocks' values, concatenated, as one string.
 		out = append(out, '"')
 		for i := range in.content {
-			if b := &in.content[i]; b.typ.str(src).is("text") {
-				if t := b.text.str(src); plain(t.inner()) {
-					out = append(out, t.inner()...)
+			if b := &in.content[i]; b.typ.Str(src).Is("text") {
+				if t := b.text.Str(src); jsontext.Plain(t.Inner()) {
+					out = append(out, t.Inner()...)
 				} else {
-					out = appendReencoded(out, t)
+					out = jsontext.AppendReencoded(out, t)
 				}
 			}
 		}
@@ -1019,34 +1021,34 @@ func translateResponse(body []byte, created int64) (*provider.Response, error) {
 		var args []byte
 		for i := range in.content {
 			b := &in.content[i]
-			if !b.typ.str(src).is("tool_use") {
+			if !b.typ.Str(src).Is("tool_use") {
 				continue
 			}
 			if out[len(out)-1] != '[' {
 				out = append(out, ',')
 			}
 			out = append(out, `{"id":`...)
-			out = appendJstr(out, b.id.str(src))
+			out = jsontext.AppendLit(out, b.id.Str(src))
 			out = append(out, `,"type":"function","function":{"name":`...)
-			out = appendJstr(out, b.name.str(src))
+			out = jsontext.AppendLit(out, b.name.Str(src))
 			out = append(out, `,"arguments":`...)
-			switch input := b.input.in(src); {
+			switch input := b.input.In(src); {
 			case isNull(input):
 				out = append(out, `"{}"`...)
 			case b.compact:
-				out = appendString(out, input, false)
+				out = jsonw.AppendString(out, input)
 			default:
-				args = appendCompact(args[:0], input)
-				out = appendString(out, args, false)
+				args = jsontext.AppendCompact(args[:0], input)
+				out = jsonw.AppendString(out, args)
 			}
 			out = append(out, "}}"...)
 		}
 		out = append(out, ']')
 	}
-	stopReason := in.stopReason.str(src)
-	stop := stopReason.inner()
+	stopReason := in.stopReason.Str(src)
+	stop := stopReason.Inner()
 	if bytes.IndexByte(stop, '\\') >= 0 || !utf8.Valid(stop) {
-		stop = appendUnquoted(nil, stopReason)
+		stop = jsontext.AppendUnquoted(nil, stopReason)
 	}
 	fr := finishReason(string(stop))
 	out = append(out, `},"logprobs":null,"finish_reason":"`...)
@@ -1062,5 +1064,5 @@ func translateResponse(body []byte, created int64) (*provider.Response, error) {
 	out = append(out, `,"prompt_tokens_details":{"cached_tokens":`...)
 	out = strconv.AppendInt(out, ou.PromptTokensDetails.CachedTokens, 10)
 	out = append(out, "}}}"...)
-	return &provider.Response{Body: out, Model: in.model.str(src).String(), Usage: u, FinishReasons: []string{fr}}, nil
+	return &provider.Response{Body: out, Model: in.model.Str(src).String(), Usage: u, FinishReasons: []string{fr}}, nil
 }

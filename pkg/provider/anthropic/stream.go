@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"unicode/utf8"
 
+	"github.com/keeptrusts/gateway/pkg/jsonw"
 	"github.com/keeptrusts/gateway/pkg/provider"
 	"github.com/keeptrusts/gateway/pkg/sse"
 )
@@ -213,9 +214,9 @@ func (s *stream) blockStart(dst []byte) ([]byte, error) {
 		dst = append(dst, `{"tool_calls":[{"index":`...)
 		dst = strconv.AppendInt(dst, int64(idx), 10)
 		dst = append(dst, `,"id":`...)
-		dst = appendJSONString(dst, cb.ID)
+		dst = jsonw.AppendString(dst, cb.ID)
 		dst = append(dst, `,"type":"function","function":{"name":`...)
-		dst = appendJSONString(dst, cb.Name)
+		dst = jsonw.AppendString(dst, cb.Name)
 		dst = append(dst, `,"arguments":""}}]}`...)
 		return append(dst, chunkNoFinish...), nil
 	}
@@ -368,11 +369,11 @@ func (s *stream) buildPrefix() {
 		return
 	}
 	p := append([]byte(nil), `data: {"id":`...)
-	p = appendJSONString(p, s.id)
+	p = jsonw.AppendString(p, s.id)
 	p = append(p, `,"object":"chat.completion.chunk","created":`...)
 	p = strconv.AppendInt(p, s.created, 10)
 	p = append(p, `,"model":`...)
-	p = appendJSONString(p, s.model)
+	p = jsonw.AppendString(p, s.model)
 	s.head = len(p)
 	s.prefix = append(p, choicesPrefix...)
 }
@@ -491,15 +492,5 @@ func appendRawString(dst []byte, raw json.RawMessage) []byte {
 	if err := json.Unmarshal(raw, &s); err != nil {
 		return append(dst, `""`...)
 	}
-	return appendJSONString(dst, s)
-}
-
-// appendJSONString appends s as a JSON string.
-func appendJSONString(dst []byte, s string) []byte {
-	b, err := json.Marshal(s)
-	if err != nil {
-		// Strings always marshal (invalid UTF-8 is replaced).
-		return append(dst, `""`...)
-	}
-	return append(dst, b...)
+	return jsonw.AppendString(dst, s)
 }

@@ -1,37 +1,35 @@
-package anthropic
+// Package jsontext is the small, fast JSON reader the translators use on
+// their hot paths instead of encoding/json, plus the writers that copy what
+// it read. encoding/json validates a value again every time a
+// json.RawMessage of it is decoded, and goes through reflection for every
+// field; translating a 2 KB request that way cost about as much CPU as all
+// the rest of the gateway's work on a request (issue 8).
+//
+// The reader is exact where it says yes: a value it accepts decodes to what
+// encoding/json would decode, and the writers produce the bytes
+// encoding/json's Encoder would (SetEscapeHTML(false)); strings are written
+// by pkg/jsonw. Wherever encoding/json has rules the reader does not model
+// (case-insensitive or escaped keys, duplicate keys merging into one field,
+// type mismatches and their error messages), it answers "not sure" and the
+// caller asks encoding/json. The differential fuzz tests hold the reader and
+// writers to encoding/json.
+package jsontext
 
 import (
 	"bytes"
 	"encoding/binary"
-	"math"
 	"math/bits"
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
 )
 
-// This file holds the small JSON reader and writer the translator uses on
-// its hot path instead of encoding/json. encoding/json validates a value
-// again every time a json.RawMessage of it is decoded, and goes through
-// reflection for every field; translating a 2 KB request that way cost about
-// as much CPU as all the rest of the gateway's work on a request (issue 8).
-//
-// The reader is exact where it says yes: a value it accepts decodes to what
-// encoding/json would decode, and the writer produces the bytes
-// encoding/json's Encoder would (SetEscapeHTML(false)). Wherever encoding/json
-// has rules the reader does not model (case-insensitive or escaped keys,
-// duplicate keys merging into one field, type mismatches and their error
-// messages), it answers "not sure" and the caller asks encoding/json. The
-// differential tests (diff_test.go) hold the reader and writer to
-// encoding/json, and the translator to its former encoding/json version
-// (reference_test.go).
+// MaxDepth is encoding/json's nesting limit: deeper input is a syntax error.
+const MaxDepth = 10000
 
-// maxDepth is encoding/json's nesting limit: deeper input is a syntax error.
-const maxDepth = 10000
-
-// reader walks a JSON text. Every method validates what it consumes; false
+// Reader walks a JSON text. Every method validates what it consumes; false
 // means the input is not valid JSON or not of the expected shape.
-type reader struct {
+type Reader struct {
 	b     []byte
 	i     int
 	depth int
@@ -40,7 +38,17 @@ type reader struct {
 	spaced bool
 }
 
-func (r *reader) ws() {
+// NewReader returns a reader at the start of b.
+func NewReader(b []byte) Reader { return Reader{b: b} }
+
+// NewReaderAt returns a reader at offset i of b, e.g. at a Span's Start to
+// read again a value located before.
+func NewReaderAt(b []byte, i int) Reader { return Reader{b: b, i: i} }
+
+// Offset is the position of the next byte to read.
+func (r *Reader) Offset() int { return r.i }
+
+func (r *Reader) ws() {
 	for r.i < len(r.b) {
 		switch r.b[r.i] {
 		case ' ', '\t', '\n', '\r':
@@ -52,8 +60,8 @@ func (r *reader) ws() {
 	}
 }
 
-// peek returns the next byte after white space, 0 at the end.
-func (r *reader) peek() byte {
+// Peek returns the next byte after white space, 0 at the end.
+func (r *Reader) Peek() byte {
 	r.ws()
 	if r.i < len(r.b) {
 		return r.b[r.i]
@@ -61,14 +69,14 @@ func (r *reader) peek() byte {
 	return 0
 }
 
-// end reports whether only white space is left.
-func (r *reader) end() bool {
+// End reports whether only white space is left.
+func (r *Reader) End() bool {
 	r.ws()
 	return r.i == len(r.b)
 }
 
-// literal consumes true, false or null.
-func (r *reader) literal(lit string) bool {
+// Literal consumes true, false or null.
+func (r *Reader) Literal(lit string) bool {
 	if len(r.b)-r.i < len(lit) || string(r.b[r.i:r.i+len(lit)]) != lit {
 		return false
 	}
@@ -92,9 +100,9 @@ func specialMask(w uint64) uint64 {
 	return ((quote-lsb)&^quote | (bslash-lsb)&^bslash | (w-lsb*0x20)&^w) & msb
 }
 
-// str consumes a string literal starting at r.i and returns it with its
+// Str consumes a string literal starting at r.i and returns it with its
 // quotes. It skips eight plain bytes at a time.
-func (r *reader) str() ([]byte, bool) {
+func (r *Reader) Str() ([]byte, bool) {
 	b := r.b
 	start := r.i
 	if start >= len(b) || b[start] != '"' {
@@ -142,8 +150,8 @@ func (r *reader) str() ([]byte, bool) {
 	}
 }
 
-// number consumes a number literal and returns it.
-func (r *reader) number() ([]byte, bool) {
+// Number consumes a number literal and returns it.
+func (r *Reader) Number() ([]byte, bool) {
 	b, i := r.b, r.i
 	if i < len(b) && b[i] == '-' {
 		i++
@@ -188,30 +196,34 @@ func (r *reader) number() ([]byte, bool) {
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
-// value consumes any value.
-func (r *reader) value() bool {
-	switch r.peek() {
+func isHex(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+}
+
+// Value consumes any value.
+func (r *Reader) Value() bool {
+	switch r.Peek() {
 	case '"':
-		_, ok := r.str()
+		_, ok := r.Str()
 		return ok
 	case '{', '[':
 		return r.container(r.b[r.i])
 	case 't':
-		return r.literal("true")
+		return r.Literal("true")
 	case 'f':
-		return r.literal("false")
+		return r.Literal("false")
 	case 'n':
-		return r.literal("null")
+		return r.Literal("null")
 	case 0:
 		return false
 	}
-	_, ok := r.number()
+	_, ok := r.Number()
 	return ok
 }
 
 // container consumes an object or an array whose opening byte is open.
-func (r *reader) container(open byte) bool {
-	if !r.enter(open) {
+func (r *Reader) container(open byte) bool {
+	if !r.Enter(open) {
 		return false
 	}
 	closer := byte(']')
@@ -219,7 +231,7 @@ func (r *reader) container(open byte) bool {
 		closer = '}'
 	}
 	for first := true; ; first = false {
-		more, ok := r.more(closer, first)
+		more, ok := r.More(closer, first)
 		if !ok {
 			return false
 		}
@@ -227,34 +239,34 @@ func (r *reader) container(open byte) bool {
 			return true
 		}
 		if open == '{' {
-			if _, ok := r.rawKey(); !ok {
+			if _, ok := r.RawKey(); !ok {
 				return false
 			}
 		}
-		if !r.value() {
+		if !r.Value() {
 			return false
 		}
 	}
 }
 
-// enter consumes the opening byte of an object or array.
-func (r *reader) enter(open byte) bool {
-	if r.peek() != open {
+// Enter consumes the opening byte of an object or array.
+func (r *Reader) Enter(open byte) bool {
+	if r.Peek() != open {
 		return false
 	}
 	r.depth++
-	if r.depth > maxDepth {
+	if r.depth > MaxDepth {
 		return false
 	}
 	r.i++
 	return true
 }
 
-// more is the loop condition of an object or array entered with enter: it
+// More is the loop condition of an object or array entered with enter: it
 // consumes the separator or the closing byte and reports whether a member
 // follows.
-func (r *reader) more(closer byte, first bool) (more, ok bool) {
-	switch c := r.peek(); {
+func (r *Reader) More(closer byte, first bool) (more, ok bool) {
+	switch c := r.Peek(); {
 	case c == closer:
 		r.i++
 		r.depth--
@@ -268,96 +280,96 @@ func (r *reader) more(closer byte, first bool) (more, ok bool) {
 	return false, false
 }
 
-// rawKey consumes a member's key and its colon, returning the key literal.
-func (r *reader) rawKey() ([]byte, bool) {
+// RawKey consumes a member's key and its colon, returning the key literal.
+func (r *Reader) RawKey() ([]byte, bool) {
 	r.ws()
-	k, ok := r.str()
-	if !ok || r.peek() != ':' {
+	k, ok := r.Str()
+	if !ok || r.Peek() != ':' {
 		return nil, false
 	}
 	r.i++
 	return k, true
 }
 
-// key is rawKey for struct fields: it returns the key's text.
-func (r *reader) key() ([]byte, bool) {
-	k, ok := r.rawKey()
+// Key is rawKey for struct fields: it returns the key's text.
+func (r *Reader) Key() ([]byte, bool) {
+	k, ok := r.RawKey()
 	if !ok {
 		return nil, false
 	}
 	return k[1 : len(k)-1], true
 }
 
-// skipUnknown consumes the value of a key that is not exactly a field name.
+// SkipUnknown consumes the value of a key that is not exactly a field name.
 // It returns false for a key encoding/json might match differently from a
 // byte comparison: one with escapes, or with letters a case-insensitive
 // match could fold onto a field name (field names are lower-case ASCII).
-func (r *reader) skipUnknown(key []byte) bool {
+func (r *Reader) SkipUnknown(key []byte) bool {
 	for _, c := range key {
 		if c == '\\' || c >= 'A' && c <= 'Z' || c >= utf8.RuneSelf {
 			return false
 		}
 	}
-	return r.value()
+	return r.Value()
 }
 
-// span locates a value in the text a view was decoded from: b[start:end].
-// The zero span is an absent value (every value is at least a byte long).
+// Span locates a value in the text a view was decoded from: b[start:end].
+// The zero Span is an absent value (every value is at least a byte long).
 // Views hold spans rather than slices so that they hold no pointers: they
 // cost the garbage collector nothing.
-type span struct{ start, end int }
+type Span struct{ Start, End int }
 
-// in returns the span's bytes in b.
-func (sp span) in(b []byte) []byte { return b[sp.start:sp.end] }
+// In returns the Span's bytes in b.
+func (sp Span) In(b []byte) []byte { return b[sp.Start:sp.End] }
 
-// str returns a string field's literal in b.
-func (sp span) str(b []byte) jstr { return jstr(b[sp.start:sp.end]) }
+// Str returns a string field's literal in b.
+func (sp Span) Str(b []byte) Lit { return Lit(b[sp.Start:sp.End]) }
 
 // Field decoders. Each follows encoding/json's rules for its Go type: null
 // leaves a string, number or struct as it was and clears a pointer, slice or
 // map (the same thing here: a field is decoded once, a repeated key being
 // left to encoding/json); any other mismatch returns false.
 
-// stringField decodes a string field.
-func (r *reader) stringField(s *span) bool {
-	switch r.peek() {
+// StringField decodes a string field.
+func (r *Reader) StringField(s *Span) bool {
+	switch r.Peek() {
 	case '"':
 		start := r.i
-		_, ok := r.str()
-		*s = span{start, r.i}
+		_, ok := r.Str()
+		*s = Span{start, r.i}
 		return ok
 	case 'n':
-		return r.literal("null")
+		return r.Literal("null")
 	}
 	return false
 }
 
-// rawField decodes a json.RawMessage field: any value.
-func (r *reader) rawField(raw *span) bool {
+// RawField decodes a json.RawMessage field: any value.
+func (r *Reader) RawField(raw *Span) bool {
 	r.ws()
 	start := r.i
-	ok := r.value()
-	*raw = span{start, r.i}
+	ok := r.Value()
+	*raw = Span{start, r.i}
 	return ok
 }
 
-// compactField is rawField that also reports whether the value has no white
+// CompactField is rawField that also reports whether the value has no white
 // space to drop.
-func (r *reader) compactField(raw *span, compact *bool) bool {
+func (r *Reader) CompactField(raw *Span, compact *bool) bool {
 	r.ws()
 	r.spaced = false
-	ok := r.rawField(raw)
+	ok := r.RawField(raw)
 	*compact = !r.spaced
 	return ok
 }
 
-// intField decodes an int64 or a *int64.
-func (r *reader) intField(v *optInt) bool {
-	if r.peek() == 'n' {
-		*v = optInt{}
-		return r.literal("null")
+// IntField decodes an int64 or a *int64.
+func (r *Reader) IntField(v *OptInt) bool {
+	if r.Peek() == 'n' {
+		*v = OptInt{}
+		return r.Literal("null")
 	}
-	num, ok := r.number()
+	num, ok := r.Number()
 	if !ok {
 		return false
 	}
@@ -365,17 +377,17 @@ func (r *reader) intField(v *optInt) bool {
 	if err != nil {
 		return false
 	}
-	*v = optInt{v: n, set: true}
+	*v = OptInt{V: n, Set: true}
 	return true
 }
 
-// floatField decodes a *float64.
-func (r *reader) floatField(v *optFloat) bool {
-	if r.peek() == 'n' {
-		*v = optFloat{}
-		return r.literal("null")
+// FloatField decodes a *float64.
+func (r *Reader) FloatField(v *OptFloat) bool {
+	if r.Peek() == 'n' {
+		*v = OptFloat{}
+		return r.Literal("null")
 	}
-	num, ok := r.number()
+	num, ok := r.Number()
 	if !ok {
 		return false
 	}
@@ -383,41 +395,41 @@ func (r *reader) floatField(v *optFloat) bool {
 	if err != nil {
 		return false
 	}
-	*v = optFloat{v: f, set: true}
+	*v = OptFloat{V: f, Set: true}
 	return true
 }
 
-// boolField decodes a *bool.
-func (r *reader) boolField(v *optBool) bool {
-	switch r.peek() {
+// BoolField decodes a *bool.
+func (r *Reader) BoolField(v *OptBool) bool {
+	switch r.Peek() {
 	case 'n':
-		*v = optBool{}
-		return r.literal("null")
+		*v = OptBool{}
+		return r.Literal("null")
 	case 't':
-		*v = optBool{v: true, set: true}
-		return r.literal("true")
+		*v = OptBool{V: true, Set: true}
+		return r.Literal("true")
 	case 'f':
-		*v = optBool{set: true}
-		return r.literal("false")
+		*v = OptBool{Set: true}
+		return r.Literal("false")
 	}
 	return false
 }
 
-// optInt, optFloat and optBool are pointer fields decoded without the
+// OptInt, OptFloat and OptBool are pointer fields decoded without the
 // pointer's allocation.
-type optInt struct {
-	v   int64
-	set bool
+type OptInt struct {
+	V   int64
+	Set bool
 }
 
-type optFloat struct {
-	v   float64
-	set bool
+type OptFloat struct {
+	V   float64
+	Set bool
 }
 
-type optBool struct {
-	v   bool
-	set bool
+type OptBool struct {
+	V   bool
+	Set bool
 }
 
 // fields tracks which declared keys an object had: a repeated key makes
@@ -433,32 +445,32 @@ func (f *fields) see(n int) bool {
 	return true
 }
 
-// fieldFunc decodes the value of an object member whose key (its text,
-// without quotes) the reader has just consumed. It returns the field's
-// number (below 32) for the duplicate-key guard, or a negative number for a
-// key it does not guard (see unknown); ok false means the value is not of
-// the expected shape. It is a closure over the reader: a reader passed to
+// FieldFunc decodes the value of an object member whose key (its text,
+// without quotes) the Reader has just consumed. It returns the field's
+// Number (below 32) for the duplicate-key guard, or a negative number for a
+// Key it does not guard (see unknown); ok false means the value is not of
+// the expected shape. It is a closure over the Reader: a Reader passed to
 // an indirect call would escape to the heap.
-type fieldFunc func(key []byte) (field int, ok bool)
+type FieldFunc func(key []byte) (field int, ok bool)
 
-// object decodes an object into a struct, calling field for each member:
+// Object decodes an object into a struct, calling field for each member:
 // null leaves the struct as it was, and a field that comes twice returns
 // false (encoding/json would merge the two values). field does not escape:
 // a call allocates nothing.
-func (r *reader) object(field fieldFunc) bool {
-	if r.peek() == 'n' {
-		return r.literal("null")
+func (r *Reader) Object(field FieldFunc) bool {
+	if r.Peek() == 'n' {
+		return r.Literal("null")
 	}
-	if !r.enter('{') {
+	if !r.Enter('{') {
 		return false
 	}
 	var seen fields
 	for first := true; ; first = false {
-		more, ok := r.more('}', first)
+		more, ok := r.More('}', first)
 		if !ok || !more {
 			return ok
 		}
-		key, ok := r.key()
+		key, ok := r.Key()
 		if !ok {
 			return false
 		}
@@ -469,31 +481,31 @@ func (r *reader) object(field fieldFunc) bool {
 	}
 }
 
-// optObject is object for a pointer to a struct: set reports an object
+// OptObject is object for a pointer to a struct: set reports an object
 // rather than null.
-func (r *reader) optObject(set *bool, field fieldFunc) bool {
-	*set = r.peek() == '{'
-	return r.object(field)
+func (r *Reader) OptObject(set *bool, field FieldFunc) bool {
+	*set = r.Peek() == '{'
+	return r.Object(field)
 }
 
-// unknown is a fieldFunc's answer for a key that is none of its fields:
+// Unknown is a FieldFunc's answer for a key that is none of its fields:
 // the value is skipped (skipUnknown) and the key is not guarded.
-func (r *reader) unknown(key []byte) (int, bool) {
-	return -1, r.skipUnknown(key)
+func (r *Reader) Unknown(key []byte) (int, bool) {
+	return -1, r.SkipUnknown(key)
 }
 
-// array decodes an array into a slice, calling elem for each element; null
+// Array decodes an array into a slice, calling elem for each element; null
 // leaves the slice as it was (a field is decoded once: nil). elem, a
-// closure over the reader like a fieldFunc, does not escape.
-func (r *reader) array(elem func() bool) bool {
-	if r.peek() == 'n' {
-		return r.literal("null")
+// closure over the Reader like a FieldFunc, does not escape.
+func (r *Reader) Array(elem func() bool) bool {
+	if r.Peek() == 'n' {
+		return r.Literal("null")
 	}
-	if !r.enter('[') {
+	if !r.Enter('[') {
 		return false
 	}
 	for first := true; ; first = false {
-		more, ok := r.more(']', first)
+		more, ok := r.More(']', first)
 		if !ok || !more {
 			return ok
 		}
@@ -503,35 +515,35 @@ func (r *reader) array(elem func() bool) bool {
 	}
 }
 
-// validJSON is json.Valid; compact reports that b has no white space
+// Valid is json.Valid; compact reports that b has no white space
 // outside its strings.
-func validJSON(b []byte) (valid, compact bool) {
-	r := reader{b: b}
-	valid = r.value() && r.end()
+func Valid(b []byte) (valid, compact bool) {
+	r := Reader{b: b}
+	valid = r.Value() && r.End()
 	return valid, !r.spaced
 }
 
-// jstr is a JSON string literal as it stands in the input, quotes included,
+// Lit is a JSON string literal as it stands in the input, quotes included,
 // so that a string can be copied to the output without being unescaped and
 // escaped again. nil stands for an absent or null field, which
 // encoding/json would leave as "".
-type jstr []byte
+type Lit []byte
 
-// empty reports whether the string is "".
-func (s jstr) empty() bool { return len(s) <= 2 }
+// Empty reports whether the string is "".
+func (s Lit) Empty() bool { return len(s) <= 2 }
 
-// inner is the literal without its quotes.
-func (s jstr) inner() []byte {
+// Inner is the literal without its quotes.
+func (s Lit) Inner() []byte {
 	if len(s) < 2 {
 		return nil
 	}
 	return s[1 : len(s)-1]
 }
 
-// plain reports whether the literal's bytes between the quotes are its
+// Plain reports whether the literal's bytes between the quotes are its
 // decoded value and also how encoding/json would encode that value: no
 // escapes, valid UTF-8, no U+2028 or U+2029.
-func plain(in []byte) bool {
+func Plain(in []byte) bool {
 	i := 0
 	for i+8 <= len(in) {
 		w := binary.LittleEndian.Uint64(in[i:])
@@ -558,30 +570,30 @@ func plainTail(in []byte) bool {
 		!bytes.Contains(in, []byte("\u2028")) && !bytes.Contains(in, []byte("\u2029"))
 }
 
-// is reports whether the string's value is want, which must be ASCII
+// Is reports whether the string's value is want, which must be ASCII
 // without backslashes (all callers pass constants). Bytes without escapes
 // are then the value only if they are want itself: invalid UTF-8 would
 // decode to U+FFFD.
-func (s jstr) is(want string) bool {
-	in := s.inner()
+func (s Lit) Is(want string) bool {
+	in := s.Inner()
 	if string(in) == want {
 		return true
 	}
-	return bytes.IndexByte(in, '\\') >= 0 && string(appendUnquoted(nil, s)) == want
+	return bytes.IndexByte(in, '\\') >= 0 && string(AppendUnquoted(nil, s)) == want
 }
 
 // String returns the decoded value.
-func (s jstr) String() string {
+func (s Lit) String() string {
 	if len(s) < 2 {
 		return ""
 	}
-	return string(appendUnquoted(nil, s))
+	return string(AppendUnquoted(nil, s))
 }
 
-// appendUnquoted appends the value of a valid string literal as
+// AppendUnquoted appends the value of a valid string literal as
 // encoding/json decodes it: invalid UTF-8 and lone surrogates become U+FFFD.
-func appendUnquoted(dst []byte, lit jstr) []byte {
-	s := lit.inner()
+func AppendUnquoted(dst []byte, lit Lit) []byte {
+	s := lit.Inner()
 	for i := 0; i < len(s); {
 		switch c := s[i]; {
 		case c == '\\':
@@ -657,24 +669,24 @@ func getu4(s []byte) rune {
 	return r
 }
 
-// appendJstr appends the string as encoding/json would encode its value:
+// AppendLit appends the string as encoding/json would encode its value:
 // usually the literal itself.
-func appendJstr(dst []byte, s jstr) []byte {
+func AppendLit(dst []byte, s Lit) []byte {
 	if len(s) < 2 {
 		return append(dst, `""`...)
 	}
-	if plain(s.inner()) {
+	if Plain(s.Inner()) {
 		return append(dst, s...)
 	}
 	dst = append(dst, '"')
-	dst = appendReencoded(dst, s)
+	dst = AppendReencoded(dst, s)
 	return append(dst, '"')
 }
 
-// appendReencoded appends the value of lit encoded as a JSON string body
+// AppendReencoded appends the value of lit encoded as a JSON string body
 // (without quotes), in one pass and without an intermediate copy.
-func appendReencoded(dst []byte, lit jstr) []byte {
-	s := lit.inner()
+func AppendReencoded(dst []byte, lit Lit) []byte {
+	s := lit.Inner()
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
@@ -736,53 +748,9 @@ func appendByte(dst []byte, c byte) []byte {
 	return append(dst, c)
 }
 
-// appendString appends s as a JSON string exactly as encoding/json's Encoder
-// with SetEscapeHTML(false) does; escapeHTML also escapes <, > and & as
-// json.Marshal does.
-func appendString[T []byte | string](dst []byte, s T, escapeHTML bool) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && (!escapeHTML || c != '<' && c != '>' && c != '&') {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			if escapeHTML && (c == '<' || c == '>' || c == '&') {
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
-			} else {
-				dst = appendByte(dst, c)
-			}
-			i++
-			start = i
-			continue
-		}
-		r, n := utf8.DecodeRuneInString(string(s[i:min(len(s), i+utf8.UTFMax)]))
-		if r == utf8.RuneError && n == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i++
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			dst = append(dst, s[start:i]...)
-			dst = appendRune(dst, r)
-			i += n
-			start = i
-			continue
-		}
-		i += n
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
-}
-
-// appendCompact appends valid JSON v without insignificant white space, as
+// AppendCompact appends valid JSON v without insignificant white space, as
 // encoding/json writes a json.RawMessage.
-func appendCompact(dst, v []byte) []byte {
+func AppendCompact(dst, v []byte) []byte {
 	start := 0
 	for i := 0; i < len(v); i++ {
 		switch v[i] {
@@ -790,31 +758,12 @@ func appendCompact(dst, v []byte) []byte {
 			dst = append(dst, v[start:i]...)
 			start = i + 1
 		case '"':
-			r := reader{b: v, i: i}
-			if _, ok := r.str(); !ok {
+			r := Reader{b: v, i: i}
+			if _, ok := r.Str(); !ok {
 				return append(dst, v[start:]...) // cannot happen: v is valid
 			}
 			i = r.i - 1
 		}
 	}
 	return append(dst, v[start:]...)
-}
-
-// appendFloat appends f as encoding/json encodes a float64.
-func appendFloat(dst []byte, f float64) []byte {
-	abs := math.Abs(f)
-	format := byte('f')
-	if abs != 0 && (abs < 1e-6 || abs >= 1e21) {
-		format = 'e'
-	}
-	dst = strconv.AppendFloat(dst, f, format, -1, 64)
-	if format == 'e' {
-		// clean up e-09 to e-9
-		n := len(dst)
-		if n >= 4 && dst[n-4] == 'e' && dst[n-3] == '-' && dst[n-2] == '0' {
-			dst[n-2] = dst[n-1]
-			dst = dst[:n-1]
-		}
-	}
-	return dst
 }
