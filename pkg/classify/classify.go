@@ -214,26 +214,26 @@ func isTimeout(err error) bool {
 	return ok && ne.Timeout()
 }
 
-// retryAfter parses Retry-After as delta-seconds or an HTTP date.
+// retryAfter parses Retry-After as delta-seconds or an HTTP date. Azure
+// OpenAI's retry-after-ms (or x-ms-retry-after-ms), in milliseconds, wins
+// when it holds a usable value: it is the same wait, more precisely.
 func retryAfter(h http.Header) time.Duration {
 	if h == nil {
 		return 0
+	}
+	for _, k := range [...]string{"Retry-After-Ms", "X-Ms-Retry-After-Ms"} {
+		if v := h.Get(k); v != "" {
+			if d := delta(v, time.Millisecond); d > 0 {
+				return d
+			}
+		}
 	}
 	v := h.Get("Retry-After")
 	if v == "" {
 		return 0
 	}
-	if s, err := strconv.ParseFloat(v, 64); err == nil {
-		// ParseFloat also accepts "Inf" and "NaN", and a huge value would wrap
-		// around when converted: only finite positive values count, capped at
-		// the longest Duration.
-		if math.IsNaN(s) || math.IsInf(s, 0) || s <= 0 {
-			return 0
-		}
-		if ns := s * float64(time.Second); ns < math.MaxInt64 {
-			return time.Duration(ns)
-		}
-		return math.MaxInt64
+	if d := delta(v, time.Second); d > 0 {
+		return d
 	}
 	if t, err := http.ParseTime(v); err == nil {
 		if d := time.Until(t); d > 0 {
@@ -241,4 +241,20 @@ func retryAfter(h http.Header) time.Duration {
 		}
 	}
 	return 0
+}
+
+// delta parses a count of units (a number, possibly fractional); 0 when it
+// is not one or not positive.
+func delta(v string, unit time.Duration) time.Duration {
+	s, err := strconv.ParseFloat(v, 64)
+	// ParseFloat also accepts "Inf" and "NaN", and a huge value would wrap
+	// around when converted: only finite positive values count, capped at
+	// the longest Duration.
+	if err != nil || math.IsNaN(s) || math.IsInf(s, 0) || s <= 0 {
+		return 0
+	}
+	if ns := s * float64(unit); ns < math.MaxInt64 {
+		return time.Duration(ns)
+	}
+	return math.MaxInt64
 }

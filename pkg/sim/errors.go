@@ -106,7 +106,7 @@ func (s *Sim) contentPolicyError(f Fault) apiError {
 	if s.kind == KindAnthropic {
 		return apiError{typ: "invalid_request_error", message: "Output blocked by content filtering policy"}
 	}
-	if f.Code == CodeContentFilter {
+	if f.Code == CodeContentFilter || s.kind == KindAzureOpenAI {
 		return apiError{typ: "invalid_request_error", message: contentFilterMessage, body: azureContentFilterBody()}
 	}
 	return apiError{typ: "invalid_request_error", message: contentPolicyMessage, code: CodeContentPolicyViolation}
@@ -185,6 +185,14 @@ func (s *Sim) setRateLimitHeaders(h http.Header, secs int) {
 		h.Set("anthropic-ratelimit-requests-reset", time.Now().UTC().Add(time.Duration(secs)*time.Second).Format(time.RFC3339))
 		return
 	}
+	if s.kind == KindAzureOpenAI {
+		if secs > 0 {
+			h.Set("retry-after-ms", strconv.Itoa(secs*1000))
+		}
+		h.Set("x-ratelimit-remaining-requests", "0")
+		h.Set("x-ratelimit-remaining-tokens", "0")
+		return
+	}
 	h.Set("x-ratelimit-limit-requests", "3")
 	h.Set("x-ratelimit-remaining-requests", "0")
 	h.Set("x-ratelimit-reset-requests", strconv.Itoa(secs)+"s")
@@ -198,6 +206,9 @@ func (s *Sim) authError(wrong bool) apiError {
 			return apiError{typ: "authentication_error", message: "invalid x-api-key"}
 		}
 		return apiError{typ: "authentication_error", message: "x-api-key header is required"}
+	}
+	if s.kind == KindAzureOpenAI {
+		return azureAuthError(wrong)
 	}
 	if wrong {
 		return apiError{
@@ -218,8 +229,11 @@ func (s *Sim) authError(wrong bool) apiError {
 // and the limits send it. model names the requested model where the real
 // message does.
 func (s *Sim) errorFor(status int, model string) apiError {
-	if s.kind == KindAnthropic {
+	switch s.kind {
+	case KindAnthropic:
 		return anthropicErrorFor(status)
+	case KindAzureOpenAI:
+		return azureErrorFor(status, model)
 	}
 	return openaiErrorFor(status, model)
 }
@@ -296,6 +310,9 @@ func openaiErrorFor(status int, model string) apiError {
 func (s *Sim) notFound(r *http.Request) apiError {
 	if s.kind == KindAnthropic {
 		return apiError{typ: "not_found_error", message: "Not Found"}
+	}
+	if s.kind == KindAzureOpenAI {
+		return azureResourceNotFound
 	}
 	return apiError{typ: "invalid_request_error", message: fmt.Sprintf("Invalid URL (%s %s)", r.Method, r.URL.Path)}
 }

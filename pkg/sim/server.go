@@ -125,7 +125,7 @@ func Start(ctx context.Context, apiAddr, adminAddr string, s *Sim, opts ...Start
 }
 
 // URL is the API root, http://host:port. The OpenAI base URL is URL()+"/v1";
-// the Anthropic base URL is URL() (see BaseURL).
+// the Anthropic and Azure OpenAI base URLs are URL() (see BaseURL).
 func (srv *Server) URL() string { return "http://" + dialable(srv.addr) }
 
 // BaseURL is the base_url a gateway target uses for this simulator's kind.

@@ -61,15 +61,19 @@ const (
 	KindOpenAI Kind = "openai"
 	// KindAnthropic serves POST /v1/messages; its base URL is the host root.
 	KindAnthropic Kind = "anthropic"
+	// KindAzureOpenAI speaks OpenAI's format on Azure OpenAI's URLs
+	// (/openai/deployments/{deployment}/chat/completions?api-version=V,
+	// see azure.go); its base URL is the host root.
+	KindAzureOpenAI Kind = "azure_openai"
 )
 
 // ParseKind checks a kind given by a user.
 func ParseKind(s string) (Kind, error) {
 	switch k := Kind(strings.ToLower(strings.TrimSpace(s))); k {
-	case KindOpenAI, KindAnthropic:
+	case KindOpenAI, KindAnthropic, KindAzureOpenAI:
 		return k, nil
 	}
-	return "", fmt.Errorf("unknown simulator kind %q (want openai or anthropic)", s)
+	return "", fmt.Errorf("unknown simulator kind %q (want openai, anthropic or azure_openai)", s)
 }
 
 // maxBodyBytes bounds a request body; larger ones get the provider's 413.
@@ -204,7 +208,7 @@ func New(opts Options) *Sim {
 	if opts.Kind == "" {
 		opts.Kind = KindOpenAI
 	}
-	if opts.Kind != KindOpenAI && opts.Kind != KindAnthropic {
+	if _, err := ParseKind(string(opts.Kind)); err != nil {
 		panic(fmt.Sprintf("sim: unknown kind %q", opts.Kind))
 	}
 	models := opts.Models
@@ -470,6 +474,9 @@ type exchange struct {
 	fault  FaultKind
 	// api is the model API a request of kind reqChat was made to.
 	api provider.API
+	// deployment is the Azure OpenAI deployment a request was made to:
+	// it, not the body's model, chooses the model.
+	deployment string
 }
 
 // recorder remembers the status sent; it unwraps for ResponseController so
@@ -508,6 +515,10 @@ func (s *Sim) serve(w http.ResponseWriter, r *http.Request) {
 	// panic(http.ErrAbortHandler).
 	defer s.finish(x, start)
 	p := r.URL.Path
+	if s.kind == KindAzureOpenAI {
+		s.serveAzure(x)
+		return
+	}
 	if api, ok := s.apiAt(p); ok {
 		x.kind, x.api = reqChat, api
 		s.serveChat(x)
@@ -643,8 +654,11 @@ func (s *Sim) authorized(x *exchange) bool {
 		return true
 	}
 	var got string
-	if s.kind == KindAnthropic {
+	switch {
+	case s.kind == KindAnthropic:
 		got = x.r.Header.Get("x-api-key")
+	case s.kind == KindAzureOpenAI:
+		return s.azureAuthorized(x)
 	}
 	// OpenAI takes the key as a bearer token; so does Anthropic, where
 	// anthropic-sdk-go sends it (option.WithAPIKey), x-api-key first.
@@ -680,6 +694,9 @@ func (s *Sim) serveChat(x *exchange) {
 	body, ok := s.readBody(x)
 	if !ok {
 		return
+	}
+	if x.deployment != "" {
+		body = withModel(body, x.deployment)
 	}
 	conv, perr := s.parse(x.api, body)
 	if conv != nil {
@@ -922,7 +939,7 @@ func finishFrame(k Kind, api provider.API, frames [][]byte) int {
 	}
 	for i, fr := range frames {
 		if k == KindAnthropic && bytes.HasPrefix(fr, []byte("event: message_delta\n")) ||
-			k == KindOpenAI && bytes.Contains(fr, []byte(`"finish_reason":"`)) {
+			k != KindAnthropic && bytes.Contains(fr, []byte(`"finish_reason":"`)) {
 			return i
 		}
 	}
@@ -980,8 +997,14 @@ func malformedFrame(fr []byte) []byte {
 func (s *Sim) setHeaders(x *exchange, contentType string) {
 	h := x.w.Header()
 	h.Set("Content-Type", contentType)
-	if s.kind == KindAnthropic {
+	switch s.kind {
+	case KindAnthropic:
 		h.Set("request-id", x.reqID)
+		return
+	case KindAzureOpenAI:
+		h.Set("apim-request-id", x.reqID)
+		h.Set("x-request-id", x.reqID)
+		h.Set("x-ms-region", "Sim Region")
 		return
 	}
 	h.Set("x-request-id", x.reqID)
