@@ -12,7 +12,7 @@ import (
 type fixedReader struct{}
 
 func (fixedReader) Next() (sse.Event, error) { return sse.Event{Name: []byte("own")}, nil }
-func (fixedReader) Buffered() int           { return 0 }
+func (fixedReader) Buffered() int            { return 0 }
 
 // ownReaderAdapter is an adapter with its own event reader; the methods of
 // provider.Adapter are never called here.
