@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -172,11 +173,45 @@ func Status(code int, h http.Header) Outcome {
 // inspected; any other status is Status's, and the body is not looked at.
 func Response(code int, h http.Header, body []byte) Outcome {
 	out := Status(code, h)
+	if t := awsErrorType(h); t != "" {
+		out = awsError(t, out)
+	}
 	// A content-policy refusal stays a client error: every target would
 	// refuse the same content (errorKind tells it apart first).
 	if code == http.StatusBadRequest && len(body) > 0 && errorKind(body) == kindContextLength {
 		out.Reason = ContextLength
 		out.Retryable = true
+	}
+	return out
+}
+
+// awsErrorType is the exception an AWS JSON service (Amazon Bedrock) names
+// in x-amzn-ErrorType ("ThrottlingException:http://internal.amazon.com/..."
+// carries a suffix after the colon); "" when the header is absent.
+func awsErrorType(h http.Header) string {
+	if h == nil {
+		return ""
+	}
+	v := h.Get("X-Amzn-Errortype")
+	if i := strings.IndexByte(v, ':'); i >= 0 {
+		v = v[:i]
+	}
+	return v
+}
+
+// awsError refines a status's outcome by the exception Bedrock names where
+// the status alone misleads: a model still loading answers 429 but is the
+// provider not being ready, not a rate limit; a model that failed answers
+// 424; an account's service quota answers 400 but another account or
+// region may serve the request.
+func awsError(typ string, out Outcome) Outcome {
+	switch typ {
+	case "ModelNotReadyException", "ModelErrorException", "ModelStreamErrorException":
+		out.Reason, out.Retryable, out.CountsAgainst = UpstreamError, true, true
+	case "ServiceQuotaExceededException":
+		out.Reason, out.Retryable, out.CountsAgainst = RateLimited, true, true
+	case "UnrecognizedClientException", "InvalidSignatureException", "ExpiredTokenException":
+		out.Reason, out.Retryable, out.CountsAgainst = AuthError, true, true
 	}
 	return out
 }

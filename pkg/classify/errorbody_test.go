@@ -154,3 +154,37 @@ func BenchmarkResponse400(b *testing.B) {
 		_ = Response(400, nil, body)
 	}
 }
+
+// TestResponseBedrock: Amazon Bedrock names its exception in
+// x-amzn-ErrorType; where the status alone would mislead, the exception
+// decides.
+func TestResponseBedrock(t *testing.T) {
+	aws := func(typ string) http.Header {
+		return http.Header{"X-Amzn-Errortype": {typ + ":http://internal.amazon.com/coral/com.amazon.bedrock/"}}
+	}
+	for _, tt := range []struct {
+		name string
+		code int
+		typ  string
+		body string
+		want Outcome
+	}{
+		{"throttling", 429, "ThrottlingException", `{"message":"Too many requests, please wait before trying again."}`, Outcome{Reason: RateLimited, Status: 429, Retryable: true, CountsAgainst: true}},
+		{"model not ready is the provider, not a rate limit", 429, "ModelNotReadyException", `{"message":"Model is not ready"}`, Outcome{Reason: UpstreamError, Status: 429, Retryable: true, CountsAgainst: true}},
+		{"model error", 424, "ModelErrorException", `{"message":"The model returned an error"}`, Outcome{Reason: UpstreamError, Status: 424, Retryable: true, CountsAgainst: true}},
+		{"service quota", 400, "ServiceQuotaExceededException", `{"message":"quota"}`, Outcome{Reason: RateLimited, Status: 400, Retryable: true, CountsAgainst: true}},
+		{"access denied", 403, "AccessDeniedException", `{"message":"You don't have access to the model with the specified model ID."}`, Outcome{Reason: AuthError, Status: 403, Retryable: true, CountsAgainst: true}},
+		{"bad signature", 403, "InvalidSignatureException", `{"message":"The request signature we calculated does not match"}`, Outcome{Reason: AuthError, Status: 403, Retryable: true, CountsAgainst: true}},
+		{"validation", 400, "ValidationException", `{"message":"messages.0: field required"}`, Outcome{Reason: ClientError, Status: 400}},
+		{"context length", 400, "ValidationException", `{"message":"Input is too long for requested model."}`, Outcome{Reason: ContextLength, Status: 400, Retryable: true}},
+		{"unavailable", 503, "ServiceUnavailableException", `{"message":"Service unavailable"}`, Outcome{Reason: UpstreamError, Status: 503, Retryable: true, CountsAgainst: true}},
+		{"model timeout", 408, "ModelTimeoutException", `{"message":"Model timed out"}`, Outcome{Reason: UpstreamTimeout, Status: 408, Retryable: true, CountsAgainst: true}},
+		{"not found", 404, "ResourceNotFoundException", `{"message":"Model not found"}`, Outcome{Reason: ClientError, Status: 404}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Response(tt.code, aws(tt.typ), []byte(tt.body)); got != tt.want {
+				t.Errorf("got %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}

@@ -41,7 +41,7 @@ func newSimCmd(e *env) *cobra.Command {
 		afterChunks, count                  int
 	)
 	cmd := &cobra.Command{
-		Use:   "sim --kind openai|anthropic [--port N] [--admin-port N]",
+		Use:   "sim --kind openai|anthropic|bedrock [--port N] [--admin-port N]",
 		Short: "Run a simulated provider (OpenAI- or Anthropic-shaped) with fault injection",
 		Long: `sim runs a local provider simulator that speaks the OpenAI Chat Completions or
 the Anthropic Messages wire format, streaming and not, with the providers'
@@ -106,12 +106,14 @@ when --host is loopback (the default, 127.0.0.1) and refused (403) otherwise.
 GET /healthz stays open for container health checks.
 
 The gateway's base_url for an openai sim is http://HOST:PORT/v1; for an
-anthropic or azure_openai sim it is http://HOST:PORT (an azure_openai sim
-serves /openai/deployments/{deployment}/... with api-version, its
-deployments being the listed models).`,
+anthropic, azure_openai or bedrock sim it is http://HOST:PORT (an azure_openai
+sim serves /openai/deployments/{deployment}/... with api-version, its
+deployments being the listed models). A bedrock sim's --expect-key is
+ACCESS_KEY_ID:SECRET_ACCESS_KEY: requests must be SigV4-signed with it.`,
 		Example: `  kt sim --kind openai --port 41010 --expect-key sk-test
   kt sim --kind anthropic --port 41020 --fault error --status 529
   kt sim --kind azure_openai --port 41030 --expect-key az-key --fault content_policy
+  kt sim --kind bedrock --port 41040 --expect-key AKIDSIM:simsecret
   kt sim --kind openai --fault model=gpt-4o:stall:5 --fault model=gpt-4o-mini:error:500,count=1
   KEEPTRUSTS_ADMIN_TOKEN=$(cat admin-token) kt sim --kind openai --host 0.0.0.0
   curl -H "Authorization: Bearer $(cat admin-token)" http://127.0.0.1:41011/stats`,
@@ -159,11 +161,11 @@ deployments being the listed models).`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&kind, "kind", "openai", "wire format: openai, anthropic or azure_openai")
+	fl.StringVar(&kind, "kind", "openai", "wire format: openai, anthropic, azure_openai or bedrock")
 	fl.StringVar(&host, "host", "127.0.0.1", "address to bind")
 	fl.IntVar(&port, "port", 41010, "API port (0 = any free port)")
 	fl.IntVar(&adminPort, "admin-port", 0, "admin port for fault injection (default: port+1)")
-	fl.StringVar(&expectKey, "expect-key", "", "API key to require (wrong or missing keys get the provider's 401)")
+	fl.StringVar(&expectKey, "expect-key", "", "API key to require (wrong or missing keys get the provider's 401; bedrock: ACCESS_KEY_ID:SECRET for SigV4, 403)")
 	fl.DurationVar(&latency, "latency", 0, "delay before each answer or first stream chunk")
 	fl.DurationVar(&chunkDelay, "chunk-delay", 0, "delay between stream chunks")
 	fl.StringArrayVar(&faultSpecs, "fault", nil, "initial fault: a kind or a spec [model=NAME:]kind[:params] (repeatable; default none)")

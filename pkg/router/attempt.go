@@ -13,7 +13,6 @@ import (
 	"github.com/keeptrusts/gateway/pkg/classify"
 	"github.com/keeptrusts/gateway/pkg/health"
 	"github.com/keeptrusts/gateway/pkg/provider"
-	"github.com/keeptrusts/gateway/pkg/sse"
 )
 
 // maxErrorBody bounds how much of an upstream error answer is read.
@@ -161,7 +160,7 @@ func (r *Router) startStream(at *attemptRun, t *Target, ad provider.Adapter, pre
 	s := &Stream{
 		run:  at,
 		body: resp.Body,
-		rd:   sse.NewReader(resp.Body),
+		rd:   provider.NewEventReader(ad, resp.Body),
 		tr:   ad.NewStream(preq),
 	}
 	for !s.tr.Content() && !s.tr.Done() {

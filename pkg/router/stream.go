@@ -10,7 +10,6 @@ import (
 
 	"github.com/keeptrusts/gateway/pkg/classify"
 	"github.com/keeptrusts/gateway/pkg/provider"
-	"github.com/keeptrusts/gateway/pkg/sse"
 )
 
 // errStreamStall is the cause set on an attempt's context when its stream
@@ -27,7 +26,7 @@ var errStreamStall = errors.New("stream stalled")
 type Stream struct {
 	run     *attemptRun
 	body    io.ReadCloser
-	rd      *sse.Reader
+	rd      provider.EventReader
 	tr      provider.Stream
 	pending []byte
 	buf     []byte

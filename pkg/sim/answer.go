@@ -314,6 +314,9 @@ func toolID(k Kind, c *conversation, name string) string {
 	if k == KindAnthropic {
 		return "toolu_01" + idFrom(r.IntN, 22)
 	}
+	if k == KindBedrock {
+		return "tooluse_" + idFrom(r.IntN, 22)
+	}
 	return "call_" + idFrom(r.IntN, 24)
 }
 

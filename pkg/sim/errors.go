@@ -37,6 +37,15 @@ type anthropicErrorInner struct {
 
 // errorJSON renders e in the kind's error shape.
 func (s *Sim) errorJSON(e apiError, reqID string) []byte {
+	if s.kind == KindBedrock {
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		_ = enc.Encode(struct {
+			Message string `json:"message"`
+		}{e.message})
+		return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	}
 	if s.kind == KindAnthropic {
 		// Without HTML escaping, as the API sends it: "prompt is too long:
 		// N tokens > M maximum" carries a literal '>'.
@@ -79,8 +88,11 @@ func (s *Sim) contextLengthError(f Fault, c *conversation) apiError {
 	if n <= window {
 		n += window
 	}
-	if s.kind == KindAnthropic {
+	switch s.kind {
+	case KindAnthropic:
 		return apiError{typ: "invalid_request_error", message: fmt.Sprintf("prompt is too long: %d tokens > %d maximum", n, window)}
+	case KindBedrock:
+		return apiError{typ: "ValidationException", message: "Input is too long for requested model."}
 	}
 	return apiError{
 		typ: "invalid_request_error",
@@ -103,6 +115,9 @@ const contentFilterMessage = "The response was filtered due to the prompt trigge
 // contentPolicyError is the provider's 400 for content its safety system
 // refused.
 func (s *Sim) contentPolicyError(f Fault) apiError {
+	if s.kind == KindBedrock {
+		return apiError{typ: "ValidationException", message: "The request was blocked by a guardrail or content filter."}
+	}
 	if s.kind == KindAnthropic {
 		return apiError{typ: "invalid_request_error", message: "Output blocked by content filtering policy"}
 	}
@@ -152,6 +167,9 @@ const prefillMessage = "This model does not support assistant message prefill. T
 // prefillError is the refuse_prefill fault's 400: Anthropic's own, and the
 // same words in OpenAI's error shape for OpenAI-compatible servers.
 func (s *Sim) prefillError() apiError {
+	if s.kind == KindBedrock {
+		return apiError{typ: "ValidationException", message: prefillMessage}
+	}
 	if s.kind == KindAnthropic {
 		return apiError{typ: "invalid_request_error", message: prefillMessage}
 	}
@@ -162,6 +180,9 @@ func (s *Sim) prefillError() apiError {
 func (s *Sim) writeError(x *exchange, status int, e apiError) {
 	body := s.errorJSON(e, x.reqID)
 	s.setHeaders(x, "application/json")
+	if s.kind == KindBedrock {
+		x.w.Header().Set("x-amzn-ErrorType", e.typ+":http://internal.amazon.com/coral/com.amazon.bedrock/")
+	}
 	x.w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	x.w.WriteHeader(status)
 	_, _ = x.w.Write(body)
@@ -201,6 +222,12 @@ func (s *Sim) setRateLimitHeaders(h http.Header, secs int) {
 // authError is the provider's 401 for a missing (wrong=false) or wrong key.
 // Real OpenAI echoes a masked key; the simulator never echoes any part of it.
 func (s *Sim) authError(wrong bool) apiError {
+	if s.kind == KindBedrock {
+		if wrong {
+			return apiError{typ: "UnrecognizedClientException", message: "The security token included in the request is invalid."}
+		}
+		return bedrockAuthError(false)
+	}
 	if s.kind == KindAnthropic {
 		if wrong {
 			return apiError{typ: "authentication_error", message: "invalid x-api-key"}
@@ -230,6 +257,8 @@ func (s *Sim) authError(wrong bool) apiError {
 // message does.
 func (s *Sim) errorFor(status int, model string) apiError {
 	switch s.kind {
+	case KindBedrock:
+		return bedrockErrorFor(status)
 	case KindAnthropic:
 		return anthropicErrorFor(status)
 	case KindAzureOpenAI:
@@ -308,6 +337,9 @@ func openaiErrorFor(status int, model string) apiError {
 
 // notFound is the provider's answer to an unknown path.
 func (s *Sim) notFound(r *http.Request) apiError {
+	if s.kind == KindBedrock {
+		return apiError{typ: "UnknownOperationException", message: "Unknown operation " + r.Method + " " + r.URL.Path}
+	}
 	if s.kind == KindAnthropic {
 		return apiError{typ: "not_found_error", message: "Not Found"}
 	}
@@ -319,6 +351,9 @@ func (s *Sim) notFound(r *http.Request) apiError {
 
 // methodNotAllowed is the provider's answer to a known path with the wrong method.
 func (s *Sim) methodNotAllowed(r *http.Request) apiError {
+	if s.kind == KindBedrock {
+		return apiError{typ: "UnknownOperationException", message: "Unknown operation " + r.Method + " " + r.URL.Path}
+	}
 	if s.kind == KindAnthropic {
 		return apiError{typ: "invalid_request_error", message: "Method Not Allowed"}
 	}
@@ -334,6 +369,12 @@ func (s *Sim) streamErrorFrame(api provider.API, status, seq int) []byte {
 		}
 		e := openaiErrorFor(status, "")
 		return responsesErrorEvent(e, seq)
+	}
+	if s.kind == KindBedrock {
+		if status == 0 {
+			status = 500
+		}
+		return bedrockStreamError(status)
 	}
 	if s.kind == KindAnthropic {
 		if status == 0 {

@@ -48,7 +48,9 @@ func (s *Sim) serveModels(x *exchange) {
 		return
 	}
 	var body any
-	if id, ok := strings.CutPrefix(x.r.URL.Path, "/v1/models/"); ok {
+	if s.kind == KindBedrock {
+		body = s.bedrockModelList()
+	} else if id, ok := strings.CutPrefix(x.r.URL.Path, "/v1/models/"); ok {
 		if !s.hasModel(id) {
 			if s.kind == KindAnthropic {
 				s.writeError(x, http.StatusNotFound, apiError{typ: "not_found_error", message: "model: " + id})

@@ -65,15 +65,19 @@ const (
 	// (/openai/deployments/{deployment}/chat/completions?api-version=V,
 	// see azure.go); its base URL is the host root.
 	KindAzureOpenAI Kind = "azure_openai"
+	// KindBedrock serves Amazon Bedrock's POST /model/{id}/converse and
+	// /converse-stream and GET /foundation-models; its base URL is the host
+	// root. See bedrock.go.
+	KindBedrock Kind = "bedrock"
 )
 
 // ParseKind checks a kind given by a user.
 func ParseKind(s string) (Kind, error) {
 	switch k := Kind(strings.ToLower(strings.TrimSpace(s))); k {
-	case KindOpenAI, KindAnthropic, KindAzureOpenAI:
+	case KindOpenAI, KindAnthropic, KindAzureOpenAI, KindBedrock:
 		return k, nil
 	}
-	return "", fmt.Errorf("unknown simulator kind %q (want openai, anthropic or azure_openai)", s)
+	return "", fmt.Errorf("unknown simulator kind %q (want openai, anthropic, azure_openai or bedrock)", s)
 }
 
 // maxBodyBytes bounds a request body; larger ones get the provider's 413.
@@ -85,7 +89,9 @@ type Options struct {
 	Kind Kind
 	// ExpectKey, if non-empty, is the only API key accepted; requests
 	// (including GET /v1/models) with another key or none get the provider's
-	// 401 body. Empty accepts any key or none.
+	// 401 body. Empty accepts any key or none. For bedrock it is
+	// "ACCESS_KEY_ID:SECRET_ACCESS_KEY": requests must carry a valid SigV4
+	// signature made with that key pair (403 otherwise).
 	ExpectKey string
 	// Models are listed by GET /v1/models. Default per kind: openai
 	// gpt-4o-mini, gpt-4o; anthropic claude-sonnet-4-20250514,
@@ -106,8 +112,11 @@ type Options struct {
 
 // DefaultModels returns the models a kind lists when Options.Models is empty.
 func DefaultModels(k Kind) []string {
-	if k == KindAnthropic {
+	switch k {
+	case KindAnthropic:
 		return []string{"claude-sonnet-4-20250514", "claude-3-5-haiku-20241022"}
+	case KindBedrock:
+		return []string{"anthropic.claude-3-5-sonnet-20241022-v2:0", "anthropic.claude-3-5-haiku-20241022-v1:0"}
 	}
 	return []string{"gpt-4o-mini", "gpt-4o"}
 }
@@ -477,6 +486,8 @@ type exchange struct {
 	// deployment is the Azure OpenAI deployment a request was made to:
 	// it, not the body's model, chooses the model.
 	deployment string
+	// body is the request body once read (bedrock signatures cover it).
+	body []byte
 }
 
 // recorder remembers the status sent; it unwraps for ResponseController so
@@ -527,7 +538,10 @@ func (s *Sim) serve(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case s.kind == KindOpenAI && strings.HasPrefix(p, "/v1/responses/"):
 		s.serveStoredResponse(x, strings.TrimPrefix(p, "/v1/responses/"))
-	case p == "/v1/models" || strings.HasPrefix(p, "/v1/models/"):
+	case s.kind == KindBedrock && p == "/foundation-models":
+		x.kind = reqProbe
+		s.serveModels(x)
+	case s.kind != KindBedrock && (p == "/v1/models" || strings.HasPrefix(p, "/v1/models/")):
 		x.kind = reqProbe
 		s.serveModels(x)
 	default:
@@ -539,6 +553,12 @@ func (s *Sim) serve(w http.ResponseWriter, r *http.Request) {
 // and OpenAI's Responses, Embeddings and legacy Completions or
 // Anthropic's count_tokens.
 func (s *Sim) apiAt(path string) (provider.API, bool) {
+	if s.kind == KindBedrock {
+		if strings.HasPrefix(path, "/model/") && (strings.HasSuffix(path, "/converse") || strings.HasSuffix(path, "/converse-stream")) {
+			return provider.APIChat, true
+		}
+		return 0, false
+	}
 	if s.kind == KindAnthropic {
 		switch path {
 		case "/v1/messages":
@@ -653,6 +673,13 @@ func (s *Sim) authorized(x *exchange) bool {
 	if s.expectKey == "" {
 		return true
 	}
+	if s.kind == KindBedrock {
+		ok, present := bedrockSigned(x.r, x.body, s.expectKey)
+		if !ok {
+			s.writeError(x, http.StatusForbidden, bedrockAuthError(present))
+		}
+		return ok
+	}
 	var got string
 	switch {
 	case s.kind == KindAnthropic:
@@ -698,7 +725,17 @@ func (s *Sim) serveChat(x *exchange) {
 	if x.deployment != "" {
 		body = withModel(body, x.deployment)
 	}
+	x.body = body
 	conv, perr := s.parse(x.api, body)
+	if s.kind == KindBedrock {
+		// The model and the stream flag are in the path, not the body.
+		model, stream, ok := bedrockPath(x.r.URL)
+		if !ok {
+			s.writeError(x, http.StatusNotFound, s.notFound(x.r))
+			return
+		}
+		conv.model, conv.stream = model, stream
+	}
 	if conv != nil {
 		x.stream, x.model = conv.stream, conv.model
 		s.attempt(conv)
@@ -746,8 +783,11 @@ func (s *Sim) parse(api provider.API, body []byte) (*conversation, *apiError) {
 	case provider.APICountTokens:
 		return parseCountTokens(body)
 	}
-	if s.kind == KindAnthropic {
+	switch s.kind {
+	case KindAnthropic:
 		return parseAnthropic(body)
+	case KindBedrock:
+		return parseBedrock(body)
 	}
 	return parseOpenAI(body)
 }
@@ -778,8 +818,11 @@ func (s *Sim) answerBody(api provider.API, c *conversation, p plan) []byte {
 	case provider.APICountTokens:
 		return countTokensBody(p)
 	}
-	if s.kind == KindAnthropic {
+	switch s.kind {
+	case KindAnthropic:
 		return anthropicMessage(c, p, s.messageID())
+	case KindBedrock:
+		return bedrockAnswer(p)
 	}
 	return openaiCompletion(c, p, s.completionID(), time.Now().Unix())
 }
@@ -792,8 +835,11 @@ func (s *Sim) answerFrames(api provider.API, c *conversation, p plan) [][]byte {
 	case provider.APICompletions:
 		return completionsFrames(c, p, s.legacyCompletionID(), time.Now().Unix())
 	}
-	if s.kind == KindAnthropic {
+	switch s.kind {
+	case KindAnthropic:
 		return anthropicFrames(c, p, s.messageID())
+	case KindBedrock:
+		return bedrockFrames(p)
 	}
 	return openaiFrames(c, p, s.completionID(), time.Now().Unix())
 }
@@ -851,7 +897,11 @@ func (s *Sim) deliverJSON(x *exchange, body []byte, f Fault) {
 // deliverStream writes the frames, flushing each one as soon as it is
 // written, and applies the stream faults.
 func (s *Sim) deliverStream(x *exchange, frames [][]byte, f Fault) {
-	s.setHeaders(x, "text/event-stream; charset=utf-8")
+	if s.kind == KindBedrock {
+		s.setHeaders(x, "application/vnd.amazon.eventstream")
+	} else {
+		s.setHeaders(x, "text/event-stream; charset=utf-8")
+	}
 	h := x.w.Header()
 	h.Set("Cache-Control", "no-cache")
 	x.w.WriteHeader(http.StatusOK)
@@ -914,7 +964,11 @@ func (s *Sim) deliverStream(x *exchange, frames [][]byte, f Fault) {
 			return
 		}
 		if i == bad {
-			fr = malformedFrame(fr)
+			if s.kind == KindBedrock {
+				fr = bedrockMalformed(fr)
+			} else {
+				fr = malformedFrame(fr)
+			}
 		}
 		if _, err := x.w.Write(fr); err != nil {
 			return
@@ -936,6 +990,10 @@ func finishFrame(k Kind, api provider.API, frames [][]byte) int {
 			}
 		}
 		return len(frames) - 1
+	}
+	if k == KindBedrock {
+		// messageStop, before the metadata frame that ends the stream.
+		return max(0, len(frames)-2)
 	}
 	for i, fr := range frames {
 		if k == KindAnthropic && bytes.HasPrefix(fr, []byte("event: message_delta\n")) ||
@@ -965,6 +1023,9 @@ func firstContentFrame(k Kind, api provider.API, frames [][]byte) int {
 			}
 		}
 		return finishFrame(k, api, frames)
+	}
+	if k == KindBedrock {
+		return 1 // the first content block's frame, after messageStart
 	}
 	if k == KindAnthropic {
 		for i, fr := range frames {
@@ -998,6 +1059,9 @@ func (s *Sim) setHeaders(x *exchange, contentType string) {
 	h := x.w.Header()
 	h.Set("Content-Type", contentType)
 	switch s.kind {
+	case KindBedrock:
+		h.Set("x-amzn-RequestId", x.reqID)
+		return
 	case KindAnthropic:
 		h.Set("request-id", x.reqID)
 		return
