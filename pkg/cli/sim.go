@@ -109,6 +109,7 @@ The gateway's base_url for an openai sim is http://HOST:PORT/v1; for an
 anthropic sim it is http://HOST:PORT.`,
 		Example: `  kt sim --kind openai --port 41010 --expect-key sk-test
   kt sim --kind anthropic --port 41020 --fault error --status 529
+  kt sim --kind gemini --port 41030 --expect-key test-key
   kt sim --kind openai --fault model=gpt-4o:stall:5 --fault model=gpt-4o-mini:error:500,count=1
   KEEPTRUSTS_ADMIN_TOKEN=$(cat admin-token) kt sim --kind openai --host 0.0.0.0
   curl -H "Authorization: Bearer $(cat admin-token)" http://127.0.0.1:41011/stats`,
@@ -121,15 +122,16 @@ anthropic sim it is http://HOST:PORT.`,
 			if adminPort == 0 && port != 0 {
 				adminPort = port + 1
 			}
+			simKind, err := sim.ParseKind(kind)
+			if err != nil {
+				return fmt.Errorf("--kind: %w", err)
+			}
 			opts := sim.Options{
-				Kind:       sim.Kind(kind),
+				Kind:       simKind,
 				ExpectKey:  expectKey,
 				Latency:    latency,
 				ChunkDelay: chunkDelay,
 				Logger:     logger.With("component", "sim"),
-			}
-			if opts.Kind != sim.KindOpenAI && opts.Kind != sim.KindAnthropic {
-				return fmt.Errorf("--kind %q: want openai or anthropic", kind)
 			}
 			fl := c.Flags()
 			faults, err := simFaults(faultSpecs, sim.Fault{Status: status, RetryAfterSeconds: retryAfter,
@@ -147,17 +149,14 @@ anthropic sim it is http://HOST:PORT.`,
 				return err
 			}
 			defer srv.Close()
-			base := srv.URL()
-			if opts.Kind == sim.KindOpenAI {
-				base += "/v1"
-			}
+			base := srv.BaseURL()
 			logger.Info("Simulated "+kind+" provider ready", "base_url", base, "admin", srv.AdminURL(), "admin_auth", guard.String())
 			<-c.Context().Done()
 			return nil
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&kind, "kind", "openai", "wire format: openai or anthropic")
+	fl.StringVar(&kind, "kind", "openai", "wire format: openai, anthropic or gemini (gemini also serves the Vertex AI URL shape)")
 	fl.StringVar(&host, "host", "127.0.0.1", "address to bind")
 	fl.IntVar(&port, "port", 41010, "API port (0 = any free port)")
 	fl.IntVar(&adminPort, "admin-port", 0, "admin port for fault injection (default: port+1)")

@@ -37,6 +37,9 @@ type anthropicErrorInner struct {
 
 // errorJSON renders e in the kind's error shape.
 func (s *Sim) errorJSON(e apiError, reqID string) []byte {
+	if s.kind == KindGemini {
+		return googleErrorJSON(e)
+	}
 	if s.kind == KindAnthropic {
 		// Without HTML escaping, as the API sends it: "prompt is too long:
 		// N tokens > M maximum" carries a literal '>'.
@@ -75,9 +78,15 @@ func (s *Sim) contextLengthError(f Fault, c *conversation) apiError {
 			window = anthropicContextWindow
 		}
 	}
+	if f.ContextWindow == 0 && s.kind == KindGemini {
+		window = geminiContextWindow
+	}
 	n := promptTokens(c)
 	if n <= window {
 		n += window
+	}
+	if s.kind == KindGemini {
+		return geminiContextLengthError(window, n)
 	}
 	if s.kind == KindAnthropic {
 		return apiError{typ: "invalid_request_error", message: fmt.Sprintf("prompt is too long: %d tokens > %d maximum", n, window)}
@@ -152,6 +161,9 @@ const prefillMessage = "This model does not support assistant message prefill. T
 // prefillError is the refuse_prefill fault's 400: Anthropic's own, and the
 // same words in OpenAI's error shape for OpenAI-compatible servers.
 func (s *Sim) prefillError() apiError {
+	if s.kind == KindGemini {
+		return googleError(http.StatusBadRequest, "INVALID_ARGUMENT", prefillMessage)
+	}
 	if s.kind == KindAnthropic {
 		return apiError{typ: "invalid_request_error", message: prefillMessage}
 	}
@@ -179,6 +191,9 @@ func setRetryAfter(h http.Header, secs int) {
 // headers, which SDKs and gateways read to decide when to retry.
 func (s *Sim) setRateLimitHeaders(h http.Header, secs int) {
 	setRetryAfter(h, secs)
+	if s.kind == KindGemini {
+		return
+	}
 	if s.kind == KindAnthropic {
 		h.Set("anthropic-ratelimit-requests-limit", "50")
 		h.Set("anthropic-ratelimit-requests-remaining", "0")
@@ -193,6 +208,9 @@ func (s *Sim) setRateLimitHeaders(h http.Header, secs int) {
 // authError is the provider's 401 for a missing (wrong=false) or wrong key.
 // Real OpenAI echoes a masked key; the simulator never echoes any part of it.
 func (s *Sim) authError(wrong bool) apiError {
+	if s.kind == KindGemini {
+		return geminiAuthError(wrong)
+	}
 	if s.kind == KindAnthropic {
 		if wrong {
 			return apiError{typ: "authentication_error", message: "invalid x-api-key"}
@@ -218,6 +236,9 @@ func (s *Sim) authError(wrong bool) apiError {
 // and the limits send it. model names the requested model where the real
 // message does.
 func (s *Sim) errorFor(status int, model string) apiError {
+	if s.kind == KindGemini {
+		return geminiErrorFor(status, model)
+	}
 	if s.kind == KindAnthropic {
 		return anthropicErrorFor(status)
 	}
@@ -294,6 +315,9 @@ func openaiErrorFor(status int, model string) apiError {
 
 // notFound is the provider's answer to an unknown path.
 func (s *Sim) notFound(r *http.Request) apiError {
+	if s.kind == KindGemini {
+		return googleError(http.StatusNotFound, "NOT_FOUND", "The requested URL "+r.URL.Path+" was not found on this server.")
+	}
 	if s.kind == KindAnthropic {
 		return apiError{typ: "not_found_error", message: "Not Found"}
 	}
@@ -302,6 +326,9 @@ func (s *Sim) notFound(r *http.Request) apiError {
 
 // methodNotAllowed is the provider's answer to a known path with the wrong method.
 func (s *Sim) methodNotAllowed(r *http.Request) apiError {
+	if s.kind == KindGemini {
+		return googleError(http.StatusMethodNotAllowed, "INVALID_ARGUMENT", "Method "+r.Method+" is not allowed on "+r.URL.Path)
+	}
 	if s.kind == KindAnthropic {
 		return apiError{typ: "invalid_request_error", message: "Method Not Allowed"}
 	}
@@ -317,6 +344,9 @@ func (s *Sim) streamErrorFrame(api provider.API, status, seq int) []byte {
 		}
 		e := openaiErrorFor(status, "")
 		return responsesErrorEvent(e, seq)
+	}
+	if s.kind == KindGemini {
+		return geminiStreamError(status)
 	}
 	if s.kind == KindAnthropic {
 		if status == 0 {

@@ -61,15 +61,20 @@ const (
 	KindOpenAI Kind = "openai"
 	// KindAnthropic serves POST /v1/messages; its base URL is the host root.
 	KindAnthropic Kind = "anthropic"
+	// KindGemini serves Google's generateContent API in the Gemini API's
+	// URL shape (base URL host/v1beta, for the gemini provider kind) and
+	// Vertex AI's (base URL the host root with project and location, for
+	// the vertex provider kind); see gemini.go.
+	KindGemini Kind = "gemini"
 )
 
 // ParseKind checks a kind given by a user.
 func ParseKind(s string) (Kind, error) {
 	switch k := Kind(strings.ToLower(strings.TrimSpace(s))); k {
-	case KindOpenAI, KindAnthropic:
+	case KindOpenAI, KindAnthropic, KindGemini:
 		return k, nil
 	}
-	return "", fmt.Errorf("unknown simulator kind %q (want openai or anthropic)", s)
+	return "", fmt.Errorf("unknown simulator kind %q (want openai, anthropic or gemini)", s)
 }
 
 // maxBodyBytes bounds a request body; larger ones get the provider's 413.
@@ -102,8 +107,11 @@ type Options struct {
 
 // DefaultModels returns the models a kind lists when Options.Models is empty.
 func DefaultModels(k Kind) []string {
-	if k == KindAnthropic {
+	switch k {
+	case KindAnthropic:
 		return []string{"claude-sonnet-4-20250514", "claude-3-5-haiku-20241022"}
+	case KindGemini:
+		return []string{"gemini-2.5-flash", "gemini-2.5-pro", "gemini-2.0-flash", "text-embedding-004"}
 	}
 	return []string{"gpt-4o-mini", "gpt-4o"}
 }
@@ -204,7 +212,7 @@ func New(opts Options) *Sim {
 	if opts.Kind == "" {
 		opts.Kind = KindOpenAI
 	}
-	if opts.Kind != KindOpenAI && opts.Kind != KindAnthropic {
+	if _, err := ParseKind(string(opts.Kind)); err != nil {
 		panic(fmt.Sprintf("sim: unknown kind %q", opts.Kind))
 	}
 	models := opts.Models
@@ -470,6 +478,9 @@ type exchange struct {
 	fault  FaultKind
 	// api is the model API a request of kind reqChat was made to.
 	api provider.API
+	// gemini is the model and method a Gemini-shaped request names in
+	// its path; nil for the other kinds.
+	gemini *geminiCall
 }
 
 // recorder remembers the status sent; it unwraps for ResponseController so
@@ -508,6 +519,12 @@ func (s *Sim) serve(w http.ResponseWriter, r *http.Request) {
 	// panic(http.ErrAbortHandler).
 	defer s.finish(x, start)
 	p := r.URL.Path
+	if s.kind == KindGemini {
+		if !s.serveGemini(x) {
+			s.writeError(x, http.StatusNotFound, s.notFound(r))
+		}
+		return
+	}
 	if api, ok := s.apiAt(p); ok {
 		x.kind, x.api = reqChat, api
 		s.serveChat(x)
@@ -621,7 +638,7 @@ func (s *Sim) frontDoor(x *exchange, model string) bool {
 	case FaultHang:
 		<-x.r.Context().Done()
 	case FaultWrongKey:
-		s.writeError(x, http.StatusUnauthorized, s.authError(true))
+		s.writeAuthError(x, true)
 	case FaultRateLimit:
 		s.setRateLimitHeaders(x.w.Header(), f.retryAfter())
 		s.writeError(x, http.StatusTooManyRequests, s.errorFor(http.StatusTooManyRequests, model))
@@ -641,6 +658,9 @@ func (s *Sim) frontDoor(x *exchange, model string) bool {
 func (s *Sim) authorized(x *exchange) bool {
 	if s.expectKey == "" {
 		return true
+	}
+	if s.kind == KindGemini {
+		return s.geminiAuthorized(x)
 	}
 	var got string
 	if s.kind == KindAnthropic {
@@ -678,7 +698,19 @@ func (s *Sim) serveChat(x *exchange) {
 	if !ok {
 		return
 	}
-	conv, perr := s.parse(x.api, body)
+	var conv *conversation
+	var perr *apiError
+	switch {
+	case x.gemini != nil && x.api == provider.APIEmbeddings:
+		conv, perr = parseGeminiEmbed(x.gemini, body)
+	case x.gemini != nil:
+		conv, perr = parseGemini(x.gemini, body)
+		if conv.stream && x.r.URL.Query().Get("alt") != "sse" {
+			perr = geminiInvalid("the simulator streams only with alt=sse")
+		}
+	default:
+		conv, perr = s.parse(x.api, body)
+	}
 	if conv != nil {
 		x.stream, x.model = conv.stream, conv.model
 		s.attempt(conv)
@@ -703,6 +735,10 @@ func (s *Sim) serveChat(x *exchange) {
 		wait += f.delay()
 	}
 	if !sleepCtx(x.r.Context(), wait) {
+		return
+	}
+	if x.gemini != nil {
+		s.deliverGemini(x, conv, p, f)
 		return
 	}
 	if !conv.stream {
@@ -787,13 +823,22 @@ func (s *Sim) refuse(x *exchange, f Fault, c *conversation) bool {
 	case FaultContextLength:
 		e = s.contextLengthError(f, c)
 	case FaultContentPolicy:
+		if s.kind == KindGemini {
+			// Gemini blocks a prompt with a 200 that has no candidates.
+			s.deliverGeminiBlocked(x, c)
+			return true
+		}
 		e = s.contentPolicyError(f)
 	case FaultRefusePrefill:
 		e = s.prefillError()
 	default:
 		return false
 	}
-	s.writeError(x, http.StatusBadRequest, e)
+	status := http.StatusBadRequest
+	if e.code != "" && s.kind == KindGemini {
+		status, _ = strconv.Atoi(e.code)
+	}
+	s.writeError(x, status, e)
 	return true
 }
 
@@ -918,7 +963,8 @@ func finishFrame(k Kind, api provider.API, frames [][]byte) int {
 		return len(frames) - 1
 	}
 	for i, fr := range frames {
-		if k == KindAnthropic && bytes.HasPrefix(fr, []byte("event: message_delta\n")) ||
+		if k == KindGemini && bytes.Contains(fr, []byte(`"finishReason":"`)) ||
+			k == KindAnthropic && bytes.HasPrefix(fr, []byte("event: message_delta\n")) ||
 			k == KindOpenAI && bytes.Contains(fr, []byte(`"finish_reason":"`)) {
 			return i
 		}
@@ -945,6 +991,10 @@ func firstContentFrame(k Kind, api provider.API, frames [][]byte) int {
 			}
 		}
 		return finishFrame(k, api, frames)
+	}
+	if k == KindGemini {
+		// Every Gemini event carries content: there are no lifecycle events.
+		return 0
 	}
 	if k == KindAnthropic {
 		for i, fr := range frames {
@@ -977,6 +1027,10 @@ func malformedFrame(fr []byte) []byte {
 func (s *Sim) setHeaders(x *exchange, contentType string) {
 	h := x.w.Header()
 	h.Set("Content-Type", contentType)
+	if s.kind == KindGemini {
+		h.Set("Server", "scaffolding on HTTPServer2")
+		return
+	}
 	if s.kind == KindAnthropic {
 		h.Set("request-id", x.reqID)
 		return
