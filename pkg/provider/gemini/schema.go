@@ -16,8 +16,8 @@ import (
 //     ["string","null"] becomes the one type plus nullable: true;
 //   - const becomes a one-value enum, oneOf becomes anyOf;
 //   - local references ($ref to #/$defs/... or #/definitions/...) are
-//     inlined, up to maxSchemaDepth levels (a recursive schema is cut
-//     there);
+//     inlined; a schema nesting deeper than maxSchemaDepth (a recursive
+//     one) or another reference is refused, naming the field;
 //   - a response schema gets propertyOrdering in the order the client wrote
 //     its properties (Gemini otherwise orders them alphabetically);
 //   - every other key is dropped: additionalProperties, $schema, $id,
