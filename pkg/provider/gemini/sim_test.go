@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/keeptrusts/gateway/pkg/classify"
+	"github.com/keeptrusts/gateway/pkg/inbound"
 	"github.com/keeptrusts/gateway/pkg/provider"
 	"github.com/keeptrusts/gateway/pkg/sim"
 	"github.com/keeptrusts/gateway/pkg/sse"
@@ -228,6 +229,45 @@ func TestEmbeddingsAgainstSim(t *testing.T) {
 				} else if res.Data[0].Embedding[0] != '"' || len(res.Data[0].Embedding) != 2+44 {
 					// 8 float32s are 32 bytes: 44 base64 characters.
 					t.Errorf("base64 vector %s", res.Data[0].Embedding)
+				}
+			})
+		}
+	}
+}
+
+// TestBridgesAgainstSim serves Anthropic's Messages API and the stateless
+// Responses API on both kinds through pkg/inbound's bridges, which hand the
+// chat request to this adapter.
+func TestBridgesAgainstSim(t *testing.T) {
+	_, targets, client := startSim(t, "k")
+	tests := []struct {
+		name     string
+		api      provider.API
+		body     string
+		stream   bool
+		contains string
+	}{
+		{"messages", provider.APIMessages, `{"model":"gemini-2.5-flash","max_tokens":100,"messages":[{"role":"user","content":"What is the capital of France?"}]}`, false, `"text":"The capital of France is Paris."`},
+		{"messages stream tools", provider.APIMessages, `{"model":"gemini-2.5-flash","max_tokens":100,"stream":true,"messages":[{"role":"user","content":"weather in Paris?"}],"tools":[{"name":"get_weather","input_schema":{"type":"object","properties":{"location":{"type":"string"}}}}]}`, true, `"type":"tool_use"`},
+		{"responses", provider.APIResponses, `{"model":"gemini-2.5-flash","input":"What is the capital of France?","store":false}`, false, "Paris"},
+		{"responses stream", provider.APIResponses, `{"model":"gemini-2.5-flash","input":"What is the capital of France?","store":false,"stream":true}`, true, "response.completed"},
+	}
+	for _, tg := range targets {
+		for _, tt := range tests {
+			t.Run(tg.name+"/"+tt.name, func(t *testing.T) {
+				ad := inbound.Adapters(tg.a, inbound.Options{})[tt.api]
+				if ad == nil {
+					t.Fatal("no adapter")
+				}
+				out, body, st, err := do(t, client, ad, tg.ep, &provider.Request{Body: []byte(tt.body), Model: "gemini-2.5-flash", Stream: tt.stream})
+				if out.Reason != classify.None {
+					t.Fatalf("outcome %+v err %v body %s", out, err, body)
+				}
+				if !strings.Contains(string(body), tt.contains) {
+					t.Errorf("answer lacks %s:\n%s", tt.contains, body)
+				}
+				if st != nil && !st.Done() {
+					t.Error("a complete stream is not Done")
 				}
 			})
 		}
