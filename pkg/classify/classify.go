@@ -178,9 +178,17 @@ func Response(code int, h http.Header, body []byte) Outcome {
 	}
 	// A content-policy refusal stays a client error: every target would
 	// refuse the same content (errorKind tells it apart first).
-	if code == http.StatusBadRequest && len(body) > 0 && errorKind(body) == kindContextLength {
+	if code != http.StatusBadRequest || len(body) == 0 {
+		return out
+	}
+	switch errorKind(body) {
+	case kindContextLength:
 		out.Reason = ContextLength
 		out.Retryable = true
+	case kindBadKey:
+		// Google answers a wrong API key with a 400: it is the target's
+		// credential at fault, not the request, as with a 401.
+		return Outcome{Reason: AuthError, Status: code, Retryable: true, CountsAgainst: true}
 	}
 	return out
 }

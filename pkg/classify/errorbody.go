@@ -16,7 +16,15 @@ const (
 	kindContextLength
 	// kindContentPolicy: the provider refused the content.
 	kindContentPolicy
+	// kindBadKey: the provider says the API key is invalid, with a 400
+	// rather than a 401 (Google's APIs: INVALID_ARGUMENT with reason
+	// API_KEY_INVALID).
+	kindBadKey
 )
+
+// badKeyReasons are google.rpc.ErrorInfo reasons (error.details[].reason)
+// that mean the API key is wrong, whatever the status.
+var badKeyReasons = []string{"API_KEY_INVALID"}
 
 // contentPolicyCodes are error codes of content-policy refusals: OpenAI's
 // content_policy_violation (and invalid_prompt, "flagged as potentially
@@ -66,8 +74,17 @@ func errorKind(body []byte) errKind {
 	// The shapes seen: OpenAI {"error":{"message","type","code","innererror":{"code"}}},
 	// Anthropic {"type":"error","error":{"type","message"}}, and compatible
 	// servers' {"error":"..."}, {"message":"..."} and {"detail":"..."}.
-	res := gjson.GetManyBytes(body, "error.code", "error.type", "error.innererror.code", "error.message", "error", "message", "detail")
-	codes, msgs := res[:3], res[3:]
+	res := gjson.GetManyBytes(body, "error.code", "error.type", "error.innererror.code", "error.message", "error", "message", "detail", "error.details.#.reason")
+	codes, msgs, reasons := res[:3], res[3:7], res[7]
+	// Google's {"error":{"code":400,"status":"INVALID_ARGUMENT","details":[{"reason":...}]}}.
+	bad := false
+	reasons.ForEach(func(_, r gjson.Result) bool {
+		bad = r.Type == gjson.String && anyEqualFold(r.Str, badKeyReasons)
+		return !bad
+	})
+	if bad {
+		return kindBadKey
+	}
 	for _, c := range codes {
 		if c.Type == gjson.String && anyEqualFold(c.Str, contentPolicyCodes) {
 			return kindContentPolicy

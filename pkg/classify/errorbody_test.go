@@ -33,6 +33,11 @@ func TestResponse(t *testing.T) {
 		{"vllm message, no code", 400, nil, `{"object":"error","message":"This model's maximum context length is 4096 tokens. However, you requested 5000 tokens.","type":"BadRequestError","param":null,"code":400}`, ctxLen},
 		{"gemini", 400, nil, `{"error":{"code":400,"message":"The input token count (1200000) exceeds the maximum number of tokens allowed (1048576).","status":"INVALID_ARGUMENT"}}`, ctxLen},
 		{"bedrock", 400, nil, `{"message":"Input is too long for requested model."}`, ctxLen},
+		// Google answers a wrong API key with a 400 naming reason API_KEY_INVALID.
+		{"google API_KEY_INVALID", 400, nil, `{"error":{"code":400,"message":"API key not valid. Please pass a valid API key.","status":"INVALID_ARGUMENT","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"API_KEY_INVALID","domain":"googleapis.com"}]}}`,
+			Outcome{Reason: AuthError, Status: 400, Retryable: true, CountsAgainst: true}},
+		{"google reason only in the message", 400, nil, `{"error":{"code":400,"message":"user wrote API_KEY_INVALID","status":"INVALID_ARGUMENT","details":[{"reason":"OTHER"}]}}`, clientErr},
+		{"google other invalid argument", 400, nil, `{"error":{"code":400,"message":"Request contains an invalid argument.","status":"INVALID_ARGUMENT"}}`, clientErr},
 		{"mistral", 400, nil, `{"object":"error","message":"Prompt contains 40000 tokens and 0 draft tokens, too large for model with 32768 maximum context length","type":"invalid_request_error","param":null,"code":null}`, ctxLen},
 		{"openai responses", 400, nil, `{"error":{"message":"Your input exceeds the context window of this model. Please adjust your input and try again.","type":"invalid_request_error","param":"input","code":null}}`, ctxLen},
 		{"error as a string", 400, nil, `{"error":"Context length exceeded for model llama3"}`, ctxLen},

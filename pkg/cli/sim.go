@@ -114,6 +114,7 @@ ACCESS_KEY_ID:SECRET_ACCESS_KEY: requests must be SigV4-signed with it.`,
   kt sim --kind anthropic --port 41020 --fault error --status 529
   kt sim --kind azure_openai --port 41030 --expect-key az-key --fault content_policy
   kt sim --kind bedrock --port 41040 --expect-key AKIDSIM:simsecret
+  kt sim --kind gemini --port 41030 --expect-key test-key
   kt sim --kind openai --fault model=gpt-4o:stall:5 --fault model=gpt-4o-mini:error:500,count=1
   KEEPTRUSTS_ADMIN_TOKEN=$(cat admin-token) kt sim --kind openai --host 0.0.0.0
   curl -H "Authorization: Bearer $(cat admin-token)" http://127.0.0.1:41011/stats`,
@@ -126,8 +127,12 @@ ACCESS_KEY_ID:SECRET_ACCESS_KEY: requests must be SigV4-signed with it.`,
 			if adminPort == 0 && port != 0 {
 				adminPort = port + 1
 			}
+			simKind, err := sim.ParseKind(kind)
+			if err != nil {
+				return fmt.Errorf("--kind: %w", err)
+			}
 			opts := sim.Options{
-				Kind:       sim.Kind(kind),
+				Kind:       simKind,
 				ExpectKey:  expectKey,
 				Latency:    latency,
 				ChunkDelay: chunkDelay,
@@ -161,7 +166,7 @@ ACCESS_KEY_ID:SECRET_ACCESS_KEY: requests must be SigV4-signed with it.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&kind, "kind", "openai", "wire format: openai, anthropic, azure_openai or bedrock")
+	fl.StringVar(&kind, "kind", "openai", "wire format: openai, anthropic, azure_openai, bedrock or gemini (gemini also serves the Vertex AI URL shape)")
 	fl.StringVar(&host, "host", "127.0.0.1", "address to bind")
 	fl.IntVar(&port, "port", 41010, "API port (0 = any free port)")
 	fl.IntVar(&adminPort, "admin-port", 0, "admin port for fault injection (default: port+1)")

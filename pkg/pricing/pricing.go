@@ -87,8 +87,9 @@ func NewTable(prices map[string]Price) *Table {
 
 // Default is the shipped price table.
 //
-// List prices as published on openai.com/api/pricing and
-// docs.anthropic.com (model pricing) in October 2025, standard tier, no batch
+// List prices as published on openai.com/api/pricing,
+// docs.anthropic.com (model pricing) and Google's Gemini API and Vertex AI
+// pricing pages in October 2025, standard tier, no batch
 // discount. They change: price overrides from the configuration replace or
 // extend them (Table.With) without a new release.
 func Default() *Table {
@@ -118,6 +119,18 @@ func Default() *Table {
 		"claude-3-5-haiku-20241022": {InputPerMTok: 0.80, OutputPerMTok: 4.00, CacheReadPerMTok: 0.08, CacheWritePerMTok: 1.00},
 		"claude-3-5-haiku-latest":   {InputPerMTok: 0.80, OutputPerMTok: 4.00, CacheReadPerMTok: 0.08, CacheWritePerMTok: 1.00},
 		"claude-haiku-4-5":          {InputPerMTok: 1.00, OutputPerMTok: 5.00, CacheReadPerMTok: 0.10, CacheWritePerMTok: 1.25},
+
+		// Google Gemini (Gemini API paid tier and Vertex AI list prices, text,
+		// prompts up to 200k tokens; 2.5 Pro costs more above that). Output
+		// includes thinking tokens, as the adapters count them; cache reads
+		// are context-cache hits, and cache storage is billed per hour
+		// outside any request.
+		"gemini-2.5-pro":        {InputPerMTok: 1.25, OutputPerMTok: 10.00, CacheReadPerMTok: 0.31},
+		"gemini-2.5-flash":      {InputPerMTok: 0.30, OutputPerMTok: 2.50, CacheReadPerMTok: 0.075},
+		"gemini-2.5-flash-lite": {InputPerMTok: 0.10, OutputPerMTok: 0.40, CacheReadPerMTok: 0.025},
+		"gemini-2.0-flash":      {InputPerMTok: 0.10, OutputPerMTok: 0.40, CacheReadPerMTok: 0.025},
+		"gemini-2.0-flash-001":  {InputPerMTok: 0.10, OutputPerMTok: 0.40, CacheReadPerMTok: 0.025},
+		"gemini-2.0-flash-lite": {InputPerMTok: 0.075, OutputPerMTok: 0.30},
 	})
 }
 

@@ -283,6 +283,8 @@ func sampleValue(name string, raw json.RawMessage) any {
 	if list, ok := p.Type.([]any); ok && len(list) > 0 {
 		typ, _ = list[0].(string)
 	}
+	// Gemini's schema types are upper-case.
+	typ = strings.ToLower(typ)
 	switch typ {
 	case "integer", "number":
 		return 1

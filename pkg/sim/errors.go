@@ -46,6 +46,9 @@ func (s *Sim) errorJSON(e apiError, reqID string) []byte {
 		}{e.message})
 		return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 	}
+	if s.kind == KindGemini {
+		return googleErrorJSON(e)
+	}
 	if s.kind == KindAnthropic {
 		// Without HTML escaping, as the API sends it: "prompt is too long:
 		// N tokens > M maximum" carries a literal '>'.
@@ -84,11 +87,16 @@ func (s *Sim) contextLengthError(f Fault, c *conversation) apiError {
 			window = anthropicContextWindow
 		}
 	}
+	if f.ContextWindow == 0 && s.kind == KindGemini {
+		window = geminiContextWindow
+	}
 	n := promptTokens(c)
 	if n <= window {
 		n += window
 	}
 	switch s.kind {
+	case KindGemini:
+		return geminiContextLengthError(window, n)
 	case KindAnthropic:
 		return apiError{typ: "invalid_request_error", message: fmt.Sprintf("prompt is too long: %d tokens > %d maximum", n, window)}
 	case KindBedrock:
@@ -170,6 +178,9 @@ func (s *Sim) prefillError() apiError {
 	if s.kind == KindBedrock {
 		return apiError{typ: "ValidationException", message: prefillMessage}
 	}
+	if s.kind == KindGemini {
+		return googleError(http.StatusBadRequest, "INVALID_ARGUMENT", prefillMessage)
+	}
 	if s.kind == KindAnthropic {
 		return apiError{typ: "invalid_request_error", message: prefillMessage}
 	}
@@ -200,6 +211,9 @@ func setRetryAfter(h http.Header, secs int) {
 // headers, which SDKs and gateways read to decide when to retry.
 func (s *Sim) setRateLimitHeaders(h http.Header, secs int) {
 	setRetryAfter(h, secs)
+	if s.kind == KindGemini {
+		return
+	}
 	if s.kind == KindAnthropic {
 		h.Set("anthropic-ratelimit-requests-limit", "50")
 		h.Set("anthropic-ratelimit-requests-remaining", "0")
@@ -227,6 +241,9 @@ func (s *Sim) authError(wrong bool) apiError {
 			return apiError{typ: "UnrecognizedClientException", message: "The security token included in the request is invalid."}
 		}
 		return bedrockAuthError(false)
+	}
+	if s.kind == KindGemini {
+		return geminiAuthError(wrong)
 	}
 	if s.kind == KindAnthropic {
 		if wrong {
@@ -259,6 +276,8 @@ func (s *Sim) errorFor(status int, model string) apiError {
 	switch s.kind {
 	case KindBedrock:
 		return bedrockErrorFor(status)
+	case KindGemini:
+		return geminiErrorFor(status, model)
 	case KindAnthropic:
 		return anthropicErrorFor(status)
 	case KindAzureOpenAI:
@@ -340,6 +359,9 @@ func (s *Sim) notFound(r *http.Request) apiError {
 	if s.kind == KindBedrock {
 		return apiError{typ: "UnknownOperationException", message: "Unknown operation " + r.Method + " " + r.URL.Path}
 	}
+	if s.kind == KindGemini {
+		return googleError(http.StatusNotFound, "NOT_FOUND", "The requested URL "+r.URL.Path+" was not found on this server.")
+	}
 	if s.kind == KindAnthropic {
 		return apiError{typ: "not_found_error", message: "Not Found"}
 	}
@@ -353,6 +375,9 @@ func (s *Sim) notFound(r *http.Request) apiError {
 func (s *Sim) methodNotAllowed(r *http.Request) apiError {
 	if s.kind == KindBedrock {
 		return apiError{typ: "UnknownOperationException", message: "Unknown operation " + r.Method + " " + r.URL.Path}
+	}
+	if s.kind == KindGemini {
+		return googleError(http.StatusMethodNotAllowed, "INVALID_ARGUMENT", "Method "+r.Method+" is not allowed on "+r.URL.Path)
 	}
 	if s.kind == KindAnthropic {
 		return apiError{typ: "invalid_request_error", message: "Method Not Allowed"}
@@ -375,6 +400,9 @@ func (s *Sim) streamErrorFrame(api provider.API, status, seq int) []byte {
 			status = 500
 		}
 		return bedrockStreamError(status)
+	}
+	if s.kind == KindGemini {
+		return geminiStreamError(status)
 	}
 	if s.kind == KindAnthropic {
 		if status == 0 {

@@ -153,12 +153,12 @@ func TestValidateFaults(t *testing.T) {
 }
 
 func TestParseKind(t *testing.T) {
-	for in, want := range map[string]Kind{"openai": KindOpenAI, " Anthropic ": KindAnthropic} {
+	for in, want := range map[string]Kind{"openai": KindOpenAI, " Anthropic ": KindAnthropic, "gemini": KindGemini} {
 		if got, err := ParseKind(in); err != nil || got != want {
 			t.Errorf("ParseKind(%q) = %q, %v", in, got, err)
 		}
 	}
-	if _, err := ParseKind("gemini"); err == nil {
+	if _, err := ParseKind("cohere"); err == nil {
 		t.Error("unknown kind accepted")
 	}
 }

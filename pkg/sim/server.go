@@ -130,8 +130,13 @@ func (srv *Server) URL() string { return "http://" + dialable(srv.addr) }
 
 // BaseURL is the base_url a gateway target uses for this simulator's kind.
 func (srv *Server) BaseURL() string {
-	if srv.sim.kind == KindOpenAI {
+	switch srv.sim.kind {
+	case KindOpenAI:
 		return srv.URL() + "/v1"
+	case KindGemini:
+		// The gemini provider kind's base_url; a vertex target takes URL()
+		// with its project and location.
+		return srv.URL() + "/v1beta"
 	}
 	return srv.URL()
 }

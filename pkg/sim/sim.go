@@ -69,15 +69,20 @@ const (
 	// /converse-stream and GET /foundation-models; its base URL is the host
 	// root. See bedrock.go.
 	KindBedrock Kind = "bedrock"
+	// KindGemini serves Google's generateContent API in the Gemini API's
+	// URL shape (base URL host/v1beta, for the gemini provider kind) and
+	// Vertex AI's (base URL the host root with project and location, for
+	// the vertex provider kind); see gemini.go.
+	KindGemini Kind = "gemini"
 )
 
 // ParseKind checks a kind given by a user.
 func ParseKind(s string) (Kind, error) {
 	switch k := Kind(strings.ToLower(strings.TrimSpace(s))); k {
-	case KindOpenAI, KindAnthropic, KindAzureOpenAI, KindBedrock:
+	case KindOpenAI, KindAnthropic, KindAzureOpenAI, KindBedrock, KindGemini:
 		return k, nil
 	}
-	return "", fmt.Errorf("unknown simulator kind %q (want openai, anthropic, azure_openai or bedrock)", s)
+	return "", fmt.Errorf("unknown simulator kind %q (want openai, anthropic, azure_openai, bedrock or gemini)", s)
 }
 
 // maxBodyBytes bounds a request body; larger ones get the provider's 413.
@@ -117,6 +122,8 @@ func DefaultModels(k Kind) []string {
 		return []string{"claude-sonnet-4-20250514", "claude-3-5-haiku-20241022"}
 	case KindBedrock:
 		return []string{"anthropic.claude-3-5-sonnet-20241022-v2:0", "anthropic.claude-3-5-haiku-20241022-v1:0"}
+	case KindGemini:
+		return []string{"gemini-2.5-flash", "gemini-2.5-pro", "gemini-2.0-flash", "text-embedding-004"}
 	}
 	return []string{"gpt-4o-mini", "gpt-4o"}
 }
@@ -488,6 +495,9 @@ type exchange struct {
 	deployment string
 	// body is the request body once read (bedrock signatures cover it).
 	body []byte
+	// gemini is the model and method a Gemini-shaped request names in
+	// its path; nil for the other kinds.
+	gemini *geminiCall
 }
 
 // recorder remembers the status sent; it unwraps for ResponseController so
@@ -528,6 +538,12 @@ func (s *Sim) serve(w http.ResponseWriter, r *http.Request) {
 	p := r.URL.Path
 	if s.kind == KindAzureOpenAI {
 		s.serveAzure(x)
+		return
+	}
+	if s.kind == KindGemini {
+		if !s.serveGemini(x) {
+			s.writeError(x, http.StatusNotFound, s.notFound(r))
+		}
 		return
 	}
 	if api, ok := s.apiAt(p); ok {
@@ -652,7 +668,7 @@ func (s *Sim) frontDoor(x *exchange, model string) bool {
 	case FaultHang:
 		<-x.r.Context().Done()
 	case FaultWrongKey:
-		s.writeError(x, http.StatusUnauthorized, s.authError(true))
+		s.writeAuthError(x, true)
 	case FaultRateLimit:
 		s.setRateLimitHeaders(x.w.Header(), f.retryAfter())
 		s.writeError(x, http.StatusTooManyRequests, s.errorFor(http.StatusTooManyRequests, model))
@@ -679,6 +695,9 @@ func (s *Sim) authorized(x *exchange) bool {
 			s.writeError(x, http.StatusForbidden, bedrockAuthError(present))
 		}
 		return ok
+	}
+	if s.kind == KindGemini {
+		return s.geminiAuthorized(x)
 	}
 	var got string
 	switch {
@@ -726,7 +745,19 @@ func (s *Sim) serveChat(x *exchange) {
 		body = withModel(body, x.deployment)
 	}
 	x.body = body
-	conv, perr := s.parse(x.api, body)
+	var conv *conversation
+	var perr *apiError
+	switch {
+	case x.gemini != nil && x.api == provider.APIEmbeddings:
+		conv, perr = parseGeminiEmbed(x.gemini, body)
+	case x.gemini != nil:
+		conv, perr = parseGemini(x.gemini, body)
+		if conv.stream && x.r.URL.Query().Get("alt") != "sse" {
+			perr = geminiInvalid("the simulator streams only with alt=sse")
+		}
+	default:
+		conv, perr = s.parse(x.api, body)
+	}
 	if s.kind == KindBedrock {
 		// The model and the stream flag are in the path, not the body.
 		model, stream, ok := bedrockPath(x.r.URL)
@@ -760,6 +791,10 @@ func (s *Sim) serveChat(x *exchange) {
 		wait += f.delay()
 	}
 	if !sleepCtx(x.r.Context(), wait) {
+		return
+	}
+	if x.gemini != nil {
+		s.deliverGemini(x, conv, p, f)
 		return
 	}
 	if !conv.stream {
@@ -853,13 +888,22 @@ func (s *Sim) refuse(x *exchange, f Fault, c *conversation) bool {
 	case FaultContextLength:
 		e = s.contextLengthError(f, c)
 	case FaultContentPolicy:
+		if s.kind == KindGemini {
+			// Gemini blocks a prompt with a 200 that has no candidates.
+			s.deliverGeminiBlocked(x, c)
+			return true
+		}
 		e = s.contentPolicyError(f)
 	case FaultRefusePrefill:
 		e = s.prefillError()
 	default:
 		return false
 	}
-	s.writeError(x, http.StatusBadRequest, e)
+	status := http.StatusBadRequest
+	if e.code != "" && s.kind == KindGemini {
+		status, _ = strconv.Atoi(e.code)
+	}
+	s.writeError(x, status, e)
 	return true
 }
 
@@ -996,8 +1040,9 @@ func finishFrame(k Kind, api provider.API, frames [][]byte) int {
 		return max(0, len(frames)-2)
 	}
 	for i, fr := range frames {
-		if k == KindAnthropic && bytes.HasPrefix(fr, []byte("event: message_delta\n")) ||
-			k != KindAnthropic && bytes.Contains(fr, []byte(`"finish_reason":"`)) {
+		if k == KindGemini && bytes.Contains(fr, []byte(`"finishReason":"`)) ||
+			k == KindAnthropic && bytes.HasPrefix(fr, []byte("event: message_delta\n")) ||
+			k != KindAnthropic && k != KindGemini && bytes.Contains(fr, []byte(`"finish_reason":"`)) {
 			return i
 		}
 	}
@@ -1026,6 +1071,10 @@ func firstContentFrame(k Kind, api provider.API, frames [][]byte) int {
 	}
 	if k == KindBedrock {
 		return 1 // the first content block's frame, after messageStart
+	}
+	if k == KindGemini {
+		// Every Gemini event carries content: there are no lifecycle events.
+		return 0
 	}
 	if k == KindAnthropic {
 		for i, fr := range frames {
@@ -1061,6 +1110,9 @@ func (s *Sim) setHeaders(x *exchange, contentType string) {
 	switch s.kind {
 	case KindBedrock:
 		h.Set("x-amzn-RequestId", x.reqID)
+		return
+	case KindGemini:
+		h.Set("Server", "scaffolding on HTTPServer2")
 		return
 	case KindAnthropic:
 		h.Set("request-id", x.reqID)
