@@ -283,7 +283,7 @@ func TestLoadProblems(t *testing.T) {
 		{
 			name: "unknown provider",
 			yaml: "providers:\n  targets:\n    - id: a\n      provider: openai\n    - id: b\n      provider: opena\n",
-			want: []want{{Error, "providers.targets[1].provider", `unknown provider "opena" (want openai, anthropic or openai_compatible)`}},
+			want: []want{{Error, "providers.targets[1].provider", `unknown provider "opena" (want openai, anthropic, openai_compatible, azure_openai, bedrock, gemini or vertex)`}},
 		},
 		{
 			name: "missing provider",

@@ -11,6 +11,9 @@ import (
 
 	"github.com/keeptrusts/gateway/pkg/provider"
 	"github.com/keeptrusts/gateway/pkg/provider/anthropic"
+	"github.com/keeptrusts/gateway/pkg/provider/azure"
+	"github.com/keeptrusts/gateway/pkg/provider/bedrock"
+	"github.com/keeptrusts/gateway/pkg/provider/gemini"
 	"github.com/keeptrusts/gateway/pkg/provider/openai"
 )
 
@@ -21,6 +24,10 @@ var table = []*provider.Kind{
 	&openai.Kind,
 	&anthropic.Kind,
 	&openai.CompatibleKind,
+	&azure.Kind,
+	&bedrock.Kind,
+	&gemini.Kind,
+	&gemini.VertexKind,
 }
 
 // All returns every kind, in table order. The slice is a copy; the kinds
