@@ -47,7 +47,8 @@ type Kind struct {
 	// names its field (relative to the target, e.g. "deployments"). May be
 	// nil.
 	Validate func(t *TargetSpec) []FieldProblem
-	// New builds the adapter of one target.
+	// New builds the adapter of one target. Its errors need not name the
+	// target: the gateway prefixes them with the kind and the target id.
 	New func(t *TargetSpec) (Adapter, error)
 }
 

@@ -88,7 +88,7 @@ func New(t *provider.TargetSpec) (provider.Adapter, error) {
 	if t.Auth == AuthEntra {
 		c, err := NewCredential(t.Environ, CredentialOptions{})
 		if err != nil {
-			return nil, fmt.Errorf("azure_openai target %q: entra credential: %w", t.ID, err)
+			return nil, fmt.Errorf("entra credential: %w", err)
 		}
 		cred = c
 	}

@@ -109,14 +109,14 @@ var (
 
 func newFromSpec(t *provider.TargetSpec) (provider.Adapter, error) {
 	if probs := validate(t); len(probs) > 0 {
-		return nil, fmt.Errorf("bedrock target %s: %s: %s", t.ID, probs[0].Field, probs[0].Message)
+		return nil, fmt.Errorf("%s: %s", probs[0].Field, probs[0].Message)
 	}
 	region := regionOf(t)
 	var creds aws.CredentialsProvider
 	if t.APIKey == "" {
 		c, err := credentialsFor(region, t.Environ)
 		if err != nil {
-			return nil, fmt.Errorf("bedrock target %s: %w", t.ID, err)
+			return nil, err
 		}
 		creds = c
 	}

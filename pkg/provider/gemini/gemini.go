@@ -167,7 +167,12 @@ func NewVertex(t *provider.TargetSpec) (provider.Adapter, error) {
 	}
 	creds, err := detectCredentials(t.Environ)
 	if err != nil {
-		return nil, fmt.Errorf("vertex target %s: google credentials: %w", t.ID, err)
+		if lookupEnv(t.Environ, "GOOGLE_APPLICATION_CREDENTIALS") == "" {
+			// The library's own message points at a web page; say here
+			// what the gateway reads, so the start-up error is enough.
+			return nil, fmt.Errorf("no google application-default credentials (set GOOGLE_APPLICATION_CREDENTIALS to a credentials file, run gcloud auth application-default login, run on Google Cloud, or give the target a secret_key_ref API key): %w", err)
+		}
+		return nil, fmt.Errorf("google credentials: %w", err)
 	}
 	a.creds = creds
 	return a, nil

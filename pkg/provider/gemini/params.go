@@ -44,7 +44,7 @@ func falseValue(v gjson.Result) bool { return v.Type == gjson.False }
 
 // paramTable is what the translator does with each OpenAI field (see the
 // comment at the top of translate.go and docs/providers/gemini.md). The
-// gemini and vertex kinds share it.
+// vertex kind shares its entries (vertexParamTable).
 var paramTable = &provider.ParamTable{
 	Kind: "gemini",
 	Params: []provider.Param{
@@ -83,5 +83,16 @@ var paramTable = &provider.ParamTable{
 	},
 }
 
-// Params returns the Gemini parameter table (provider.ParamAdapter).
-func (a *adapter) Params() *provider.ParamTable { return paramTable }
+// vertexParamTable is the same translation under the vertex kind's name:
+// the router names the table's kind in the errors it returns, and a client
+// of a vertex target should read "vertex".
+var vertexParamTable = &provider.ParamTable{Kind: "vertex", Params: paramTable.Params}
+
+// Params returns the parameter table of the adapter's kind
+// (provider.ParamAdapter).
+func (a *adapter) Params() *provider.ParamTable {
+	if a.vertex {
+		return vertexParamTable
+	}
+	return paramTable
+}

@@ -112,7 +112,7 @@ func TestVertexCredentialErrors(t *testing.T) {
 	}
 
 	missing := filepath.Join(t.TempDir(), "none.json")
-	if _, err := NewVertex(&provider.TargetSpec{ID: "vx", Project: "p", Location: "l", Environ: []string{"GOOGLE_APPLICATION_CREDENTIALS=" + missing}}); err == nil || !strings.Contains(err.Error(), "vertex target vx") {
+	if _, err := NewVertex(&provider.TargetSpec{ID: "vx", Project: "p", Location: "l", Environ: []string{"GOOGLE_APPLICATION_CREDENTIALS=" + missing}}); err == nil || !strings.Contains(err.Error(), "GOOGLE_APPLICATION_CREDENTIALS") {
 		t.Errorf("missing credentials file: err %v", err)
 	}
 }

@@ -38,7 +38,11 @@ func TestTable(t *testing.T) {
 			if got, ok := Lookup(k.Name); !ok || got != k {
 				t.Errorf("Lookup(%q) = %v, %t", k.Name, got, ok)
 			}
-			spec := &provider.TargetSpec{ID: "t", BaseURL: "http://127.0.0.1:1", APIKey: "sk-test", Header: http.Header{}, DefaultMaxTokens: k.DefaultMaxTokens}
+			// A key, so that no cloud credential chain is consulted, and
+			// the fields a kind may need to build (bedrock's region,
+			// vertex's project and location); kinds ignore the others.
+			spec := &provider.TargetSpec{ID: "t", BaseURL: "http://127.0.0.1:1", APIKey: "sk-test", Header: http.Header{}, DefaultMaxTokens: k.DefaultMaxTokens,
+				Region: "us-east-1", Project: "p", Location: "us-central1", Environ: []string{}}
 			if k.Validate != nil {
 				// A spec with none of the kind's fields set may be invalid;
 				// Validate must still answer rather than panic.
