@@ -168,6 +168,17 @@ func (e *RequestError) Error() string {
 	return e.Param + ": " + e.Message
 }
 
+// TokenLimiter is implemented by chat adapters whose upstream wants the
+// answer's token limit as max_completion_tokens rather than max_tokens
+// (OpenAI's API and Azure OpenAI: their reasoning models refuse
+// max_tokens). A bridge that builds a chat request from another API's
+// limit asks it; an adapter without it gets max_tokens, which every
+// OpenAI-compatible server knows.
+type TokenLimiter interface {
+	// WantsMaxCompletionTokens reports whether to send max_completion_tokens.
+	WantsMaxCompletionTokens() bool
+}
+
 // Prefiller is implemented by adapters whose kind has a default for the
 // per-target capabilities.prefill: whether the upstream continues a
 // conversation whose last message is a partial assistant message (the

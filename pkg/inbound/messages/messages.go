@@ -51,9 +51,11 @@ func (b *bridge) Params() *provider.ParamTable { return b.params }
 // in r.Inner for ChatResponse and NewStream, and has the inner adapter
 // build the upstream request.
 func (b *bridge) ChatRequest(ctx context.Context, ep *provider.Endpoint, r *provider.Request) (*http.Request, error) {
-	// OpenAI's own API wants max_completion_tokens (its reasoning models
-	// refuse max_tokens); compatible servers know max_tokens.
-	body, err := translateRequest(r.Body, r.Model, r.Stream, b.inner.Kind() == "openai")
+	// OpenAI's own API and Azure's want max_completion_tokens (their
+	// reasoning models refuse max_tokens); compatible servers know
+	// max_tokens. The chat adapter says which.
+	tl, ok := b.inner.(provider.TokenLimiter)
+	body, err := translateRequest(r.Body, r.Model, r.Stream, ok && tl.WantsMaxCompletionTokens())
 	if err != nil {
 		return nil, err
 	}

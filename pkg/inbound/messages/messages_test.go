@@ -14,6 +14,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/keeptrusts/gateway/pkg/provider"
+	"github.com/keeptrusts/gateway/pkg/provider/kinds"
 	"github.com/keeptrusts/gateway/pkg/provider/openai"
 	"github.com/keeptrusts/gateway/pkg/sse"
 )
@@ -386,5 +387,38 @@ func TestParams(t *testing.T) {
 func TestBridgeNilInner(t *testing.T) {
 	if Bridge(nil) != nil {
 		t.Error("Bridge(nil) serves the API")
+	}
+}
+
+// TestTokenLimitField: the Messages max_tokens reaches each OpenAI-format
+// kind under the name its adapter asks for (provider.TokenLimiter), built
+// as the gateway builds it, from the kind table.
+func TestTokenLimitField(t *testing.T) {
+	tests := []struct {
+		kind, want, absent string
+	}{
+		{"openai", "max_completion_tokens", "max_tokens"},
+		{"azure_openai", "max_completion_tokens", "max_tokens"},
+		{"openai_compatible", "max_tokens", "max_completion_tokens"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.kind, func(t *testing.T) {
+			k, ok := kinds.Lookup(tt.kind)
+			if !ok {
+				t.Fatalf("no kind %q", tt.kind)
+			}
+			inner, err := k.New(&provider.TargetSpec{ID: "t", APIKey: "sk-test", Environ: []string{}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := &provider.Request{Body: []byte(`{"model":"x","max_tokens":7,"messages":[]}`), Model: testModel}
+			_, body := buildRequest(t, Bridge(inner), r)
+			if got := gjson.GetBytes(body, tt.want); got.Raw != "7" {
+				t.Errorf("%s = %q, want 7\nbody %s", tt.want, got.Raw, body)
+			}
+			if gjson.GetBytes(body, tt.absent).Exists() {
+				t.Errorf("%s sent as well: %s", tt.absent, body)
+			}
+		})
 	}
 }

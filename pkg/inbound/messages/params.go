@@ -27,7 +27,7 @@ func paramTable(kind string) *provider.ParamTable {
 		Params: []provider.Param{
 			{Name: "messages", Support: provider.ParamTranslated, Note: "text, images, tool_use and tool_result are translated; thinking blocks are left out"},
 			{Name: "system", Support: provider.ParamTranslated, Note: "sent as a system message"},
-			{Name: "max_tokens", Support: provider.ParamTranslated, Note: "max_completion_tokens for openai targets"},
+			{Name: "max_tokens", Support: provider.ParamTranslated, Note: "max_completion_tokens for openai and azure_openai targets"},
 			{Name: "stop_sequences", Support: provider.ParamTranslated, Note: "sent as stop"},
 			{Name: "tools", Support: provider.ParamTranslated, Note: "custom tools become function tools; server tools are refused"},
 			{Name: "tool_choice", Support: provider.ParamTranslated},

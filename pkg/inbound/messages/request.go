@@ -21,7 +21,7 @@ import (
 //	cache_control on any block       → ignored (no portable counterpart; caching is the target's own)
 //	tools / tool_choice              → function tools / auto, required, {function}, none
 //	stop_sequences, max_tokens, temperature, top_p, stream, metadata.user_id
-//	                                 → stop, max_tokens (max_completion_tokens for openai), temperature,
+//	                                 → stop, max_tokens (max_completion_tokens for openai, azure_openai), temperature,
 //	                                   top_p, stream + stream_options.include_usage, user
 //
 // Blocks and tools no Chat Completions target can serve (documents, server

@@ -206,6 +206,10 @@ func (a *Adapter) ProbeRequest(ctx context.Context, ep *provider.Endpoint) (*htt
 	return req, nil
 }
 
+// WantsMaxCompletionTokens implements provider.TokenLimiter: Azure serves
+// OpenAI's models, whose reasoning models refuse max_tokens.
+func (a *Adapter) WantsMaxCompletionTokens() bool { return true }
+
 // AcceptsPrefill implements provider.Prefiller: Azure serves OpenAI's
 // models, which answer a final assistant message as a new turn.
 func (a *Adapter) AcceptsPrefill(string) bool { return false }

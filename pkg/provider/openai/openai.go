@@ -336,6 +336,10 @@ func (a *Adapter) ProbeRequest(ctx context.Context, ep *provider.Endpoint) (*htt
 	return req, nil
 }
 
+// WantsMaxCompletionTokens implements provider.TokenLimiter: OpenAI's own
+// API wants max_completion_tokens; compatible servers know max_tokens.
+func (a *Adapter) WantsMaxCompletionTokens() bool { return a.kind == Kind.Name }
+
 // AcceptsPrefill implements provider.Prefiller: OpenAI-compatible servers
 // (vLLM, llama.cpp, Ollama) continue a final assistant message; OpenAI's
 // own API answers it as a new turn instead, so the continuation would not
