@@ -36,7 +36,8 @@ var kindFields = []kindField{
 }
 
 // Spec returns what the target's provider kind validates and is built
-// from. APIKey and Environ are left for the caller that resolves them.
+// from. APIKey and Environ are left for the caller that resolves them;
+// HasKey says whether there will be a key.
 func (t Target) Spec() provider.TargetSpec {
 	var hdr http.Header
 	if len(t.Headers) > 0 {
@@ -64,6 +65,7 @@ func (t Target) Spec() provider.TargetSpec {
 		Project:          t.Project,
 		Location:         t.Location,
 		Auth:             t.Auth,
+		HasKey:           t.SecretKeyRef != nil || t.ForwardClientAuth,
 	}
 }
 

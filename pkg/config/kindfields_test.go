@@ -115,3 +115,30 @@ func TestKindFieldsCoverTheTable(t *testing.T) {
 		}
 	}
 }
+
+// TestAzureKeyFromFile: lint, which reads no secret, tells an azure_openai
+// target that will have a key (secret_key_ref, or the client's forwarded)
+// from one that will not, and reports the latter at secret_key_ref; auth
+// entra needs no key.
+func TestAzureKeyFromFile(t *testing.T) {
+	const head = "version: 1\nproviders:\n  targets:\n    - id: az\n      provider: azure_openai\n      base_url: https://res.openai.azure.com\n"
+	tests := []struct {
+		name, target string
+		wantErr      bool
+	}{
+		{"api_key by default, no secret_key_ref", "", true},
+		{"api_key, no secret_key_ref", "      auth: api_key\n", true},
+		{"api_key with secret_key_ref", "      secret_key_ref: {env: OPENAI_API_KEY}\n", false},
+		{"forwarded client key", "      forward_client_auth: true\n", false},
+		{"entra, no key", "      auth: entra\n", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, ps := loadYAML(t, head+tt.target, tutorialEnv)
+			_, got := findProblem(ps, Error, "providers.targets[0].secret_key_ref", "needs the resource key")
+			if got != tt.wantErr {
+				t.Errorf("error at secret_key_ref: %t, want %t (problems %v)", got, tt.wantErr, ps)
+			}
+		})
+	}
+}

@@ -59,8 +59,13 @@ type TargetSpec struct {
 	ID string
 	// BaseURL is base_url ("" = the kind's default).
 	BaseURL string
-	// APIKey is the resolved secret_key_ref ("" when none).
+	// APIKey is the resolved secret_key_ref ("" when none, and during
+	// validation, which does not read secrets: see HasKey).
 	APIKey string
+	// HasKey says the target will have a key: secret_key_ref is set, or
+	// forward_client_auth passes each client's own. Validation reads it,
+	// not APIKey, to tell whether a key is configured.
+	HasKey bool
 	// Header holds the target's static headers.
 	Header http.Header
 	// DefaultMaxTokens is default_max_tokens (0 = the kind's default).

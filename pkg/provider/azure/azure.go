@@ -302,7 +302,7 @@ func Validate(t *provider.TargetSpec) []provider.FieldProblem {
 	}
 	switch t.Auth {
 	case "", AuthAPIKey:
-		if t.APIKey == "" {
+		if t.APIKey == "" && !t.HasKey {
 			add("secret_key_ref", "azure_openai with auth %s needs the resource key (or set auth: %s)", AuthAPIKey, AuthEntra)
 		}
 	case AuthEntra:

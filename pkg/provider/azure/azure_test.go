@@ -293,6 +293,7 @@ func TestValidate(t *testing.T) {
 		{"full", provider.TargetSpec{BaseURL: "https://res.openai.azure.com/", APIKey: "k", Auth: "api_key", APIVersion: "2025-04-01-preview",
 			Deployments: map[string]string{"gpt-4o": "prod-4o.v2_eu"}}, nil},
 		{"api_key without a key", provider.TargetSpec{BaseURL: "https://res.openai.azure.com"}, []string{"secret_key_ref"}},
+		{"a key configured, not read (lint)", provider.TargetSpec{BaseURL: "https://res.openai.azure.com", HasKey: true}, nil},
 		{"unknown auth", provider.TargetSpec{BaseURL: "https://res.openai.azure.com", Auth: "oauth"}, []string{"auth"}},
 		{"bad api version", provider.TargetSpec{BaseURL: "https://res.openai.azure.com", APIKey: "k", APIVersion: "v1"}, []string{"api_version"}},
 		{"bad deployment", provider.TargetSpec{BaseURL: "https://res.openai.azure.com", APIKey: "k", Deployments: map[string]string{"gpt-4o": "has space"}}, []string{"deployments.gpt-4o"}},
