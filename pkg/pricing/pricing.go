@@ -125,12 +125,13 @@ func Default() *Table {
 		// includes thinking tokens, as the adapters count them; cache reads
 		// are context-cache hits, and cache storage is billed per hour
 		// outside any request.
-		"gemini-2.5-pro":        {InputPerMTok: 1.25, OutputPerMTok: 10.00, CacheReadPerMTok: 0.31},
-		"gemini-2.5-flash":      {InputPerMTok: 0.30, OutputPerMTok: 2.50, CacheReadPerMTok: 0.075},
-		"gemini-2.5-flash-lite": {InputPerMTok: 0.10, OutputPerMTok: 0.40, CacheReadPerMTok: 0.025},
-		"gemini-2.0-flash":      {InputPerMTok: 0.10, OutputPerMTok: 0.40, CacheReadPerMTok: 0.025},
-		"gemini-2.0-flash-001":  {InputPerMTok: 0.10, OutputPerMTok: 0.40, CacheReadPerMTok: 0.025},
-		"gemini-2.0-flash-lite": {InputPerMTok: 0.075, OutputPerMTok: 0.30},
+		"gemini-2.5-pro":            {InputPerMTok: 1.25, OutputPerMTok: 10.00, CacheReadPerMTok: 0.31},
+		"gemini-2.5-flash":          {InputPerMTok: 0.30, OutputPerMTok: 2.50, CacheReadPerMTok: 0.075},
+		"gemini-2.5-flash-lite":     {InputPerMTok: 0.10, OutputPerMTok: 0.40, CacheReadPerMTok: 0.025},
+		"gemini-2.0-flash":          {InputPerMTok: 0.10, OutputPerMTok: 0.40, CacheReadPerMTok: 0.025},
+		"gemini-2.0-flash-001":      {InputPerMTok: 0.10, OutputPerMTok: 0.40, CacheReadPerMTok: 0.025},
+		"gemini-2.0-flash-lite":     {InputPerMTok: 0.075, OutputPerMTok: 0.30},
+		"gemini-2.0-flash-lite-001": {InputPerMTok: 0.075, OutputPerMTok: 0.30},
 	})
 }
 
@@ -155,6 +156,12 @@ func (t *Table) With(overrides map[string]Price) *Table {
 // never an arbitrary tail, so a model missing from the table is reported as
 // unknown rather than priced as a cheaper or dearer sibling (gpt-4o-mini is
 // never priced as gpt-4o, claude-opus-4-5 never as claude-opus-4).
+//
+// Claude on Bedrock is priced as Anthropic lists it: a Bedrock id
+// (anthropic.claude-sonnet-4-20250514-v1:0, an inference profile
+// us.anthropic.claude-..., or either's ARN) is looked up as the Anthropic
+// id inside it, unless the table names the Bedrock id itself (a price
+// override for a regional premium).
 func (t *Table) Lookup(model string) (Price, bool) {
 	if t == nil {
 		return Price{}, false
@@ -162,6 +169,12 @@ func (t *Table) Lookup(model string) (Price, bool) {
 	m := strings.ToLower(model)
 	if p, ok := t.prices[m]; ok {
 		return p, true
+	}
+	if id, ok := bedrockAnthropicID(m); ok {
+		if p, ok := t.prices[id]; ok {
+			return p, true
+		}
+		m = id
 	}
 	if base, ok := stripSnapshot(m); ok {
 		p, ok := t.prices[base]
@@ -191,6 +204,38 @@ func stripSnapshot(m string) (string, bool) {
 		return m[:n], true
 	}
 	return "", false
+}
+
+// bedrockGeos are the geography prefixes of Bedrock's cross-region
+// inference profiles.
+var bedrockGeos = []string{"us.", "eu.", "apac.", "global.", "us-gov.", "ca.", "jp.", "au."}
+
+// bedrockAnthropicID returns the Anthropic model id of a Bedrock Claude id:
+// an ARN's resource name, then an inference profile's geography, the
+// anthropic. vendor prefix and the -vN[:M] version suffix removed. Only
+// Anthropic's models are unwrapped: Bedrock lists them at Anthropic's
+// prices, which is not true of every vendor's models.
+func bedrockAnthropicID(m string) (string, bool) {
+	if strings.HasPrefix(m, "arn:") {
+		m = m[strings.LastIndexByte(m, '/')+1:]
+	}
+	for _, geo := range bedrockGeos {
+		if rest, ok := strings.CutPrefix(m, geo); ok {
+			m = rest
+			break
+		}
+	}
+	m, ok := strings.CutPrefix(m, "anthropic.")
+	if !ok {
+		return "", false
+	}
+	if i := strings.LastIndex(m, "-v"); i > 0 {
+		ver, _, _ := strings.Cut(m[i+2:], ":")
+		if isDigits(ver) {
+			m = m[:i]
+		}
+	}
+	return m, m != ""
 }
 
 func isDigits(s string) bool {

@@ -28,6 +28,20 @@ func TestCost(t *testing.T) {
 		{"haiku 3.5", "claude-3-5-haiku-20241022", million, 0.80 + 4.00, true},
 		{"haiku 4.5", "claude-haiku-4-5-20251001", million, 1.00 + 5.00, true},
 		{"case-insensitive", "GPT-4o-Mini", million, 0.15 + 0.60, true},
+		{"bedrock claude", "anthropic.claude-3-5-haiku-20241022-v1:0", million, 0.80 + 4.00, true},
+		{"bedrock us inference profile", "us.anthropic.claude-sonnet-4-20250514-v1:0", million, 3.00 + 15.00, true},
+		{"bedrock eu inference profile", "eu.anthropic.claude-3-7-sonnet-20250219-v1:0", million, 3.00 + 15.00, true},
+		{"bedrock global profile, sonnet 4.5", "global.anthropic.claude-sonnet-4-5-20250929-v1:0", million, 3.00 + 15.00, true},
+		{"bedrock apac profile, opus 4.1", "apac.anthropic.claude-opus-4-1-20250805-v1:0", million, 15 + 75, true},
+		{"bedrock version without minor", "anthropic.claude-haiku-4-5-20251001-v1", million, 1.00 + 5.00, true},
+		{"bedrock profile arn", "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-sonnet-4-20250514-v1:0", million, 3.00 + 15.00, true},
+		{"bedrock newer opus is not priced as opus 4", "anthropic.claude-opus-4-5-20251101-v1:0", million, 0, false},
+		{"bedrock other vendors stay unknown", "us.meta.llama3-3-70b-instruct-v1:0", million, 0, false},
+		{"bedrock prefix alone", "us.anthropic.", million, 0, false},
+		{"gemini 2.5 flash", "gemini-2.5-flash", million, 0.30 + 2.50, true},
+		{"gemini 2.5 pro", "gemini-2.5-pro", million, 1.25 + 10.00, true},
+		{"vertex versioned flash lite", "gemini-2.0-flash-lite-001", million, 0.075 + 0.30, true},
+		{"unpriced gemini sibling", "gemini-2.5-flash-image", million, 0, false},
 		{"unknown model", "llama-3-70b", million, 0, false},
 		{"unknown sibling is not priced as its prefix", "gpt-4o-nano", million, 0, false},
 		{"newer opus is not priced as opus 4", "claude-opus-4-5", million, 0, false},
@@ -170,4 +184,28 @@ func BenchmarkCost(b *testing.B) {
 
 func approx(a, b float64) bool {
 	return math.Abs(a-b) <= 1e-9*math.Max(1, math.Abs(b))
+}
+
+// TestBedrockOverride: a price configured for a Bedrock id itself (a
+// regional premium) wins over the Anthropic list price inside it, for that
+// id only.
+func TestBedrockOverride(t *testing.T) {
+	const eu = "eu.anthropic.claude-sonnet-4-5-20250929-v1:0"
+	tab := Default().With(map[string]Price{eu: {InputPerMTok: 3.30, OutputPerMTok: 16.50}})
+	tests := []struct {
+		model string
+		want  float64
+	}{
+		{eu, 3.30},
+		{"us.anthropic.claude-sonnet-4-5-20250929-v1:0", 3.00},
+		{"claude-sonnet-4-5-20250929", 3.00},
+	}
+	for _, tt := range tests {
+		t.Run(tt.model, func(t *testing.T) {
+			p, ok := tab.Lookup(tt.model)
+			if !ok || p.InputPerMTok != tt.want {
+				t.Errorf("Lookup(%q) = %+v, %t; want input %v", tt.model, p, ok, tt.want)
+			}
+		})
+	}
 }
