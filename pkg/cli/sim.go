@@ -109,7 +109,8 @@ The gateway's base_url for an openai sim is http://HOST:PORT/v1; for an
 anthropic, azure_openai or bedrock sim it is http://HOST:PORT (an azure_openai
 sim serves /openai/deployments/{deployment}/... with api-version, its
 deployments being the listed models). A bedrock sim's --expect-key is
-ACCESS_KEY_ID:SECRET_ACCESS_KEY: requests must be SigV4-signed with it.`,
+ACCESS_KEY_ID:SECRET_ACCESS_KEY: requests must be SigV4-signed with it, or
+carry the whole value as a Bedrock API key (Authorization: Bearer).`,
 		Example: `  kt sim --kind openai --port 41010 --expect-key sk-test
   kt sim --kind anthropic --port 41020 --fault error --status 529
   kt sim --kind azure_openai --port 41030 --expect-key az-key --fault content_policy

@@ -103,6 +103,24 @@ func simKind(provider string) (sim.Kind, error) {
 	return sk, nil
 }
 
+// simModels is what a target's simulator serves: its kind's defaults plus
+// every name the target may send as a model (its models, and the
+// deployments an azure_openai target sends instead: Azure's simulator
+// answers an unknown deployment 404, as Azure does). nil keeps the
+// defaults.
+func simModels(kind sim.Kind, t *config.Target) []string {
+	if len(t.Models) == 0 && len(t.Deployments) == 0 {
+		return nil
+	}
+	models := slices.Clone(sim.DefaultModels(kind))
+	models = append(models, t.Models...)
+	for _, dep := range t.Deployments {
+		models = append(models, dep)
+	}
+	slices.Sort(models)
+	return slices.Compact(models)
+}
+
 // StartStack starts a simulator per target and a gateway serving the
 // configuration against them. Close stops everything.
 func StartStack(ctx context.Context, opts StackOptions) (_ *Stack, err error) {
@@ -153,7 +171,7 @@ func StartStack(ctx context.Context, opts StackOptions) (_ *Stack, err error) {
 		if err != nil {
 			return nil, fmt.Errorf("providers.targets[%d] (%s): %w", i, t.ID, err)
 		}
-		srv, err := sim.Start(ctx, "127.0.0.1:0", "127.0.0.1:0", sim.New(sim.Options{Kind: kind, ExpectKey: keys[i]}))
+		srv, err := sim.Start(ctx, "127.0.0.1:0", "127.0.0.1:0", sim.New(sim.Options{Kind: kind, ExpectKey: keys[i], Models: simModels(kind, t)}))
 		if err != nil {
 			return nil, fmt.Errorf("start simulator for %s: %w", t.ID, err)
 		}

@@ -96,7 +96,8 @@ type Options struct {
 	// (including GET /v1/models) with another key or none get the provider's
 	// 401 body. Empty accepts any key or none. For bedrock it is
 	// "ACCESS_KEY_ID:SECRET_ACCESS_KEY": requests must carry a valid SigV4
-	// signature made with that key pair (403 otherwise).
+	// signature made with that key pair (403 otherwise), or the whole
+	// ExpectKey as a Bedrock API key (Authorization: Bearer).
 	ExpectKey string
 	// Models are listed by GET /v1/models. Default per kind: openai
 	// gpt-4o-mini, gpt-4o; anthropic claude-sonnet-4-20250514,
@@ -690,6 +691,16 @@ func (s *Sim) authorized(x *exchange) bool {
 		return true
 	}
 	if s.kind == KindBedrock {
+		if tok, bearer := strings.CutPrefix(x.r.Header.Get("Authorization"), "Bearer "); bearer {
+			// A Bedrock API key (what a target with secret_key_ref
+			// sends, and what drills give every target) is compared
+			// with the whole ExpectKey, as other kinds' keys are.
+			ok := subtle.ConstantTimeCompare([]byte(strings.TrimSpace(tok)), []byte(s.expectKey)) == 1
+			if !ok {
+				s.writeError(x, http.StatusForbidden, bedrockAuthError(true))
+			}
+			return ok
+		}
 		ok, present := bedrockSigned(x.r, x.body, s.expectKey)
 		if !ok {
 			s.writeError(x, http.StatusForbidden, bedrockAuthError(present))
