@@ -85,6 +85,11 @@ func (v *validator) kindFields(p string, t Target, kind *provider.Kind) {
 		return
 	}
 	spec := t.Spec()
+	// Validation never resolves secrets, so the kind is told only that a
+	// key will be there (a reference, or the client's own forwarded key).
+	if t.SecretKeyRef != nil || t.ForwardClientAuth {
+		spec.APIKey = provider.KeyConfigured
+	}
 	for _, pr := range kind.Validate(&spec) {
 		v.errorf(fieldPath(p, pr.Field), "%s", pr.Message)
 	}

@@ -115,3 +115,33 @@ func TestKindFieldsCoverTheTable(t *testing.T) {
 		}
 	}
 }
+
+// TestKindFieldsSeeTheKey: a kind's Validate is told whether the target
+// will have a key (validation never resolves secrets): an azure_openai
+// target with secret_key_ref or forward_client_auth is valid, one with
+// neither is told to set the key.
+func TestKindFieldsSeeTheKey(t *testing.T) {
+	const target = "providers:\n  targets:\n    - id: az\n      provider: azure_openai\n      base_url: http://127.0.0.1:1\n"
+	tests := []struct {
+		name    string
+		extra   string
+		wantErr bool
+	}{
+		{"secret_key_ref", "      secret_key_ref: {env: AZURE_OPENAI_API_KEY}\n", false},
+		{"forward_client_auth", "      forward_client_auth: true\n", false},
+		{"auth entra", "      auth: entra\n", false},
+		{"no key", "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, ps := loadYAML(t, "version: 1\n"+target+tt.extra, append([]string{"AZURE_OPENAI_API_KEY=k"}, tutorialEnv...))
+			_, got := findProblem(ps, Error, "providers.targets[0].secret_key_ref", "needs the resource key")
+			if got != tt.wantErr {
+				t.Fatalf("resource key error %v, want %v; problems %v", got, tt.wantErr, ps)
+			}
+			if errs := ps.Errors(); !tt.wantErr && len(errs) > 0 {
+				t.Errorf("errors %v", errs)
+			}
+		})
+	}
+}

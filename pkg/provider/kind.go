@@ -51,6 +51,10 @@ type Kind struct {
 	New func(t *TargetSpec) (Adapter, error)
 }
 
+// KeyConfigured is the APIKey Kind.Validate sees for a target that will
+// have a key: validation checks that there is one, never what it is.
+const KeyConfigured = "(configured)"
+
 // TargetSpec is what a kind's constructor and validation get of one
 // target's configuration: pkg/config's types stay out of pkg/provider.
 type TargetSpec struct {
@@ -58,7 +62,9 @@ type TargetSpec struct {
 	ID string
 	// BaseURL is base_url ("" = the kind's default).
 	BaseURL string
-	// APIKey is the resolved secret_key_ref ("" when none).
+	// APIKey is the resolved secret_key_ref ("" when none). Kind.Validate
+	// runs before secrets are resolved and sees KeyConfigured instead when
+	// the target has secret_key_ref or forward_client_auth.
 	APIKey string
 	// Header holds the target's static headers.
 	Header http.Header
